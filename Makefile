@@ -1,0 +1,100 @@
+# nvmeof build.
+#
+#   make              release build into build/ (-O2 -g)
+#   make SAN=1        ASan+UBSan build into build-san/
+#   make check        every test: unit, integration, sanitizer, fuzz, interop
+#   make run          build and start the target on its embedded default
+#
+# Sources are picked up by directory, so a new file only needs to be created.
+
+SAN ?= 0
+ifeq ($(SAN),1)
+BUILD ?= build-san
+OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDSAN := -fsanitize=address,undefined
+else
+BUILD ?= build
+OPT := -O2 -g
+LDSAN :=
+endif
+
+CC ?= cc
+CFLAGS := -std=c17 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+	-Isrc -Iinclude -MMD -MP -pthread $(EXTRA_CFLAGS)
+LDFLAGS := $(LDSAN) -pthread $(EXTRA_LDFLAGS)
+LIBS_TARGET := -luring -lisal -ljson-c
+LIBS_HOST := -luring -lisal -ljson-c -lm
+
+COMMON_SRC := $(wildcard src/common/*.c src/proto/*.c)
+TARGET_SRC := $(wildcard src/reactor/*.c src/transport/*.c src/target/*.c src/backend/*.c src/control/*.c)
+HOST_SRC := $(wildcard src/host/*.c)
+TARGET_MAIN_SRC := $(wildcard src/cli/nvmeof-target/*.c)
+HOST_MAIN_SRC := $(wildcard src/cli/nvmeof/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIB_COMMON := $(BUILD)/libnvmeof-common.a
+LIB_TARGET := $(BUILD)/libnvmeof-target.a
+LIB_HOST := $(BUILD)/libnvmeof-host.a
+TARGET_BIN := $(BUILD)/nvmeof-target
+HOST_BIN := $(BUILD)/nvmeof
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+.PHONY: all clean check unit integration interop fuzz run san
+all: $(TARGET_BIN) $(HOST_BIN) $(UNIT_BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB_COMMON): $(call obj,$(COMMON_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIB_TARGET): $(call obj,$(TARGET_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIB_HOST): $(call obj,$(HOST_SRC))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(TARGET_BIN): $(call obj,$(TARGET_MAIN_SRC)) $(LIB_TARGET) $(LIB_COMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_TARGET)
+
+$(HOST_BIN): $(call obj,$(HOST_MAIN_SRC)) $(LIB_HOST) $(LIB_COMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_HOST)
+
+# Unit tests link against every library; a test may #include a .c file to
+# reach its static functions.
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_TARGET) $(LIB_HOST) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_TARGET) $(LIB_HOST) $(LIB_COMMON) \
+		$(LIBS_HOST) -lcmocka
+
+run: $(TARGET_BIN)
+	./$(TARGET_BIN)
+
+unit: $(UNIT_BINS)
+	tests/run-unit.sh $(BUILD)
+
+integration: all
+	tests/integration/run.sh $(BUILD)
+
+interop: all
+	tests/interop/run.sh $(BUILD)
+
+fuzz:
+	tests/fuzz/run.sh
+
+san:
+	$(MAKE) SAN=1 all
+
+check:
+	tests/run-all.sh
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Namespace backends: where a namespace's blocks live.
+ *
+ * A backend is opened once (control path) and then used concurrently from
+ * every reactor thread; submit() runs on the calling reactor, queues its work
+ * on that reactor's ring (or does it inline for RAM) and calls io->done on the
+ * same thread. Nothing is allocated per I/O: the caller owns `struct
+ * backend_io` (embedded in its request).
+ */
+#ifndef NVMEOF_BACKEND_H
+#define NVMEOF_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "reactor/reactor.h"
+
+enum backend_op {
+	BACKEND_READ,
+	BACKEND_WRITE,
+	BACKEND_FLUSH,
+	BACKEND_WRITE_ZEROES,
+	BACKEND_DISCARD,
+};
+
+struct backend_io {
+	enum backend_op op;
+	bool fua; /* WRITE / WRITE_ZEROES: durable before done */
+	uint64_t offset; /* bytes */
+	uint64_t len; /* bytes */
+	void *buf; /* READ / WRITE: contiguous buffer of len bytes */
+	void (*done)(struct backend_io *io, int res); /* res: 0 or -errno */
+	/* backend-private */
+	struct reactor_completion rc;
+	int stage;
+};
+
+enum backend_kind {
+	BACKEND_RAM,
+	BACKEND_FILE,
+	BACKEND_BLOCK,
+};
+
+struct backend {
+	const struct backend_ops *ops;
+	enum backend_kind kind;
+	char *path; /* NULL for RAM */
+	uint64_t size; /* bytes, multiple of block_size */
+	uint32_t block_size; /* 512 or 4096 */
+	bool volatile_cache; /* Flush/FUA are meaningful */
+	bool read_only;
+};
+
+struct backend_ops {
+	/* Queue the I/O on reactor r; io->done is called later on r's thread,
+	 * or inline before submit returns. Returns 0, or -errno if nothing was
+	 * queued (then done is not called). */
+	int (*submit)(struct backend *be, struct reactor *r, struct backend_io *io);
+	/*
+	 * Optional zero-copy read: a pointer to [offset, offset+len) that stays
+	 * valid while the backend is open, or NULL when the backend cannot map.
+	 */
+	void *(*map)(struct backend *be, uint64_t offset, uint64_t len);
+	/* Flush everything synchronously (shutdown). */
+	int (*sync)(struct backend *be);
+	void (*close)(struct backend *be);
+};
+
+struct backend_open_opts {
+	const char *path; /* NULL or "" for RAM; a file or block device otherwise */
+	uint64_t size; /* RAM: size; file: create/extend to this size if nonzero */
+	uint32_t block_size; /* 0 = 512 (or the device's logical block size) */
+	bool direct; /* O_DIRECT for file/block (when alignment allows) */
+	bool read_only;
+};
+
+/*
+ * Open the right backend for opts->path: RAM when no path, block device for
+ * a block special file, regular file otherwise. Returns 0 or -errno with a
+ * message in errbuf.
+ */
+int backend_open(const struct backend_open_opts *opts, struct backend **out, char *errbuf,
+		 size_t errlen);
+void backend_close(struct backend *be);
+
+static inline int backend_submit(struct backend *be, struct reactor *r, struct backend_io *io)
+{
+	return be->ops->submit(be, r, io);
+}
+
+#endif

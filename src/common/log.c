@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+static enum log_level current_level = LOG_LVL_NOTICE;
+static bool to_syslog;
+
+static const char *const level_names[] = { "error", "warn", "notice", "info", "debug" };
+
+void log_set_level(enum log_level level) { current_level = level; }
+
+enum log_level log_get_level(void) { return current_level; }
+
+int log_parse_level(const char *name, enum log_level *out)
+{
+	for (unsigned int i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+		if (strcmp(name, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+void log_use_syslog(const char *ident)
+{
+	openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	to_syslog = true;
+}
+
+void log_msg(enum log_level level, const char *component, const char *fmt, ...)
+{
+	static const int syslog_prio[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
+	char msg[1024];
+	va_list ap;
+
+	if (level > current_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	if (to_syslog) {
+		syslog(syslog_prio[level], "level=%s component=%s %s", level_names[level], component, msg);
+		return;
+	}
+	struct timespec ts;
+	struct tm tm;
+	char stamp[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	/* One fprintf per line keeps lines from different threads whole. */
+	fprintf(stderr, "%s.%03ldZ %-6s [%s] %s\n", stamp, ts.tv_nsec / 1000000, level_names[level],
+		component, msg);
+}

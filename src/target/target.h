@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The target's object model (subsystems, namespaces, hosts, ports) and the
+ * boundary between a transport and the command layer.
+ *
+ * Control path: the nvmf_tgt_* / nvmf_subsys_* / nvmf_port_* functions take
+ * the target lock and may be called from any thread (config loader, control
+ * socket). I/O path: a transport owns its queues (struct nvmf_sq) on one
+ * reactor and drives each request through
+ *
+ *     nvmf_req_parse()  -> (transport moves H2C data in) -> nvmf_req_execute()
+ *        -> ... -> sq->ops->complete(req)  (transport sends C2H data + response)
+ *
+ * parse validates everything (opcode, NSID, LBA range, lengths, queue state)
+ * before any buffer is touched and returns an NVMe status; execute does the
+ * work and always ends in exactly one complete() call, possibly later on the
+ * same reactor thread.
+ */
+#ifndef NVMEOF_TARGET_H
+#define NVMEOF_TARGET_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "proto/nvme_spec.h"
+#include "reactor/reactor.h"
+
+/* Limits advertised to hosts; the transport sizes its pools from them. */
+#define NVMF_MAX_QUEUE_SIZE 128 /* CAP.MQES + 1 */
+#define NVMF_MAX_IO_QUEUES 64
+#define NVMF_MDTS_SHIFT 5 /* 2^5 * 4 KiB = 128 KiB per command */
+#define NVMF_MAX_XFER (4096u << NVMF_MDTS_SHIFT)
+#define NVMF_IO_INCAPSULE 8192 /* in-capsule data on I/O queues (IOCCSZ) */
+#define NVMF_MAX_NSID 1024
+#define NVMF_KAS_100MS 10 /* KAS: keep-alive granularity of 1 s */
+#define NVMF_DISC_KATO_MS 120000 /* discovery controllers connected with KATO 0 */
+
+struct nvmf_tgt;
+struct nvmf_subsys;
+struct nvmf_ctrl;
+struct nvmf_port;
+struct nvmf_sq;
+struct nvmf_req;
+
+/* ------------------------------------------------------------------ */
+/* Object model (control path)                                         */
+
+struct nvmf_ns_opts {
+	uint32_t nsid; /* 0 = lowest free */
+	struct backend *backend; /* ownership passes to the namespace */
+	uint8_t uuid[16]; /* all zero = generate */
+	uint8_t nguid[16]; /* all zero = generate */
+	bool enabled;
+};
+
+struct nvmf_port_opts {
+	uint16_t portid;
+	uint8_t adrfam; /* NVMF_ADRFAM_IPV4 / _IPV6 */
+	char traddr[64];
+	char trsvcid[32];
+};
+
+/*
+ * Create the (single) target object. The discovery subsystem exists
+ * implicitly. Returns 0 or -errno.
+ */
+int nvmf_tgt_create(struct nvmf_tgt **out);
+/* The reactors I/O may run on (set once by the daemon before listening);
+ * the command layer uses them for quiescence when freeing shared objects. */
+void nvmf_tgt_set_reactors(struct nvmf_tgt *tgt, struct reactor **reactors, unsigned int n);
+/* Tear down every controller, subsystem, namespace (closing backends) and port. */
+void nvmf_tgt_destroy(struct nvmf_tgt *tgt);
+/* Flush every namespace backend (shutdown). Returns the first error. */
+int nvmf_tgt_sync(struct nvmf_tgt *tgt);
+
+int nvmf_subsys_create(struct nvmf_tgt *tgt, const char *nqn, struct nvmf_subsys **out);
+struct nvmf_subsys *nvmf_subsys_find(struct nvmf_tgt *tgt, const char *nqn);
+/* Disconnects its controllers, unlinks it from ports, frees it. */
+int nvmf_subsys_remove(struct nvmf_tgt *tgt, struct nvmf_subsys *subsys);
+void nvmf_subsys_set_allow_any_host(struct nvmf_subsys *subsys, bool allow);
+/* Monitor mode: unlisted hosts are admitted, but each admission is logged and counted. */
+void nvmf_subsys_set_monitor(struct nvmf_subsys *subsys, bool monitor);
+/* serial: up to 20 ASCII chars, model: up to 40; NULL keeps the default. */
+int nvmf_subsys_set_ident(struct nvmf_subsys *subsys, const char *serial, const char *model);
+int nvmf_subsys_add_host(struct nvmf_subsys *subsys, const char *hostnqn);
+int nvmf_subsys_remove_host(struct nvmf_subsys *subsys, const char *hostnqn);
+/* On success *nsid_out (if not NULL) holds the NSID; connected hosts get an AEN. */
+int nvmf_subsys_add_ns(struct nvmf_subsys *subsys, const struct nvmf_ns_opts *opts, uint32_t *nsid_out);
+int nvmf_subsys_remove_ns(struct nvmf_subsys *subsys, uint32_t nsid);
+
+int nvmf_port_create(struct nvmf_tgt *tgt, const struct nvmf_port_opts *opts, struct nvmf_port **out);
+struct nvmf_port *nvmf_port_find(struct nvmf_tgt *tgt, uint16_t portid);
+int nvmf_port_add_subsys(struct nvmf_port *port, struct nvmf_subsys *subsys);
+int nvmf_port_remove_subsys(struct nvmf_port *port, struct nvmf_subsys *subsys);
+/* Unlinks everything and disconnects the queues that came in on it; the
+ * transport stops listening first (see tcp_listener_*). */
+int nvmf_port_remove(struct nvmf_tgt *tgt, struct nvmf_port *port);
+int nvmf_port_add_referral(struct nvmf_port *port, const struct nvmf_port_opts *referral);
+const struct nvmf_port_opts *nvmf_port_opts(const struct nvmf_port *port);
+/* Iterate ports (control path): index 0..n-1, NULL past the end. */
+struct nvmf_port *nvmf_tgt_port_at(struct nvmf_tgt *tgt, unsigned int index);
+
+/* Validity of an NQN string as the spec defines it (length, prefix). */
+bool nvmf_nqn_valid(const char *nqn);
+
+/*
+ * Snapshot of the whole target as a json-c object (caller puts it):
+ * { "subsystems": [ { "nqn", "serial", "model", "allow_any_host", "monitor",
+ *       "hosts": [nqn...], "namespaces": [ { "nsid", "path", "size",
+ *       "block_size", "uuid", "nguid", "enabled", "stats": {...} } ],
+ *       "controllers": [ { "cntlid", "hostnqn", "hostid", "peer",
+ *       "queues", "kato_ms", "stats": {...} } ], "stats": {...} } ],
+ *   "ports": [ { "portid", "adrfam", "traddr", "trsvcid",
+ *       "subsystems": [nqn...], "referrals": [...] } ],
+ *   "hosts": [ { "nqn", "stats": {...}, "refused": N } ],
+ *   "audit": { "refused": N, "monitored_admissions": N } }
+ * where each "stats" is nvmf_io_counters as JSON (see below).
+ */
+struct json_object;
+struct json_object *nvmf_tgt_snapshot(struct nvmf_tgt *tgt);
+
+/* ------------------------------------------------------------------ */
+/* Telemetry                                                           */
+
+#define NVMF_MAX_REACTORS 64
+#define NVMF_LAT_BUCKETS 32 /* bucket i counts commands with latency < 2^i us */
+
+/*
+ * Counters with a single writer (one reactor thread); readers on other
+ * threads sum copies and tolerate a slightly stale view. Keys in JSON:
+ * reads, writes, others, read_bytes, write_bytes, errors, latency_us_sum,
+ * latency_us_hist (array, bucket i = < 2^i us).
+ */
+struct nvmf_io_counters {
+	uint64_t reads;
+	uint64_t writes;
+	uint64_t others;
+	uint64_t read_bytes;
+	uint64_t write_bytes;
+	uint64_t errors;
+	uint64_t latency_us_sum;
+	uint64_t latency_us_hist[NVMF_LAT_BUCKETS];
+} __attribute__((aligned(64)));
+
+/* ------------------------------------------------------------------ */
+/* Transport boundary (I/O path)                                       */
+
+enum nvmf_data_dir {
+	NVMF_DATA_NONE,
+	NVMF_DATA_H2C, /* host to controller: write, admin commands with data in */
+	NVMF_DATA_C2H, /* controller to host: read, identify, log pages */
+};
+
+struct nvmf_sq_ops {
+	/* Send the response (and C2H data first when req->dir is C2H and the
+	 * status is success). Called on the sq's reactor. */
+	void (*complete)(struct nvmf_req *req);
+	/* Close this queue's connection. Thread-safe: may be called from any
+	 * thread; the transport hops to its own reactor. */
+	void (*disconnect)(struct nvmf_sq *sq);
+};
+
+/* A submission queue as the command layer sees it; the transport embeds it. */
+struct nvmf_sq {
+	const struct nvmf_sq_ops *ops;
+	struct nvmf_tgt *tgt;
+	struct reactor *reactor;
+	struct nvmf_port *port; /* the port the connection came in on */
+	char peer[64]; /* "addr:port" of the host, for logs and audit */
+	char local_addr[48]; /* local IP the host reached, for the discovery log */
+	uint16_t qid; /* valid once connected */
+	uint16_t sqsize; /* entries (1's based), valid once connected */
+	uint16_t sqhd;
+	bool sqflow_disabled; /* Connect CATTR bit 2 */
+	bool connected;
+	struct nvmf_ctrl *ctrl; /* set by Connect */
+	void *ctrl_link; /* command layer's private per-queue state */
+};
+
+/* One command in flight; the transport owns a fixed pool of these per queue. */
+struct nvmf_req {
+	struct nvmf_sq *sq;
+	struct nvme_sqe cmd;
+	struct nvme_cqe rsp; /* dw0/dw1 result filled by the command layer */
+	uint16_t status; /* (SCT << 8) | SC, with NVME_STATUS_DNR */
+
+	/* Set by the transport from SGL1 before parse. */
+	uint32_t data_len; /* bytes described by the SGL */
+	bool in_capsule; /* data came inside the capsule */
+	void *data; /* NVMF_MAX_XFER-byte buffer owned by the transport */
+
+	/* Set by parse. */
+	enum nvmf_data_dir dir;
+	void (*execute)(struct nvmf_req *req);
+	struct nvmf_ns *ns;
+
+	/*
+	 * C2H data to send: execute points req->c2h_data at req->data or at a
+	 * zero-copy mapping (RAM backend), with c2h_len bytes.
+	 */
+	void *c2h_data;
+	uint32_t c2h_len;
+
+	struct backend_io bio; /* for the backend; done() recovers req by container_of */
+	uint64_t start_ns; /* for latency telemetry */
+	void *transport_ctx; /* transport-private */
+};
+
+/* Initialise the command-layer view of a new queue (before any command). */
+void nvmf_sq_init(struct nvmf_sq *sq, struct nvmf_tgt *tgt, const struct nvmf_sq_ops *ops,
+		  struct reactor *reactor, struct nvmf_port *port);
+
+/*
+ * Pick the handler and validate the command. Fills req->dir, req->execute
+ * and returns 0, or an NVMe status (with DNR as appropriate) to be sent
+ * without executing. The transport must have set data_len / in_capsule.
+ * If dir is H2C and the data is not in the capsule the transport fetches
+ * data_len bytes into req->data (R2T/H2CData) before executing.
+ */
+uint16_t nvmf_req_parse(struct nvmf_req *req);
+
+/* Run the command; ends with sq->ops->complete(req). */
+void nvmf_req_execute(struct nvmf_req *req);
+
+/* Finish a request with a status; fills the CQE and calls complete(). */
+void nvmf_req_complete(struct nvmf_req *req, uint16_t status);
+
+/*
+ * The transport's connection is gone (peer closed, protocol error, shutdown)
+ * and no request of this queue is in flight any more: detach from the
+ * controller. Called on the sq's reactor. For the admin queue this tears the
+ * controller down (its I/O queues are disconnected).
+ */
+void nvmf_sq_closed(struct nvmf_sq *sq);
+
+#endif

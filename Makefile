@@ -3,7 +3,7 @@
 #   make              release build into build/ (-O2 -g)
 #   make SAN=1        ASan+UBSan build into build-san/
 #   make check        every test: unit, integration, sanitizer, fuzz, interop
-#   make run          build and start the target on its embedded default
+#   make run          install dependencies, build, start the target on its embedded default
 #
 # Sources are picked up by directory, so a new file only needs to be created.
 
@@ -41,7 +41,7 @@ TARGET_BIN := $(BUILD)/nvmeof-target
 HOST_BIN := $(BUILD)/nvmeof
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all clean check unit integration interop fuzz run san
+.PHONY: all clean check unit integration interop fuzz run san deps
 all: $(TARGET_BIN) $(HOST_BIN) $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -73,8 +73,14 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_TARGET) $(LIB_HOST) $(LIB_COMMON)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_TARGET) $(LIB_HOST) $(LIB_COMMON) \
 		$(LIBS_HOST) -lcmocka
 
-run: $(TARGET_BIN)
-	./$(TARGET_BIN)
+# One command on a fresh machine: dependencies, build, start the embedded default.
+run:
+	scripts/install-deps.sh
+	$(MAKE) $(TARGET_BIN)
+	./$(TARGET_BIN) $(ARGS)
+
+deps:
+	scripts/install-deps.sh --test
 
 unit: $(UNIT_BINS)
 	tests/run-unit.sh $(BUILD)
@@ -91,7 +97,7 @@ fuzz:
 san:
 	$(MAKE) SAN=1 all
 
-check:
+check: deps
 	tests/run-all.sh
 
 clean:

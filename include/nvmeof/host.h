@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nvmeof host library: a userspace NVMe/TCP initiator.
+ *
+ * A controller (struct nvmeof_ctrl) is one admin queue plus N I/O queue pairs,
+ * each its own TCP connection. The admin queue belongs to a small background
+ * thread that sends keep-alives and reconnects after a failure; admin calls
+ * here are synchronous and may be made from any thread.
+ *
+ * An I/O queue pair (struct nvmeof_qpair) is owned by one thread at a time:
+ * submit calls queue commands without a system call, nvmeof_qpair_poll()
+ * sends everything queued in one batch, reads what arrived and runs the
+ * completion callbacks (from inside the poll call). Transfers larger than
+ * the controller's MDTS are split and completed to the caller as one.
+ *
+ * Every function returns 0 (or a count) on success and a negative errno on
+ * failure. A command that reached the controller reports its NVMe status in
+ * struct nvmeof_cpl; transport failures (timeout, connection lost while
+ * fast_io_fail_tmo expired, controller gone) arrive as cpl->err.
+ */
+#ifndef NVMEOF_HOST_H
+#define NVMEOF_HOST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NVMEOF_NQN_MAX 223
+#define NVMEOF_DISC_PORT "8009"
+#define NVMEOF_IO_PORT "4420"
+
+struct nvmeof_ctrl_opts {
+	const char *traddr; /* IPv4/IPv6 address or host name */
+	const char *trsvcid; /* port, default "4420" */
+	const char *subnqn; /* subsystem NQN (the discovery NQN for discovery) */
+	char hostnqn[NVMEOF_NQN_MAX + 1]; /* empty: nvmeof_default_host_id() */
+	uint8_t hostid[16]; /* all zero: nvmeof_default_host_id() */
+	unsigned int nr_io_queues; /* 0: admin queue only (discovery) */
+	unsigned int queue_size; /* I/O queue entries, default 128 */
+	bool hdr_digest;
+	bool data_digest;
+	unsigned int kato_ms; /* keep-alive timeout, 0 = none; default 5000 */
+	int reconnect_delay_s; /* default 10 */
+	int ctrl_loss_tmo_s; /* default 600; -1 = reconnect forever */
+	int fast_io_fail_tmo_s; /* default -1 = I/O waits for the reconnect */
+	unsigned int io_timeout_ms; /* per command, default 30000 */
+	unsigned int admin_timeout_ms; /* per command, default 60000 */
+	unsigned int connect_timeout_ms; /* TCP + ICReq + Connect, default 10000 */
+};
+
+/* NVMe completion as the caller sees it. */
+struct nvmeof_cpl {
+	int err; /* 0, or -errno when the command did not complete on the controller */
+	uint16_t status; /* (SCT << 8) | SC, plus NVMEOF_STATUS_DNR; 0 = success */
+	uint32_t dw0; /* command specific result */
+	uint32_t dw1; /* upper half of 64-bit results (Property Get) */
+};
+
+#define NVMEOF_STATUS_DNR 0x4000
+#define NVMEOF_STATUS_SCT(s) (((s) >> 8) & 0x7)
+#define NVMEOF_STATUS_SC(s) ((s) & 0xff)
+
+/* Generic admin command: the fields of the SQE a caller may choose. */
+struct nvmeof_admin_cmd {
+	uint8_t opcode;
+	uint32_t nsid;
+	uint32_t cdw10, cdw11, cdw12, cdw13, cdw14, cdw15;
+};
+
+enum nvmeof_ctrl_state {
+	NVMEOF_CTRL_LIVE,
+	NVMEOF_CTRL_RECONNECTING,
+	NVMEOF_CTRL_DEAD, /* ctrl_loss_tmo expired: every I/O fails with -ENODEV */
+};
+
+struct nvmeof_ctrl_info {
+	uint16_t cntlid;
+	uint32_t max_xfer; /* bytes per command (MDTS, capped by the library) */
+	uint32_t incapsule_max; /* bytes of write data sent inside the command capsule */
+	uint32_t maxh2cdata; /* from ICResp of the first I/O queue (admin if none) */
+	unsigned int nr_io_queues; /* granted by the controller */
+	unsigned int queue_size; /* after clamping to CAP.MQES and MAXCMD */
+	enum nvmeof_ctrl_state state;
+	unsigned int reconnects; /* successful reconnections so far */
+};
+
+struct nvmeof_ns_info {
+	uint32_t nsid;
+	uint32_t lba_size; /* bytes */
+	uint64_t nsze; /* blocks */
+};
+
+/* I/O flags */
+#define NVMEOF_IO_FUA (1u << 0) /* write / write zeroes: durable before completion */
+#define NVMEOF_IO_DEAC (1u << 1) /* write zeroes: deallocate too */
+
+struct nvmeof_ctrl;
+struct nvmeof_qpair;
+
+typedef void (*nvmeof_cb)(void *cb_arg, const struct nvmeof_cpl *cpl);
+
+/* Defaults (documented above); traddr and subnqn stay NULL. */
+void nvmeof_ctrl_opts_init(struct nvmeof_ctrl_opts *opts);
+
+/*
+ * Host NQN and ID: /etc/nvme/hostnqn and /etc/nvme/hostid if present, else a
+ * random UUID with nqn "nqn.2014-08.org.nvmexpress:uuid:<uuid>" and the same
+ * UUID as host ID (newer kernels require that pairing).
+ */
+int nvmeof_default_host_id(char hostnqn[NVMEOF_NQN_MAX + 1], uint8_t hostid[16]);
+
+/* Parse / print "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx". */
+int nvmeof_uuid_parse(const char *s, uint8_t uuid[16]);
+void nvmeof_uuid_format(const uint8_t uuid[16], char out[37]);
+
+/*
+ * Connect the admin queue and nr_io_queues I/O queues, enable the controller
+ * and start keep-alives. Fails with -ECONNREFUSED, -ETIMEDOUT, -EPROTO,
+ * -EREMOTEIO (the controller refused Connect: cpl, if given, says why), ...
+ */
+int nvmeof_ctrl_connect(const struct nvmeof_ctrl_opts *opts, struct nvmeof_ctrl **out,
+			struct nvmeof_cpl *cpl);
+
+/*
+ * Shut the controller down (CC.SHN, wait for CSTS.SHST), close every
+ * connection and free everything. No qpair may be in use concurrently;
+ * requests still outstanding complete with -ECANCELED.
+ */
+void nvmeof_ctrl_disconnect(struct nvmeof_ctrl *ctrl);
+
+void nvmeof_ctrl_get_info(struct nvmeof_ctrl *ctrl, struct nvmeof_ctrl_info *info);
+const char *nvmeof_ctrl_state_name(enum nvmeof_ctrl_state state);
+
+/*
+ * Synchronous admin command. data/len: buffer for the transfer, host to
+ * controller when write is true (at most 8 KiB). Returns 0, -EREMOTEIO when
+ * the controller completed it with an error status (in *cpl), or -errno.
+ */
+int nvmeof_admin(struct nvmeof_ctrl *ctrl, const struct nvmeof_admin_cmd *cmd, void *data,
+		 uint32_t len, bool write, struct nvmeof_cpl *cpl);
+
+/* Identify (4096 bytes into buf). */
+int nvmeof_identify(struct nvmeof_ctrl *ctrl, uint8_t cns, uint32_t nsid, void *buf,
+		    struct nvmeof_cpl *cpl);
+/* Get Log Page from byte offset lpo (dword aligned), len a multiple of 4. */
+int nvmeof_get_log_page(struct nvmeof_ctrl *ctrl, uint8_t lid, uint32_t nsid, uint64_t lpo,
+			void *buf, uint32_t len, struct nvmeof_cpl *cpl);
+int nvmeof_get_features(struct nvmeof_ctrl *ctrl, uint8_t fid, uint32_t cdw11, uint32_t *dw0,
+			struct nvmeof_cpl *cpl);
+int nvmeof_set_features(struct nvmeof_ctrl *ctrl, uint8_t fid, uint32_t cdw11, uint32_t *dw0,
+			struct nvmeof_cpl *cpl);
+
+/*
+ * Identify namespace nsid and remember its block size for I/O. Namespaces
+ * active at connect time are already known; call this for ones added later.
+ * -ENODEV if the namespace is not active.
+ */
+int nvmeof_ns_get_info(struct nvmeof_ctrl *ctrl, uint32_t nsid, struct nvmeof_ns_info *info);
+
+/* I/O queue pair idx (0 .. nr_io_queues-1), NULL if out of range. */
+struct nvmeof_qpair *nvmeof_ctrl_get_qpair(struct nvmeof_ctrl *ctrl, unsigned int idx);
+
+/*
+ * Asynchronous I/O. nlb is a block count (1-based). The buffer must stay
+ * valid until the callback ran. -EAGAIN: not enough free queue entries (poll
+ * and retry), -EINVAL: bad arguments or unknown namespace, -ENODEV: the
+ * controller is dead, -EIO: disconnected and fast_io_fail_tmo expired.
+ */
+int nvmeof_read(struct nvmeof_qpair *qp, uint32_t nsid, uint64_t slba, uint32_t nlb, void *buf,
+		nvmeof_cb cb, void *cb_arg);
+int nvmeof_write(struct nvmeof_qpair *qp, uint32_t nsid, uint64_t slba, uint32_t nlb,
+		 const void *buf, unsigned int io_flags, nvmeof_cb cb, void *cb_arg);
+int nvmeof_write_zeroes(struct nvmeof_qpair *qp, uint32_t nsid, uint64_t slba, uint32_t nlb,
+			unsigned int io_flags, nvmeof_cb cb, void *cb_arg);
+int nvmeof_deallocate(struct nvmeof_qpair *qp, uint32_t nsid, uint64_t slba, uint32_t nlb,
+		      nvmeof_cb cb, void *cb_arg);
+int nvmeof_flush(struct nvmeof_qpair *qp, uint32_t nsid, nvmeof_cb cb, void *cb_arg);
+
+/*
+ * Send what was queued, receive and complete up to max commands (0 = no
+ * limit) without blocking. Returns the number of caller-visible completions.
+ */
+int nvmeof_qpair_poll(struct nvmeof_qpair *qp, unsigned int max);
+
+/* Like poll, but sleeps up to timeout_ms (-1 = forever) for a completion. */
+int nvmeof_qpair_wait(struct nvmeof_qpair *qp, int timeout_ms);
+
+/* Requests submitted and not yet completed to the caller. */
+unsigned int nvmeof_qpair_outstanding(const struct nvmeof_qpair *qp);
+
+/* Free queue entries (a split transfer takes several). */
+unsigned int nvmeof_qpair_free_slots(const struct nvmeof_qpair *qp);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

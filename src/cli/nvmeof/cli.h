@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The `nvmeof` tool: one file per subcommand family, a shared parser for the
+ * nvme-cli style connection options, and small pure helpers (histogram,
+ * verify pattern, discovery log printing) that unit tests include directly.
+ */
+#ifndef NVMEOF_CLI_H
+#define NVMEOF_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "nvmeof/host.h"
+
+/* Connection options shared by every subcommand, as nvme-cli names them. */
+struct cli_conn {
+	struct nvmeof_ctrl_opts opts;
+	bool have_traddr;
+	bool have_nqn;
+	bool json; /* --output-format=json */
+	bool verbose;
+};
+
+/* Long-only option codes of the shared table. */
+enum {
+	OPT_NR_IO_QUEUES = 1000,
+	OPT_QUEUE_SIZE,
+	OPT_HDR_DIGEST,
+	OPT_DATA_DIGEST,
+	OPT_KATO,
+	OPT_RECONNECT_DELAY,
+	OPT_CTRL_LOSS_TMO,
+	OPT_FAST_IO_FAIL_TMO,
+	OPT_IO_TIMEOUT,
+	OPT_OUTPUT_FORMAT,
+	OPT_HOSTNQN_LONG,
+	OPT_VERBOSE,
+	OPT_CMD_FIRST = 1100, /* subcommands number their own long options from here */
+};
+
+/*
+ * Build a getopt table: the shared options followed by `extra` (terminated
+ * by a zero entry). With hostnqn_short false, -q is left to the subcommand
+ * (perf uses -q for the queue depth) and --hostnqn stays long-only. The
+ * short option string is written to shortopts (≥ 64 bytes + extra_short).
+ */
+int cli_build_options(const struct option *extra, const char *extra_short, bool hostnqn_short,
+		      struct option *out, size_t out_len, char *shortopts, size_t short_len);
+
+void cli_conn_init(struct cli_conn *c, const char *default_port);
+
+/* Handle one shared option: 1 handled, 0 not a shared option, -EINVAL bad value. */
+int cli_conn_opt(struct cli_conn *c, int opt, const char *arg);
+
+/* Final checks and defaults (host NQN/ID); prints what is missing. */
+int cli_conn_finish(struct cli_conn *c, const char *cmd, bool need_nqn);
+
+/* Number parsing with suffixes k/K (1024), m/M, g/G for sizes. */
+int cli_parse_u64(const char *s, uint64_t *out);
+int cli_parse_size(const char *s, uint64_t *out);
+int cli_parse_int(const char *s, int min, int max, int *out);
+
+void cli_conn_usage(FILE *f, bool hostnqn_short);
+
+/* A subcommand's own option: 0 handled, -EINVAL bad (message printed). */
+typedef int (*cli_opt_fn)(void *ctx, int opt, const char *arg);
+
+/*
+ * getopt loop over shared + extra options. Returns 0, 1 when --help was
+ * printed (exit 0), or -EINVAL.
+ */
+int cli_parse(int argc, char **argv, struct cli_conn *c, const struct option *extra,
+	      const char *extra_short, bool hostnqn_short, cli_opt_fn fn, void *ctx,
+	      void (*usage)(FILE *f));
+
+/* Connect and report the reason on failure. */
+int cli_connect(struct cli_conn *c, struct nvmeof_ctrl **ctrl);
+
+/* Subcommands. */
+int cmd_discover(int argc, char **argv);
+int cmd_id_ctrl(int argc, char **argv);
+int cmd_id_ns(int argc, char **argv);
+int cmd_list_subsys(int argc, char **argv);
+int cmd_read(int argc, char **argv);
+int cmd_write(int argc, char **argv);
+int cmd_flush(int argc, char **argv);
+int cmd_perf(int argc, char **argv);
+/* `nvmeof target ...` lives in target_cmd.c when that file exists. */
+int cmd_target(int argc, char **argv) __attribute__((weak));
+
+/* disc_print.c: discovery log page (header + numrec entries) output. */
+const char *disc_trtype_str(uint8_t t);
+const char *disc_adrfam_str(uint8_t a);
+const char *disc_subtype_str(uint8_t s);
+void disc_print_text(FILE *f, const void *log, uint64_t numrec);
+void disc_print_json(FILE *f, const void *log, uint64_t numrec);
+
+#endif

@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: MIT */
+/* Connection options shared by the subcommands, with nvme-cli's names. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct option conn_options[] = {
+	{ "transport", required_argument, NULL, 't' },
+	{ "traddr", required_argument, NULL, 'a' },
+	{ "trsvcid", required_argument, NULL, 's' },
+	{ "nqn", required_argument, NULL, 'n' },
+	{ "hostid", required_argument, NULL, 'I' },
+	{ "nr-io-queues", required_argument, NULL, OPT_NR_IO_QUEUES },
+	{ "queue-size", required_argument, NULL, OPT_QUEUE_SIZE },
+	{ "hdr-digest", no_argument, NULL, OPT_HDR_DIGEST },
+	{ "data-digest", no_argument, NULL, OPT_DATA_DIGEST },
+	{ "keep-alive-tmo", required_argument, NULL, OPT_KATO },
+	{ "reconnect-delay", required_argument, NULL, OPT_RECONNECT_DELAY },
+	{ "ctrl-loss-tmo", required_argument, NULL, OPT_CTRL_LOSS_TMO },
+	{ "fast_io_fail_tmo", required_argument, NULL, OPT_FAST_IO_FAIL_TMO },
+	{ "fast-io-fail-tmo", required_argument, NULL, OPT_FAST_IO_FAIL_TMO },
+	{ "io-timeout", required_argument, NULL, OPT_IO_TIMEOUT },
+	{ "output-format", required_argument, NULL, OPT_OUTPUT_FORMAT },
+	{ "verbose", no_argument, NULL, OPT_VERBOSE },
+	{ "help", no_argument, NULL, 'h' },
+};
+#define N_CONN_OPTIONS (sizeof(conn_options) / sizeof(conn_options[0]))
+
+int cli_build_options(const struct option *extra, const char *extra_short, bool hostnqn_short,
+		      struct option *out, size_t out_len, char *shortopts, size_t short_len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < N_CONN_OPTIONS; i++) {
+		if (n + 1 >= out_len)
+			return -ENOSPC;
+		out[n++] = conn_options[i];
+	}
+	if (n + 1 >= out_len)
+		return -ENOSPC;
+	out[n++] = (struct option){ "hostnqn", required_argument, NULL, hostnqn_short ? 'q' : OPT_HOSTNQN_LONG };
+	for (size_t i = 0; extra && extra[i].name; i++) {
+		if (n + 1 >= out_len)
+			return -ENOSPC;
+		out[n++] = extra[i];
+	}
+	out[n] = (struct option){ 0 };
+	int w = snprintf(shortopts, short_len, "ht:a:s:n:I:%s%s", hostnqn_short ? "q:" : "",
+			 extra_short ? extra_short : "");
+
+	return (w < 0 || (size_t)w >= short_len) ? -ENOSPC : 0;
+}
+
+void cli_conn_init(struct cli_conn *c, const char *default_port)
+{
+	memset(c, 0, sizeof(*c));
+	nvmeof_ctrl_opts_init(&c->opts);
+	c->opts.trsvcid = default_port;
+}
+
+int cli_parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+
+	if (errno || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int cli_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	unsigned int shift = 0;
+
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		shift = 10;
+		break;
+	case 'm': case 'M':
+		shift = 20;
+		break;
+	case 'g': case 'G':
+		shift = 30;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (*end && end[1] && strcmp(end + 1, "iB") != 0 && strcmp(end + 1, "B") != 0)
+		return -EINVAL;
+	if (shift && v > (~0ull >> shift))
+		return -ERANGE;
+	*out = v << shift;
+	return 0;
+}
+
+int cli_parse_int(const char *s, int min, int max, int *out)
+{
+	char *end;
+
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	long v = strtol(s, &end, 0);
+
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
+int cli_conn_opt(struct cli_conn *c, int opt, const char *arg)
+{
+	struct nvmeof_ctrl_opts *o = &c->opts;
+	int v;
+
+	switch (opt) {
+	case 't':
+		if (strcmp(arg, "tcp") != 0) {
+			fprintf(stderr, "unsupported transport '%s' (only tcp)\n", arg);
+			return -EINVAL;
+		}
+		return 1;
+	case 'a':
+		o->traddr = arg;
+		c->have_traddr = true;
+		return 1;
+	case 's':
+		if (cli_parse_int(arg, 1, 65535, &v)) {
+			fprintf(stderr, "invalid --trsvcid '%s'\n", arg);
+			return -EINVAL;
+		}
+		o->trsvcid = arg;
+		return 1;
+	case 'n':
+		if (strlen(arg) > NVMEOF_NQN_MAX) {
+			fprintf(stderr, "--nqn longer than %d bytes\n", NVMEOF_NQN_MAX);
+			return -EINVAL;
+		}
+		o->subnqn = arg;
+		c->have_nqn = true;
+		return 1;
+	case 'q':
+	case OPT_HOSTNQN_LONG:
+		if (strlen(arg) > NVMEOF_NQN_MAX) {
+			fprintf(stderr, "--hostnqn longer than %d bytes\n", NVMEOF_NQN_MAX);
+			return -EINVAL;
+		}
+		strcpy(o->hostnqn, arg);
+		return 1;
+	case 'I':
+		if (nvmeof_uuid_parse(arg, o->hostid)) {
+			fprintf(stderr, "invalid --hostid '%s' (want a UUID)\n", arg);
+			return -EINVAL;
+		}
+		return 1;
+	case OPT_NR_IO_QUEUES:
+		if (cli_parse_int(arg, 1, 1024, &v))
+			goto bad;
+		o->nr_io_queues = (unsigned int)v;
+		return 1;
+	case OPT_QUEUE_SIZE:
+		if (cli_parse_int(arg, 2, 4096, &v))
+			goto bad;
+		o->queue_size = (unsigned int)v;
+		return 1;
+	case OPT_HDR_DIGEST:
+		o->hdr_digest = true;
+		return 1;
+	case OPT_DATA_DIGEST:
+		o->data_digest = true;
+		return 1;
+	case OPT_KATO:
+		if (cli_parse_int(arg, 0, 65535, &v))
+			goto bad;
+		o->kato_ms = (unsigned int)v * 1000;
+		return 1;
+	case OPT_RECONNECT_DELAY:
+		if (cli_parse_int(arg, 1, 3600, &v))
+			goto bad;
+		o->reconnect_delay_s = v;
+		return 1;
+	case OPT_CTRL_LOSS_TMO:
+		if (cli_parse_int(arg, -1, 1 << 24, &v))
+			goto bad;
+		o->ctrl_loss_tmo_s = v;
+		return 1;
+	case OPT_FAST_IO_FAIL_TMO:
+		if (cli_parse_int(arg, -1, 1 << 24, &v))
+			goto bad;
+		o->fast_io_fail_tmo_s = v;
+		return 1;
+	case OPT_IO_TIMEOUT:
+		if (cli_parse_int(arg, 1, 3600, &v))
+			goto bad;
+		o->io_timeout_ms = (unsigned int)v * 1000;
+		return 1;
+	case OPT_OUTPUT_FORMAT:
+		if (strcmp(arg, "json") == 0)
+			c->json = true;
+		else if (strcmp(arg, "normal") == 0)
+			c->json = false;
+		else {
+			fprintf(stderr, "--output-format must be normal or json\n");
+			return -EINVAL;
+		}
+		return 1;
+	case OPT_VERBOSE:
+		c->verbose = true;
+		return 1;
+	default:
+		return 0;
+	}
+bad:
+	fprintf(stderr, "invalid value '%s' for a connection option\n", arg);
+	return -EINVAL;
+}
+
+int cli_conn_finish(struct cli_conn *c, const char *cmd, bool need_nqn)
+{
+	if (!c->have_traddr) {
+		fprintf(stderr, "%s: --traddr (-a) is required\n", cmd);
+		return -EINVAL;
+	}
+	if (need_nqn && !c->have_nqn) {
+		fprintf(stderr, "%s: --nqn (-n) is required\n", cmd);
+		return -EINVAL;
+	}
+	static const uint8_t zero[16];
+
+	if (!c->opts.hostnqn[0] || memcmp(c->opts.hostid, zero, 16) == 0) {
+		char nqn[NVMEOF_NQN_MAX + 1];
+		uint8_t id[16];
+
+		if (nvmeof_default_host_id(nqn, id) == 0) {
+			if (!c->opts.hostnqn[0])
+				strcpy(c->opts.hostnqn, nqn);
+			if (memcmp(c->opts.hostid, zero, 16) == 0)
+				memcpy(c->opts.hostid, id, 16);
+		}
+	}
+	return 0;
+}
+
+void cli_conn_usage(FILE *f, bool hostnqn_short)
+{
+	fprintf(f,
+		"connection options:\n"
+		"  -t, --transport=tcp\n"
+		"  -a, --traddr=ADDR           controller address\n"
+		"  -s, --trsvcid=PORT          controller port\n"
+		"  -n, --nqn=NQN               subsystem NQN\n"
+		"  %s--hostnqn=NQN           host NQN (default /etc/nvme/hostnqn or generated)\n"
+		"  -I, --hostid=UUID           host ID (default /etc/nvme/hostid or the NQN's uuid)\n"
+		"      --nr-io-queues=N        I/O queues to create\n"
+		"      --queue-size=N          I/O queue entries (default 128)\n"
+		"      --hdr-digest            enable PDU header digests\n"
+		"      --data-digest           enable PDU data digests\n"
+		"      --keep-alive-tmo=SEC    keep-alive timeout (default 5)\n"
+		"      --reconnect-delay=SEC   delay between reconnect attempts (default 10)\n"
+		"      --ctrl-loss-tmo=SEC     give up reconnecting after SEC (-1 = never, default 600)\n"
+		"      --fast-io-fail-tmo=SEC  fail I/O after SEC disconnected (-1 = wait, default)\n"
+		"      --io-timeout=SEC        per-command timeout (default 30)\n"
+		"      --output-format=normal|json\n",
+		hostnqn_short ? "-q, " : "    ");
+}
+
+int cli_connect(struct cli_conn *c, struct nvmeof_ctrl **ctrl)
+{
+	struct nvmeof_cpl cpl = { 0 };
+	int rc = nvmeof_ctrl_connect(&c->opts, ctrl, &cpl);
+
+	if (rc) {
+		if (rc == -EREMOTEIO)
+			fprintf(stderr, "failed to connect to %s:%s (%s): controller rejected Connect, status sct %u sc 0x%02x\n",
+				c->opts.traddr, c->opts.trsvcid, c->opts.subnqn, NVMEOF_STATUS_SCT(cpl.status),
+				NVMEOF_STATUS_SC(cpl.status));
+		else
+			fprintf(stderr, "failed to connect to %s:%s (%s): %s\n", c->opts.traddr,
+				c->opts.trsvcid, c->opts.subnqn, strerror(-rc));
+	}
+	return rc;
+}
+
+int cli_parse(int argc, char **argv, struct cli_conn *c, const struct option *extra,
+	      const char *extra_short, bool hostnqn_short, cli_opt_fn fn, void *ctx,
+	      void (*usage)(FILE *f))
+{
+	struct option longopts[64];
+	char shortopts[128];
+	int opt;
+
+	if (cli_build_options(extra, extra_short, hostnqn_short, longopts, 64, shortopts,
+			      sizeof(shortopts)))
+		return -EINVAL;
+	optind = 1;
+	opterr = 1;
+	while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		if (opt == 'h') {
+			usage(stdout);
+			return 1;
+		}
+		if (opt == '?') {
+			usage(stderr);
+			return -EINVAL;
+		}
+		/* Without hostnqn_short, -q belongs to the subcommand. */
+		int rc = (opt == 'q' && !hostnqn_short) ? 0 : cli_conn_opt(c, opt, optarg);
+
+		if (rc < 0)
+			return rc;
+		if (rc == 1)
+			continue;
+		rc = fn ? fn(ctx, opt, optarg) : -EINVAL;
+		if (rc < 0)
+			return rc;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", argv[0], argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,766 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `nvmeof perf`: closed-loop load generator in the spirit of SPDK perf.
+ *
+ * Each thread owns some I/O queues and keeps queue-depth I/Os in flight on
+ * each, resubmitting from the completion callback. Buffers and I/O contexts
+ * are allocated up front; latency goes into a per-thread log-linear
+ * histogram; nothing is allocated or locked per I/O.
+ *
+ * --verify: the region is split between I/O contexts so no two I/Os ever
+ * touch the same block concurrently. Each context first writes its blocks
+ * (generation 1), the timed workload then bumps the generation on every
+ * write and checks LBA + generation of every block it reads, and a final
+ * pass reads everything back. A mismatch is reported with its LBA.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "hist.h"
+#include "pattern.h"
+
+enum perf_pattern { PAT_READ, PAT_WRITE, PAT_RANDREAD, PAT_RANDWRITE, PAT_RANDRW };
+static const char *const pattern_names[] = { "read", "write", "randread", "randwrite", "randrw" };
+
+enum phase { PH_PREFILL, PH_RUN, PH_READBACK, PH_DONE };
+
+struct perf_cfg {
+	uint32_t qd;
+	uint64_t io_size;
+	enum perf_pattern pattern;
+	int mix; /* read percent for randrw */
+	double time_s;
+	uint64_t count; /* 0 = time based */
+	unsigned int queues;
+	unsigned int threads;
+	uint32_t nsid;
+	bool verify;
+	int progress; /* -1 auto (tty), 0 off, 1 on */
+	bool json;
+	uint64_t size; /* region in bytes, 0 = namespace (64 MiB cap with --verify) */
+	uint64_t seed;
+};
+
+struct perf_thread;
+
+struct perf_io {
+	struct perf_thread *t;
+	struct nvmeof_qpair *qp;
+	uint8_t *buf;
+	uint64_t lba;
+	uint64_t submit_ns;
+	bool is_read;
+	bool busy;
+	bool idle; /* nothing more to do in this phase */
+	uint64_t retry_ns; /* parked after a submission error until then */
+	/* verify: units owned by this context are ctx, ctx+nctx, ... */
+	uint32_t ctx;
+	uint64_t own_units;
+	uint64_t cursor; /* prefill / readback position */
+	uint32_t *gens; /* per owned unit; 0 = unknown */
+	uint64_t unit_k; /* owned-unit index of the I/O in flight */
+	uint32_t gen; /* generation written / expected */
+};
+
+struct perf_thread {
+	unsigned int id;
+	pthread_t tid;
+	const struct perf_cfg *cfg;
+	struct nvmeof_ctrl *ctrl;
+	struct nvmeof_qpair **qps;
+	unsigned int nqps;
+	struct perf_io *ios;
+	unsigned int nios;
+	uint64_t rng;
+	uint64_t seq_cursor;
+	struct hist hist;
+	enum phase phase;
+	bool running; /* new I/O may start */
+	uint64_t errors;
+	uint64_t verify_errors;
+	_Atomic uint64_t done_ios; /* read by the progress printer */
+	_Atomic uint64_t done_bytes;
+	_Atomic uint64_t done_errors;
+	bool dead;
+};
+
+/* Shared, read-mostly state. */
+static struct {
+	uint32_t lba_size;
+	uint32_t blocks_per_io;
+	uint64_t units; /* io_size units in the region */
+	uint32_t nctx;
+	atomic_bool stop;
+	_Atomic uint64_t issued; /* with --count */
+	pthread_barrier_t barrier;
+	uint64_t run_start_ns, run_end_ns;
+} g;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	/* xorshift64*: cheap and good enough to spread LBAs. */
+	uint64_t x = *s;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	atomic_store(&g.stop, true);
+}
+
+static void io_complete(void *arg, const struct nvmeof_cpl *cpl);
+
+/* Pick the next I/O of this context for the current phase; false if none. */
+static bool io_plan(struct perf_io *io)
+{
+	struct perf_thread *t = io->t;
+	const struct perf_cfg *c = t->cfg;
+	uint64_t unit;
+
+	if (t->phase == PH_PREFILL || t->phase == PH_READBACK) {
+		if (io->cursor >= io->own_units)
+			return false;
+		io->unit_k = io->cursor++;
+		unit = io->ctx + (uint64_t)g.nctx * io->unit_k;
+		io->is_read = t->phase == PH_READBACK;
+		io->gen = io->is_read ? io->gens[io->unit_k] : 1;
+		io->lba = unit * g.blocks_per_io;
+		return true;
+	}
+	switch (c->pattern) {
+	case PAT_READ:
+	case PAT_WRITE:
+		io->is_read = c->pattern == PAT_READ;
+		break;
+	case PAT_RANDREAD:
+		io->is_read = true;
+		break;
+	case PAT_RANDWRITE:
+		io->is_read = false;
+		break;
+	case PAT_RANDRW:
+		io->is_read = (int)(rng_next(&t->rng) % 100) < c->mix;
+		break;
+	}
+	if (c->verify) {
+		bool seq = c->pattern == PAT_READ || c->pattern == PAT_WRITE;
+
+		io->unit_k = seq ? (io->cursor++ % io->own_units) : rng_next(&t->rng) % io->own_units;
+		unit = io->ctx + (uint64_t)g.nctx * io->unit_k;
+		io->gen = io->is_read ? io->gens[io->unit_k] : io->gens[io->unit_k] + 1;
+		if (!io->is_read && io->gen == 0)
+			io->gen = 1;
+	} else if (c->pattern == PAT_READ || c->pattern == PAT_WRITE) {
+		unit = t->seq_cursor++ % g.units;
+	} else {
+		unit = rng_next(&t->rng) % g.units;
+	}
+	io->lba = unit * g.blocks_per_io;
+	return true;
+}
+
+static void io_submit(struct perf_io *io)
+{
+	struct perf_thread *t = io->t;
+	int rc;
+
+	if (!t->running) {
+		io->idle = true;
+		return;
+	}
+	if (t->phase == PH_RUN && t->cfg->count &&
+	    atomic_fetch_add_explicit(&g.issued, 1, memory_order_relaxed) >= t->cfg->count) {
+		io->idle = true;
+		return;
+	}
+	if (!io_plan(io)) {
+		io->idle = true;
+		return;
+	}
+	if (!io->is_read && t->cfg->verify)
+		pattern_fill(io->buf, g.lba_size, io->lba, g.blocks_per_io, io->gen);
+	io->submit_ns = now_ns();
+	io->busy = true;
+	if (io->is_read)
+		rc = nvmeof_read(io->qp, t->cfg->nsid, io->lba, g.blocks_per_io, io->buf, io_complete, io);
+	else
+		rc = nvmeof_write(io->qp, t->cfg->nsid, io->lba, g.blocks_per_io, io->buf, 0, io_complete, io);
+	if (rc == 0)
+		return;
+	io->busy = false;
+	if (t->phase == PH_RUN && t->cfg->count)
+		atomic_fetch_sub_explicit(&g.issued, 1, memory_order_relaxed);
+	if (rc == -EAGAIN) {
+		io->retry_ns = io->submit_ns; /* retry on the next loop */
+	} else {
+		if (t->errors < 5)
+			fprintf(stderr, "\nperf: submit at LBA %" PRIu64 " failed: %s\n", io->lba, strerror(-rc));
+		t->errors++;
+		atomic_store_explicit(&t->done_errors, t->errors, memory_order_relaxed);
+		if (rc == -ENODEV || rc == -ESHUTDOWN) {
+			t->dead = true;
+			io->idle = true;
+		}
+		io->retry_ns = io->submit_ns + 100000000ull;
+	}
+	if (t->cfg->verify && !io->is_read)
+		io->gens[io->unit_k] = 0; /* content unknown after a failed write */
+	io->cursor -= (t->phase != PH_RUN) ? 1 : 0;
+}
+
+static void io_complete(void *arg, const struct nvmeof_cpl *cpl)
+{
+	struct perf_io *io = arg;
+	struct perf_thread *t = io->t;
+	uint64_t lat = now_ns() - io->submit_ns;
+	bool failed = cpl->err || cpl->status;
+
+	io->busy = false;
+	if (failed) {
+		if (t->errors < 5) {
+			if (cpl->err)
+				fprintf(stderr, "\nperf: %s at LBA %" PRIu64 " failed: %s\n",
+					io->is_read ? "read" : "write", io->lba, strerror(-cpl->err));
+			else
+				fprintf(stderr, "\nperf: %s at LBA %" PRIu64 " failed: status sct %u sc 0x%02x\n",
+					io->is_read ? "read" : "write", io->lba, NVMEOF_STATUS_SCT(cpl->status),
+					NVMEOF_STATUS_SC(cpl->status));
+		}
+		t->errors++;
+		if (t->cfg->verify && !io->is_read)
+			io->gens[io->unit_k] = 0;
+		if (cpl->err == -ENODEV)
+			t->dead = true;
+	} else if (t->cfg->verify) {
+		if (io->is_read && io->gen) {
+			struct pattern_err pe;
+
+			if (pattern_check(io->buf, g.lba_size, io->lba, g.blocks_per_io, io->gen, &pe)) {
+				if (t->verify_errors < 10)
+					fprintf(stderr,
+						"\nperf: verify failed at LBA %" PRIu64
+						": expected generation %u, block header says LBA %" PRId64
+						" generation %u (first bad word %u)\n",
+						pe.lba, io->gen, (int64_t)pe.found_lba, pe.found_gen, pe.word);
+				t->verify_errors++;
+			}
+		} else if (!io->is_read) {
+			io->gens[io->unit_k] = io->gen;
+		}
+	}
+	if (t->phase == PH_RUN) {
+		hist_add(&t->hist, lat);
+		atomic_store_explicit(&t->done_ios, t->hist.count, memory_order_relaxed);
+		atomic_store_explicit(&t->done_bytes,
+				      atomic_load_explicit(&t->done_bytes, memory_order_relaxed) + t->cfg->io_size,
+				      memory_order_relaxed);
+	}
+	atomic_store_explicit(&t->done_errors, t->errors + t->verify_errors, memory_order_relaxed);
+	if (t->dead) {
+		io->idle = true;
+		return;
+	}
+	io_submit(io);
+}
+
+static unsigned int outstanding(struct perf_thread *t)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < t->nqps; i++)
+		n += nvmeof_qpair_outstanding(t->qps[i]);
+	return n;
+}
+
+/* Run one phase: start every context, poll until all are idle and drained. */
+static void run_phase(struct perf_thread *t, enum phase ph)
+{
+	uint64_t deadline = 0;
+	unsigned int spins = 0;
+
+	t->phase = ph;
+	t->running = true;
+	for (unsigned int i = 0; i < t->nios; i++) {
+		t->ios[i].idle = false;
+		t->ios[i].retry_ns = 0;
+		t->ios[i].cursor = 0;
+	}
+	if (ph == PH_RUN) {
+		pthread_barrier_wait(&g.barrier);
+		if (t->id == 0)
+			g.run_start_ns = now_ns();
+		pthread_barrier_wait(&g.barrier);
+		if (!t->cfg->count)
+			deadline = g.run_start_ns + (uint64_t)(t->cfg->time_s * 1e9);
+	}
+	for (unsigned int i = 0; i < t->nios; i++)
+		io_submit(&t->ios[i]);
+	for (;;) {
+		for (unsigned int i = 0; i < t->nqps; i++)
+			nvmeof_qpair_poll(t->qps[i], 0);
+		if (++spins < 64)
+			continue;
+		spins = 0;
+		uint64_t now = now_ns();
+
+		if (t->running && (atomic_load_explicit(&g.stop, memory_order_relaxed) ||
+				   (deadline && now >= deadline) || t->dead))
+			t->running = false;
+		bool all_idle = true;
+
+		for (unsigned int i = 0; i < t->nios; i++) {
+			struct perf_io *io = &t->ios[i];
+
+			if (!io->busy && !io->idle) {
+				if (now >= io->retry_ns)
+					io_submit(io);
+				if (!io->busy && !io->idle)
+					all_idle = false;
+			}
+			if (io->busy)
+				all_idle = false;
+		}
+		if (all_idle && outstanding(t) == 0)
+			break;
+		/* Stuck draining (e.g. waiting for a reconnect): allow a hard stop. */
+		if (!t->running && t->dead)
+			break;
+	}
+}
+
+static void *perf_thread_main(void *arg)
+{
+	struct perf_thread *t = arg;
+
+	if (t->cfg->verify)
+		run_phase(t, PH_PREFILL);
+	run_phase(t, PH_RUN);
+	pthread_barrier_wait(&g.barrier);
+	if (t->id == 0)
+		g.run_end_ns = now_ns();
+	if (t->cfg->verify && !atomic_load(&g.stop) && !t->dead)
+		run_phase(t, PH_READBACK);
+	t->phase = PH_DONE;
+	return NULL;
+}
+
+/* ---- options ---- */
+
+enum { OPT_COUNT = OPT_CMD_FIRST, OPT_QUEUES, OPT_THREADS, OPT_VERIFY, OPT_JSON, OPT_PROGRESS,
+       OPT_NO_PROGRESS, OPT_SIZE, OPT_SEED, OPT_PERF_QSIZE };
+
+static const struct option perf_options[] = {
+	{ "queue-depth", required_argument, NULL, 'q' },
+	{ "io-size", required_argument, NULL, 'o' },
+	{ "pattern", required_argument, NULL, 'w' },
+	{ "mix", required_argument, NULL, 'M' },
+	{ "time", required_argument, NULL, 'T' },
+	{ "count", required_argument, NULL, OPT_COUNT },
+	{ "queues", required_argument, NULL, OPT_QUEUES },
+	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "namespace-id", required_argument, NULL, 'N' },
+	{ "verify", no_argument, NULL, OPT_VERIFY },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+	{ "size", required_argument, NULL, OPT_SIZE },
+	{ "seed", required_argument, NULL, OPT_SEED },
+	{ 0 },
+};
+
+static void perf_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: nvmeof perf -a ADDR -s PORT -n NQN [options]\n"
+		"  -q, --queue-depth=N     I/Os in flight per queue (default 32)\n"
+		"  -o, --io-size=BYTES     I/O size, k/m suffixes (default 4096)\n"
+		"  -w, --pattern=P         read, write, randread, randwrite, randrw (default randread)\n"
+		"  -M, --mix=PCT           read percentage for randrw (default 50)\n"
+		"  -T, --time=SEC          run time (default 10)\n"
+		"      --count=N           stop after N I/Os instead\n"
+		"      --queues=N          I/O queues (default: --threads)\n"
+		"      --threads=N         threads, each owning queues (default 1)\n"
+		"  -N, --namespace-id=NSID (default 1)\n"
+		"      --size=BYTES        region to use from LBA 0 (default: namespace; 64M with --verify)\n"
+		"      --verify            write LBA+generation patterns and check every read\n"
+		"      --json              print the result as one JSON object\n"
+		"      --progress          live progress on stderr even if it is not a tty\n"
+		"      --seed=N            random seed\n"
+		"      --hostnqn=NQN       (-q is the queue depth here)\n");
+	cli_conn_usage(f, false);
+}
+
+static int perf_opt(void *ctx, int opt, const char *arg)
+{
+	struct perf_cfg *c = ctx;
+	uint64_t v;
+	int iv;
+
+	switch (opt) {
+	case 'q':
+		if (cli_parse_int(arg, 1, 4096, &iv))
+			goto bad;
+		c->qd = (uint32_t)iv;
+		return 0;
+	case 'o':
+		if (cli_parse_size(arg, &v) || v == 0 || v > (1u << 30))
+			goto bad;
+		c->io_size = v;
+		return 0;
+	case 'w':
+		for (unsigned int i = 0; i < sizeof(pattern_names) / sizeof(pattern_names[0]); i++)
+			if (strcmp(arg, pattern_names[i]) == 0) {
+				c->pattern = (enum perf_pattern)i;
+				return 0;
+			}
+		goto bad;
+	case 'M':
+		if (cli_parse_int(arg, 0, 100, &c->mix))
+			goto bad;
+		return 0;
+	case 'T': {
+		char *end;
+		double d = strtod(arg, &end);
+
+		if (*end || d <= 0 || d > 1e6)
+			goto bad;
+		c->time_s = d;
+		return 0;
+	}
+	case OPT_COUNT:
+		if (cli_parse_u64(arg, &c->count) || c->count == 0)
+			goto bad;
+		return 0;
+	case OPT_QUEUES:
+		if (cli_parse_int(arg, 1, 1024, &iv))
+			goto bad;
+		c->queues = (unsigned int)iv;
+		return 0;
+	case OPT_THREADS:
+		if (cli_parse_int(arg, 1, 256, &iv))
+			goto bad;
+		c->threads = (unsigned int)iv;
+		return 0;
+	case 'N':
+		if (cli_parse_u64(arg, &v) || v == 0 || v > 0xfffffffe)
+			goto bad;
+		c->nsid = (uint32_t)v;
+		return 0;
+	case OPT_VERIFY:
+		c->verify = true;
+		return 0;
+	case OPT_JSON:
+		c->json = true;
+		return 0;
+	case OPT_PROGRESS:
+		c->progress = 1;
+		return 0;
+	case OPT_NO_PROGRESS:
+		c->progress = 0;
+		return 0;
+	case OPT_SIZE:
+		if (cli_parse_size(arg, &c->size) || c->size == 0)
+			goto bad;
+		return 0;
+	case OPT_SEED:
+		if (cli_parse_u64(arg, &c->seed))
+			goto bad;
+		return 0;
+	}
+	return -EINVAL;
+bad:
+	fprintf(stderr, "perf: invalid value '%s'\n", arg);
+	return -EINVAL;
+}
+
+/* ---- report ---- */
+
+static double tv_s(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv_usec / 1e6; }
+
+static void report(const struct perf_cfg *c, const struct hist *h, uint64_t errors, uint64_t verify_errors,
+		   double secs, const struct rusage *ru0, const struct rusage *ru1)
+{
+	double iops = secs > 0 ? (double)h->count / secs : 0;
+	uint64_t bytes = h->count * c->io_size;
+	double mibps = secs > 0 ? (double)bytes / 1048576.0 / secs : 0;
+	double user = tv_s(ru1->ru_utime) - tv_s(ru0->ru_utime);
+	double sys = tv_s(ru1->ru_stime) - tv_s(ru0->ru_stime);
+	double p50 = (double)hist_percentile(h, 50) / 1e3, p99 = (double)hist_percentile(h, 99) / 1e3;
+	double p999 = (double)hist_percentile(h, 99.9) / 1e3, p9999 = (double)hist_percentile(h, 99.99) / 1e3;
+	double avg = hist_mean(h) / 1e3;
+	double mn = h->count ? (double)h->min / 1e3 : 0, mx = (double)h->max / 1e3;
+
+	if (c->json) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "iops", json_object_new_double(iops));
+		json_object_object_add(o, "mibps", json_object_new_double(mibps));
+		json_object_object_add(o, "avg_us", json_object_new_double(avg));
+		json_object_object_add(o, "min_us", json_object_new_double(mn));
+		json_object_object_add(o, "max_us", json_object_new_double(mx));
+		json_object_object_add(o, "p50_us", json_object_new_double(p50));
+		json_object_object_add(o, "p99_us", json_object_new_double(p99));
+		json_object_object_add(o, "p99_9_us", json_object_new_double(p999));
+		json_object_object_add(o, "p99_99_us", json_object_new_double(p9999));
+		json_object_object_add(o, "cpu_user_s", json_object_new_double(user));
+		json_object_object_add(o, "cpu_sys_s", json_object_new_double(sys));
+		json_object_object_add(o, "ios", json_object_new_uint64(h->count));
+		json_object_object_add(o, "bytes", json_object_new_uint64(bytes));
+		json_object_object_add(o, "seconds", json_object_new_double(secs));
+		json_object_object_add(o, "errors", json_object_new_uint64(errors + verify_errors));
+		json_object_object_add(o, "verify_errors", json_object_new_uint64(verify_errors));
+		json_object_object_add(o, "pattern", json_object_new_string(pattern_names[c->pattern]));
+		json_object_object_add(o, "io_size", json_object_new_uint64(c->io_size));
+		json_object_object_add(o, "queue_depth", json_object_new_int((int)c->qd));
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+		return;
+	}
+	printf("pattern %s, io size %" PRIu64 " B, queue depth %u, %u queue(s), %u thread(s)%s\n",
+	       pattern_names[c->pattern], c->io_size, c->qd, c->queues, c->threads,
+	       c->verify ? ", verify" : "");
+	printf("  IOPS      : %.0f\n", iops);
+	printf("  bandwidth : %.2f MiB/s\n", mibps);
+	printf("  latency   : avg %.1f us, min %.1f us, max %.1f us\n", avg, mn, mx);
+	printf("  percentile: p50 %.1f us, p99 %.1f us, p99.9 %.1f us, p99.99 %.1f us\n", p50, p99, p999,
+	       p9999);
+	printf("  cpu       : user %.2f s, sys %.2f s (%.0f%% of one core)\n", user, sys,
+	       secs > 0 ? (user + sys) / secs * 100 : 0);
+	printf("  total     : %" PRIu64 " I/Os, %" PRIu64 " bytes in %.2f s, %" PRIu64 " errors%s\n",
+	       h->count, bytes, secs, errors + verify_errors,
+	       verify_errors ? " (verify mismatches included)" : "");
+}
+
+int cmd_perf(int argc, char **argv)
+{
+	struct perf_cfg c = { .qd = 32, .io_size = 4096, .pattern = PAT_RANDREAD, .mix = 50,
+			      .time_s = 10, .threads = 1, .nsid = 1, .progress = -1 };
+	struct cli_conn conn;
+	struct nvmeof_ctrl *ctrl = NULL;
+	struct nvmeof_ns_info ns;
+	struct nvmeof_ctrl_info info;
+	struct perf_thread *threads = NULL;
+	struct perf_io *all_ios = NULL;
+	uint8_t *bufs = NULL;
+	uint32_t *gens = NULL;
+	int rc, ret = 1;
+
+	cli_conn_init(&conn, NVMEOF_IO_PORT);
+	rc = cli_parse(argc, argv, &conn, perf_options, "q:o:w:M:T:N:", false, perf_opt, &c, perf_usage);
+	if (rc)
+		return rc > 0 ? 0 : 2;
+	if (cli_conn_finish(&conn, "perf", true))
+		return 2;
+	if (!c.queues)
+		c.queues = c.threads;
+	if (c.threads > c.queues) {
+		fprintf(stderr, "perf: --threads (%u) exceeds --queues (%u)\n", c.threads, c.queues);
+		return 2;
+	}
+	if (!c.seed)
+		c.seed = (uint64_t)now_ns() | 1;
+	conn.opts.nr_io_queues = c.queues;
+	/* Room for qd I/Os per queue even when each is split in up to 8 commands. */
+	uint64_t want_qsize = (uint64_t)c.qd * ((c.io_size + (128u << 10) - 1) / (128u << 10)) + 1;
+
+	if (want_qsize > conn.opts.queue_size)
+		conn.opts.queue_size = want_qsize > 4096 ? 4096 : (unsigned int)want_qsize;
+	if (cli_connect(&conn, &ctrl))
+		return 1;
+	nvmeof_ctrl_get_info(ctrl, &info);
+	if (info.nr_io_queues < c.queues) {
+		fprintf(stderr, "perf: controller granted only %u I/O queues\n", info.nr_io_queues);
+		goto out;
+	}
+	rc = nvmeof_ns_get_info(ctrl, c.nsid, &ns);
+	if (rc) {
+		fprintf(stderr, "perf: namespace %u: %s\n", c.nsid, strerror(-rc));
+		goto out;
+	}
+	if (c.io_size % ns.lba_size || (c.verify && ns.lba_size < 32)) {
+		fprintf(stderr, "perf: --io-size %" PRIu64 " is not a multiple of the block size %u\n", c.io_size,
+			ns.lba_size);
+		goto out;
+	}
+	uint32_t parts = (uint32_t)((c.io_size + info.max_xfer - 1) / info.max_xfer);
+
+	if ((uint64_t)c.qd * parts > info.queue_size) {
+		fprintf(stderr, "perf: queue depth %u x %u commands per I/O exceeds the queue size %u\n", c.qd,
+			parts, info.queue_size);
+		goto out;
+	}
+	uint64_t ns_bytes = ns.nsze * ns.lba_size;
+	uint64_t region = c.size ? c.size : (c.verify && ns_bytes > (64u << 20) ? (64u << 20) : ns_bytes);
+
+	if (region > ns_bytes) {
+		fprintf(stderr, "perf: --size exceeds the namespace (%" PRIu64 " bytes)\n", ns_bytes);
+		goto out;
+	}
+	g.lba_size = ns.lba_size;
+	g.blocks_per_io = (uint32_t)(c.io_size / ns.lba_size);
+	g.units = region / c.io_size;
+	g.nctx = c.queues * c.qd;
+	if (g.units == 0 || (c.verify && g.units < g.nctx)) {
+		fprintf(stderr, "perf: region of %" PRIu64 " bytes too small for %s%u x %" PRIu64 " B\n", region,
+			c.verify ? "--verify with " : "", c.verify ? g.nctx : 1, c.io_size);
+		goto out;
+	}
+	atomic_store(&g.stop, false);
+	atomic_store(&g.issued, 0);
+
+	threads = calloc(c.threads, sizeof(*threads));
+	all_ios = calloc(g.nctx, sizeof(*all_ios));
+	bufs = aligned_alloc(4096, (size_t)g.nctx * c.io_size);
+	if (c.verify)
+		gens = calloc(g.units + g.nctx, sizeof(*gens));
+	if (!threads || !all_ios || !bufs || (c.verify && !gens)) {
+		fprintf(stderr, "perf: out of memory\n");
+		goto out;
+	}
+	memset(bufs, 0xa5, (size_t)g.nctx * c.io_size);
+	pthread_barrier_init(&g.barrier, NULL, c.threads);
+
+	/* Queue q goes to thread q % threads; each queue gets qd contexts. */
+	uint32_t *gen_next = gens;
+
+	for (unsigned int ti = 0; ti < c.threads; ti++) {
+		struct perf_thread *t = &threads[ti];
+
+		t->id = ti;
+		t->cfg = &c;
+		t->ctrl = ctrl;
+		t->rng = c.seed * (ti + 1) * 0x9e3779b97f4a7c15ull | 1;
+		t->seq_cursor = g.units * ti / c.threads;
+		hist_init(&t->hist);
+		t->qps = calloc(c.queues, sizeof(*t->qps));
+		if (!t->qps)
+			goto out;
+	}
+	for (unsigned int q = 0; q < c.queues; q++) {
+		struct perf_thread *t = &threads[q % c.threads];
+
+		t->qps[t->nqps++] = nvmeof_ctrl_get_qpair(ctrl, q);
+	}
+	unsigned int ctx = 0;
+
+	for (unsigned int ti = 0; ti < c.threads; ti++) {
+		struct perf_thread *t = &threads[ti];
+
+		t->ios = &all_ios[ctx];
+		t->nios = t->nqps * c.qd;
+		for (unsigned int i = 0; i < t->nios; i++, ctx++) {
+			struct perf_io *io = &t->ios[i];
+
+			io->t = t;
+			io->qp = t->qps[i / c.qd];
+			io->buf = bufs + (size_t)ctx * c.io_size;
+			io->ctx = ctx;
+			io->own_units = (g.units - ctx + g.nctx - 1) / g.nctx;
+			if (c.verify) {
+				io->gens = gen_next;
+				gen_next += io->own_units;
+			}
+		}
+	}
+
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	bool progress = c.progress == 1 || (c.progress == -1 && isatty(STDERR_FILENO));
+	struct rusage ru0, ru1;
+
+	getrusage(RUSAGE_SELF, &ru0);
+	for (unsigned int ti = 0; ti < c.threads; ti++)
+		pthread_create(&threads[ti].tid, NULL, perf_thread_main, &threads[ti]);
+
+	uint64_t last_ios = 0, last_ns = now_ns();
+
+	for (;;) {
+		bool done = true;
+
+		for (unsigned int ti = 0; ti < c.threads; ti++)
+			if (threads[ti].phase != PH_DONE)
+				done = false;
+		if (done)
+			break;
+		struct timespec ts = { 0, 200000000 };
+
+		nanosleep(&ts, NULL);
+		uint64_t now = now_ns();
+
+		if (progress && now - last_ns >= 1000000000ull && g.run_start_ns && !g.run_end_ns) {
+			uint64_t ios = 0, errs = 0;
+
+			for (unsigned int ti = 0; ti < c.threads; ti++) {
+				ios += atomic_load_explicit(&threads[ti].done_ios, memory_order_relaxed);
+				errs += atomic_load_explicit(&threads[ti].done_errors, memory_order_relaxed);
+			}
+			double dt = (double)(now - last_ns) / 1e9;
+			double iops = (double)(ios - last_ios) / dt;
+
+			fprintf(stderr, "\r[%5.1f s] %10.0f IOPS %9.2f MiB/s  %" PRIu64 " errors   ",
+				(double)(now - g.run_start_ns) / 1e9, iops, iops * (double)c.io_size / 1048576.0,
+				errs);
+			last_ios = ios;
+			last_ns = now;
+		}
+	}
+	for (unsigned int ti = 0; ti < c.threads; ti++)
+		pthread_join(threads[ti].tid, NULL);
+	getrusage(RUSAGE_SELF, &ru1);
+	if (progress)
+		fprintf(stderr, "\n");
+
+	struct hist *total = malloc(sizeof(*total));
+	uint64_t errors = 0, verify_errors = 0;
+
+	if (!total)
+		goto out;
+	hist_init(total);
+	for (unsigned int ti = 0; ti < c.threads; ti++) {
+		hist_merge(total, &threads[ti].hist);
+		errors += threads[ti].errors;
+		verify_errors += threads[ti].verify_errors;
+	}
+	double secs = (double)(g.run_end_ns - g.run_start_ns) / 1e9;
+
+	report(&c, total, errors, verify_errors, secs, &ru0, &ru1);
+	free(total);
+	pthread_barrier_destroy(&g.barrier);
+	ret = (errors || verify_errors) ? 1 : 0;
+out:
+	if (ctrl)
+		nvmeof_ctrl_disconnect(ctrl);
+	for (unsigned int ti = 0; threads && ti < c.threads; ti++)
+		free(threads[ti].qps);
+	free(threads);
+	free(all_ios);
+	free(bufs);
+	free(gens);
+	return ret;
+}

@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Host library internals: the blocking "sync" connection used by the admin
+ * queue and by Connect on new I/O connections, the non-blocking I/O queue
+ * engine, and the controller that ties them together.
+ */
+#ifndef NVMEOF_HOST_INTERNAL_H
+#define NVMEOF_HOST_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "nvmeof/host.h"
+#include "proto/nvme_spec.h"
+#include "proto/nvme_tcp.h"
+
+#define HOST_LOG "host"
+#define HOST_ADMIN_SQSIZE 32
+#define HOST_MAX_XFER (4u << 20) /* our own cap on one command's data */
+#define HOST_MAX_NLB 65536u /* NLB is a 16-bit 0's based field */
+#define HOST_MAX_QUEUE_SIZE 4096u /* CID: 12 bits slot index, 4 bits generation */
+#define HOST_CID_SLOT_BITS 12
+#define HOST_HDR_BUF 128 /* CapsuleCmd 72 + digest 4, padded to CPDA ≤ 128 */
+#define HOST_MAX_NS_CACHE 64
+
+static inline uint64_t host_now_ns(void);
+
+/* ---- split.c: pure helpers (unit tested) ---- */
+
+/* Largest blocks per read/write command: min(NLB field, max_xfer / lba). */
+uint32_t host_max_blocks(uint32_t max_xfer, uint32_t lba_shift);
+/* Number of commands a transfer of nlb blocks needs (nlb ≥ 1). */
+uint32_t host_split_count(uint32_t nlb, uint32_t max_blocks);
+/* MDTS (units of the minimum page size 2^(12+mpsmin)) to bytes; 0 = unlimited -> cap. */
+uint32_t host_mdts_bytes(uint8_t mdts, uint8_t mpsmin, uint32_t cap);
+/* In-capsule data limit from IOCCSZ (16-byte units): ioccsz*16 - 64, 0 if smaller. */
+uint32_t host_incapsule_bytes(uint32_t ioccsz);
+/* CID from slot and generation, and back. */
+static inline uint16_t host_cid_make(uint16_t slot, uint8_t gen)
+{
+	return (uint16_t)(slot | ((unsigned)(gen & 0xf) << HOST_CID_SLOT_BITS));
+}
+static inline uint16_t host_cid_slot(uint16_t cid) { return cid & ((1u << HOST_CID_SLOT_BITS) - 1); }
+static inline uint8_t host_cid_gen(uint16_t cid) { return (uint8_t)(cid >> HOST_CID_SLOT_BITS); }
+
+/* ---- sock.c ---- */
+int sock_connect(const char *addr, const char *port, int timeout_ms, char *peer, size_t peerlen);
+int sock_send_all(int fd, const struct iovec *iov, int iovcnt, uint64_t deadline_ns);
+int sock_recv_all(int fd, void *buf, size_t len, uint64_t deadline_ns);
+int sock_set_nonblock(int fd, bool on);
+
+/* ---- sync.c: one command at a time, blocking ---- */
+struct sync_conn {
+	int fd;
+	uint16_t qid;
+	uint16_t next_cid;
+	struct nvme_tcp_conn_params params;
+	char peer[64];
+};
+
+int sync_conn_open(struct sync_conn *sc, const char *addr, const char *port, uint16_t qid,
+		   bool hdgst, bool ddgst, int timeout_ms);
+void sync_conn_close(struct sync_conn *sc);
+/*
+ * Send sqe (cid and SGL are filled here) with data to or from buf, wait for
+ * its completion. Returns 0 with *cpl filled (cpl->status may be nonzero),
+ * or -errno on a transport failure (the connection is then unusable).
+ */
+int sync_conn_cmd(struct sync_conn *sc, struct nvme_sqe *sqe, void *buf, uint32_t len,
+		  bool write, int timeout_ms, struct nvmeof_cpl *cpl);
+/* Fabrics Connect on sc (qid from sc). *cntlid in/out. */
+int sync_conn_fabrics_connect(struct sync_conn *sc, const struct nvmeof_ctrl_opts *opts,
+			      uint16_t sqsize, uint32_t kato_ms, uint16_t *cntlid,
+			      int timeout_ms, struct nvmeof_cpl *cpl);
+
+/* ---- qpair.c ---- */
+enum req_state {
+	REQ_FREE,
+	REQ_WAITING, /* allocated, not on the wire: waits for a connection */
+	REQ_SENT, /* command on the wire, completion pending */
+	REQ_WAIT_CHILDREN, /* own command done, other parts of the split still running */
+};
+
+struct host_req {
+	uint8_t cmd_hdr[HOST_HDR_BUF]; /* CapsuleCmd PDU header (+digest, padding) */
+	uint8_t h2c_hdr[HOST_HDR_BUF]; /* the H2CData PDU being sent */
+	uint32_t cmd_ddgst; /* little-endian data digests */
+	uint32_t h2c_ddgst;
+	uint8_t *buf;
+	uint32_t len; /* data bytes of this command */
+	uint16_t idx;
+	uint8_t gen;
+	uint8_t state;
+	bool c2h; /* controller-to-host data */
+	bool incapsule;
+	bool ddgst_err;
+	uint8_t in_ring; /* PDUs of this request still in the send ring */
+	uint16_t cid; /* CID of the current send attempt */
+	uint32_t xfer_next; /* read: next expected DATAO; write: bytes already sent */
+	uint32_t r2t_end; /* end of the current R2T window */
+	uint16_t ttag;
+	uint16_t parent; /* slot of the first part of a split transfer */
+	uint16_t parts_left; /* on the parent: parts not yet completed */
+	uint64_t deadline_ns;
+	struct nvmeof_cpl cpl; /* on the parent: aggregated */
+	nvmeof_cb cb;
+	void *cb_arg;
+	struct nvme_dsm_range dsm; /* payload of a deallocate */
+};
+
+struct send_ent {
+	struct iovec iov;
+	struct host_req *req; /* set on the last iovec of a PDU */
+	uint8_t kind; /* SEND_MID, SEND_CMD_END, SEND_H2C_END */
+};
+
+enum { SEND_MID, SEND_CMD_END, SEND_H2C_END };
+
+enum rx_state { RX_HDR, RX_DATA, RX_DDGST, RX_TERM };
+
+struct nvmeof_qpair {
+	struct nvmeof_ctrl *ctrl;
+	uint16_t qid;
+	int fd; /* -1 while disconnected */
+	unsigned int epoch; /* ctrl epoch this qpair last synced to */
+	struct nvme_tcp_conn_params params;
+	uint32_t incapsule_max;
+	uint32_t max_xfer;
+
+	struct host_req *reqs;
+	uint16_t *free_stack;
+	unsigned int nslots, nfree;
+	unsigned int outstanding; /* caller-visible requests not yet completed */
+
+	struct send_ent *ring;
+	uint32_t ring_mask, ring_head, ring_tail;
+	struct iovec *iov_scratch;
+
+	uint8_t *rxbuf;
+	uint32_t rx_cap, rx_start, rx_end;
+	enum rx_state rx_state;
+	uint8_t rx_hdr[256];
+	uint32_t rx_hdr_got, rx_hdr_need;
+	struct host_req *rx_req;
+	uint32_t rx_data_left;
+	uint8_t *rx_dst;
+	uint32_t rx_crc;
+	uint8_t rx_ddgst[4];
+	uint32_t rx_ddgst_got;
+	uint8_t rx_flags;
+
+	uint64_t now_ns; /* cached per poll */
+	uint64_t next_tmo_check_ns;
+	uint64_t io_timeout_ns;
+	unsigned int completions; /* counted during one poll */
+	unsigned int max_completions;
+	bool closing; /* being torn down: no new submissions */
+	bool failing; /* inside qp_fail_requests */
+
+	uint32_t cache_nsid; /* last namespace looked up */
+	uint32_t cache_lba_shift;
+
+	/* Connection handed over by the controller thread after a reconnect. */
+	pthread_mutex_t handoff_lock;
+	int handoff_fd;
+	unsigned int handoff_epoch;
+	struct nvme_tcp_conn_params handoff_params;
+};
+
+int qpair_init(struct nvmeof_qpair *qp, struct nvmeof_ctrl *ctrl, uint16_t qid, unsigned int nslots);
+void qpair_destroy(struct nvmeof_qpair *qp);
+/* Adopt a connected fd (Connect already done). */
+void qpair_attach(struct nvmeof_qpair *qp, int fd, const struct nvme_tcp_conn_params *params);
+/* Complete everything outstanding with err (teardown). */
+void qpair_cancel_all(struct nvmeof_qpair *qp, int err);
+
+/* ---- ctrl.c ---- */
+struct ns_cache_ent {
+	uint32_t nsid;
+	uint32_t lba_shift;
+	uint64_t nsze;
+};
+
+struct nvmeof_ctrl {
+	struct nvmeof_ctrl_opts opts;
+	char traddr[256];
+	char trsvcid[32];
+	char subnqn[NVME_NQN_FIELD];
+	uint16_t cntlid;
+	uint32_t max_xfer;
+	uint32_t incapsule_max;
+	uint32_t maxh2cdata;
+	unsigned int nr_io_queues;
+	unsigned int queue_size;
+	uint8_t mpsmin;
+	uint32_t cap_to_ms;
+
+	pthread_mutex_t admin_lock; /* serializes admin commands */
+	struct sync_conn admin;
+
+	struct nvmeof_qpair *qpairs;
+
+	_Atomic int state; /* enum nvmeof_ctrl_state */
+	atomic_uint epoch; /* bumped when all connections must be dropped */
+	atomic_uint failed_epoch; /* newest epoch in which a queue saw its connection fail */
+	_Atomic uint64_t lost_at_ns; /* 0 while live */
+	atomic_uint reconnects;
+
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t lock; /* protects stop and the condition */
+	pthread_cond_t cond;
+	bool stop;
+
+	pthread_mutex_t ns_lock;
+	struct ns_cache_ent ns[HOST_MAX_NS_CACHE];
+	unsigned int nr_ns;
+};
+
+/* A connection of `epoch` failed: starts the reconnect logic (stale epochs are ignored). */
+void ctrl_report_failure(struct nvmeof_ctrl *ctrl, unsigned int epoch);
+/* Block size shift for nsid, or -EINVAL if unknown. */
+int ctrl_ns_lba_shift(struct nvmeof_ctrl *ctrl, uint32_t nsid);
+
+#include <time.h>
+static inline uint64_t host_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+#endif

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/* nvmeof CLI: option parsing (nvme-cli names) and discovery log printing. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../src/cli/nvmeof/disc_print.c"
+#include "../../src/cli/nvmeof/opts.c"
+#include "proto/nvme_spec.h"
+
+static void quiet_usage(FILE *f) { (void)f; }
+
+static int parse(struct cli_conn *c, int argc, char **argv, bool hostnqn_short)
+{
+	cli_conn_init(c, NVMEOF_IO_PORT);
+	return cli_parse(argc, argv, c, NULL, NULL, hostnqn_short, NULL, NULL, quiet_usage);
+}
+
+static void test_conn_options(void **state)
+{
+	struct cli_conn c;
+	char *argv[] = { "id-ctrl", "-t", "tcp", "-a", "10.0.0.1", "--trsvcid=4421", "-n", "nqn.x:y",
+			 "-q", "nqn.h:1", "-I", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "--nr-io-queues=3",
+			 "--queue-size", "64", "--hdr-digest", "--data-digest", "--keep-alive-tmo=7",
+			 "--reconnect-delay=2", "--ctrl-loss-tmo=-1", "--fast_io_fail_tmo=4",
+			 "--output-format=json", NULL };
+
+	assert_int_equal(parse(&c, 22, argv, true), 0);
+	assert_string_equal(c.opts.traddr, "10.0.0.1");
+	assert_string_equal(c.opts.trsvcid, "4421");
+	assert_string_equal(c.opts.subnqn, "nqn.x:y");
+	assert_string_equal(c.opts.hostnqn, "nqn.h:1");
+	assert_int_equal(c.opts.hostid[0], 0x0f);
+	assert_int_equal(c.opts.hostid[15], 0xf0);
+	assert_int_equal(c.opts.nr_io_queues, 3);
+	assert_int_equal(c.opts.queue_size, 64);
+	assert_true(c.opts.hdr_digest && c.opts.data_digest);
+	assert_int_equal(c.opts.kato_ms, 7000);
+	assert_int_equal(c.opts.reconnect_delay_s, 2);
+	assert_int_equal(c.opts.ctrl_loss_tmo_s, -1);
+	assert_int_equal(c.opts.fast_io_fail_tmo_s, 4);
+	assert_true(c.json);
+	assert_int_equal(cli_conn_finish(&c, "id-ctrl", true), 0);
+}
+
+static void test_defaults_and_errors(void **state)
+{
+	struct cli_conn c;
+	char *a1[] = { "discover", "-a", "127.0.0.1", NULL };
+
+	cli_conn_init(&c, NVMEOF_DISC_PORT);
+	assert_int_equal(cli_parse(3, a1, &c, NULL, NULL, true, NULL, NULL, quiet_usage), 0);
+	assert_string_equal(c.opts.trsvcid, "8009");
+	assert_int_equal(c.opts.ctrl_loss_tmo_s, 600);
+	assert_int_equal(c.opts.fast_io_fail_tmo_s, -1);
+	assert_int_equal(c.opts.reconnect_delay_s, 10);
+	/* Without -n the nqn is missing for commands that need one. */
+	assert_int_equal(cli_conn_finish(&c, "id-ctrl", true), -EINVAL);
+	assert_int_equal(cli_conn_finish(&c, "discover", false), 0);
+	assert_true(c.opts.hostnqn[0] != '\0'); /* a default host NQN was chosen */
+
+	char *a2[] = { "x", "-t", "rdma", "-a", "1.2.3.4", NULL };
+
+	assert_int_equal(parse(&c, 5, a2, true), -EINVAL);
+	char *a3[] = { "x", "-a", "1.2.3.4", "-s", "99999", NULL };
+
+	assert_int_equal(parse(&c, 5, a3, true), -EINVAL);
+	char *a4[] = { "x", "-a", "1.2.3.4", "-I", "not-a-uuid", NULL };
+
+	assert_int_equal(parse(&c, 5, a4, true), -EINVAL);
+	char *a5[] = { "x", "--queue-size=1", NULL };
+
+	assert_int_equal(parse(&c, 2, a5, true), -EINVAL);
+	/* perf leaves -q to its queue depth; --hostnqn still works. */
+	char *a6[] = { "perf", "-q", "8", NULL };
+
+	assert_int_equal(parse(&c, 3, a6, false), -EINVAL);
+	char *a7[] = { "perf", "--hostnqn=nqn.h:2", NULL };
+
+	assert_int_equal(parse(&c, 2, a7, false), 0);
+	assert_string_equal(c.opts.hostnqn, "nqn.h:2");
+}
+
+static void test_sizes(void **state)
+{
+	uint64_t v;
+
+	assert_int_equal(cli_parse_size("4096", &v), 0);
+	assert_int_equal(v, 4096);
+	assert_int_equal(cli_parse_size("128k", &v), 0);
+	assert_int_equal(v, 131072);
+	assert_int_equal(cli_parse_size("1M", &v), 0);
+	assert_int_equal(v, 1048576);
+	assert_int_equal(cli_parse_size("2GiB", &v), 0);
+	assert_int_equal(v, 2ull << 30);
+	assert_int_equal(cli_parse_size("-1", &v), -EINVAL);
+	assert_int_equal(cli_parse_size("12x", &v), -EINVAL);
+	assert_int_equal(cli_parse_size("", &v), -EINVAL);
+}
+
+static void test_uuid(void **state)
+{
+	uint8_t u[16];
+	char s[37];
+
+	assert_int_equal(nvmeof_uuid_parse("f81d4fae-7dec-11d0-a765-00a0c91e6bf6", u), 0);
+	nvmeof_uuid_format(u, s);
+	assert_string_equal(s, "f81d4fae-7dec-11d0-a765-00a0c91e6bf6");
+	assert_int_equal(nvmeof_uuid_parse("f81d4fae7dec-11d0-a765-00a0c91e6bf6x", u), -EINVAL);
+	assert_int_equal(nvmeof_uuid_parse("f81d4fae-7dec-11d0-a765-00a0c91e6bfg", u), -EINVAL);
+}
+
+static uint8_t *make_log(unsigned int n)
+{
+	uint8_t *log = calloc(1, 1024 + 1024 * n);
+	struct nvmf_disc_log_hdr *h = (struct nvmf_disc_log_hdr *)log;
+	struct nvmf_disc_log_entry *e = (struct nvmf_disc_log_entry *)(log + 1024);
+
+	h->genctr = 5;
+	h->numrec = n;
+	for (unsigned int i = 0; i < n; i++) {
+		e[i].trtype = NVMF_TRTYPE_TCP;
+		e[i].adrfam = NVMF_ADRFAM_IPV4;
+		e[i].subtype = i == 0 ? NVMF_SUBTYPE_CURRENT_DISC : NVMF_SUBTYPE_NVME;
+		e[i].treq = NVMF_TREQ_NOT_REQUIRED | NVMF_TREQ_DISABLE_SQFLOW;
+		e[i].portid = (uint16_t)(i + 1);
+		e[i].eflags = i == 0 ? 3 : 0;
+		memset(e[i].trsvcid, ' ', sizeof(e[i].trsvcid));
+		memcpy(e[i].trsvcid, i == 0 ? "8009" : "4420", 4);
+		strcpy(e[i].subnqn, i == 0 ? NVME_DISC_NQN : "nqn.2026-01.io.nvmeof:ramdisk");
+		strcpy(e[i].traddr, "10.0.2.15");
+	}
+	return log;
+}
+
+static void test_disc_text(void **state)
+{
+	uint8_t *log = make_log(2);
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	disc_print_text(f, log, 2);
+	fclose(f);
+	assert_non_null(strstr(out, "Discovery Log Number of Records 2, Generation counter 5\n"));
+	assert_non_null(strstr(out, "=====Discovery Log Entry 0======\ntrtype:  tcp\nadrfam:  ipv4\n"
+				    "subtype: current discovery subsystem\n"
+				    "treq:    not required, sq flow control disable supported\n"
+				    "portid:  1\ntrsvcid: 8009\n"));
+	assert_non_null(strstr(out, "eflags:  explicit discovery connections, duplicate discovery information\n"));
+	assert_non_null(strstr(out, "=====Discovery Log Entry 1======\n"));
+	assert_non_null(strstr(out, "subtype: nvme subsystem\n"));
+	assert_non_null(strstr(out, "subnqn:  nqn.2026-01.io.nvmeof:ramdisk\ntraddr:  10.0.2.15\n"
+				    "eflags:  none\nsectype: none\n"));
+	free(out);
+	free(log);
+}
+
+static void test_disc_json(void **state)
+{
+	uint8_t *log = make_log(2);
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	disc_print_json(f, log, 2);
+	fclose(f);
+	json_object *o = json_tokener_parse(out);
+
+	assert_non_null(o);
+	json_object *recs, *genctr, *r1, *v;
+
+	assert_true(json_object_object_get_ex(o, "genctr", &genctr));
+	assert_int_equal(json_object_get_int(genctr), 5);
+	assert_true(json_object_object_get_ex(o, "records", &recs));
+	assert_int_equal(json_object_array_length(recs), 2);
+	r1 = json_object_array_get_idx(recs, 1);
+	assert_true(json_object_object_get_ex(r1, "trsvcid", &v));
+	assert_string_equal(json_object_get_string(v), "4420"); /* padding trimmed */
+	assert_true(json_object_object_get_ex(r1, "subnqn", &v));
+	assert_string_equal(json_object_get_string(v), "nqn.2026-01.io.nvmeof:ramdisk");
+	assert_true(json_object_object_get_ex(r1, "portid", &v));
+	assert_int_equal(json_object_get_int(v), 2);
+	json_object_put(o);
+	free(out);
+	free(log);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_conn_options), cmocka_unit_test(test_defaults_and_errors),
+		cmocka_unit_test(test_sizes), cmocka_unit_test(test_uuid),
+		cmocka_unit_test(test_disc_text), cmocka_unit_test(test_disc_json),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

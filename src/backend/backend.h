@@ -35,6 +35,9 @@ struct backend_io {
 	/* backend-private */
 	struct reactor_completion rc;
 	int stage;
+	struct backend *be;
+	struct reactor *reactor;
+	uint64_t progress; /* bytes already transferred (short I/O resumes here) */
 };
 
 enum backend_kind {

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * RAM backend: one anonymous mapping, reserved lazily (MAP_NORESERVE), so a
+ * large namespace costs memory only where it was written. Every operation
+ * completes inline; reads can be served zero-copy through map().
+ *
+ * volatile_cache is false: there is no cache that a Flush could write back
+ * (the data is lost at exit whatever happens), and with VWC=0 the host skips
+ * Flush commands altogether.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "backend_internal.h"
+
+struct ram_backend {
+	struct backend be;
+	uint8_t *mem;
+	size_t map_len;
+	size_t page_size;
+};
+
+static struct ram_backend *to_ram(struct backend *be)
+{
+	return (struct ram_backend *)be;
+}
+
+/* Deallocated blocks read back as zeroes: drop whole pages, clear the edges. */
+static void ram_zero(struct ram_backend *ram, uint64_t offset, uint64_t len)
+{
+	uint64_t end = offset + len;
+	uint64_t page_mask = ram->page_size - 1;
+	uint64_t first_page = (offset + page_mask) & ~page_mask;
+	uint64_t last_page = end & ~page_mask;
+
+	if (first_page >= last_page) {
+		memset(ram->mem + offset, 0, len);
+		return;
+	}
+	memset(ram->mem + offset, 0, first_page - offset);
+	if (madvise(ram->mem + first_page, last_page - first_page, MADV_DONTNEED) < 0)
+		memset(ram->mem + first_page, 0, last_page - first_page);
+	memset(ram->mem + last_page, 0, end - last_page);
+}
+
+static int ram_submit(struct backend *be, struct reactor *r, struct backend_io *io)
+{
+	struct ram_backend *ram = to_ram(be);
+
+	if (io->op != BACKEND_FLUSH && !backend_range_ok(be, io->offset, io->len))
+		return -EINVAL;
+	if (be->read_only && io->op != BACKEND_READ && io->op != BACKEND_FLUSH)
+		return -EROFS;
+
+	switch (io->op) {
+	case BACKEND_READ:
+		memcpy(io->buf, ram->mem + io->offset, io->len);
+		break;
+	case BACKEND_WRITE:
+		memcpy(ram->mem + io->offset, io->buf, io->len);
+		break;
+	case BACKEND_WRITE_ZEROES:
+	case BACKEND_DISCARD:
+		ram_zero(ram, io->offset, io->len);
+		break;
+	case BACKEND_FLUSH:
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+	io->done(io, 0);
+	return 0;
+}
+
+static void *ram_map(struct backend *be, uint64_t offset, uint64_t len)
+{
+	if (!backend_range_ok(be, offset, len))
+		return NULL;
+	return to_ram(be)->mem + offset;
+}
+
+static int ram_sync(struct backend *be)
+{
+	return 0;
+}
+
+static void ram_close(struct backend *be)
+{
+	struct ram_backend *ram = to_ram(be);
+
+	munmap(ram->mem, ram->map_len);
+	free(ram);
+}
+
+static const struct backend_ops ram_ops = {
+	.submit = ram_submit,
+	.map = ram_map,
+	.sync = ram_sync,
+	.close = ram_close,
+};
+
+int backend_ram_open(const struct backend_open_opts *opts, struct backend **out, char *err,
+		     size_t errlen)
+{
+	uint32_t bs = opts->block_size ? opts->block_size : 512;
+	struct ram_backend *ram;
+	uint64_t size;
+	long page = sysconf(_SC_PAGESIZE);
+
+	if (opts->size == 0) {
+		snprintf(err, errlen, "ram: a RAM namespace needs a size");
+		return -EINVAL;
+	}
+	if (opts->size > (UINT64_MAX >> 2)) {
+		snprintf(err, errlen, "ram: size %llu is too large", (unsigned long long)opts->size);
+		return -EINVAL;
+	}
+	size = (opts->size + bs - 1) / bs * bs;
+
+	ram = calloc(1, sizeof(*ram));
+	if (!ram) {
+		snprintf(err, errlen, "ram: %s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	ram->page_size = page > 0 ? (size_t)page : 4096;
+	ram->map_len = (size + ram->page_size - 1) / ram->page_size * ram->page_size;
+	ram->mem = mmap(NULL, ram->map_len, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (ram->mem == MAP_FAILED) {
+		int e = errno;
+
+		snprintf(err, errlen, "ram: cannot map %llu bytes: %s", (unsigned long long)size,
+			 strerror(e));
+		free(ram);
+		return -e;
+	}
+	ram->be.ops = &ram_ops;
+	ram->be.kind = BACKEND_RAM;
+	ram->be.path = NULL;
+	ram->be.size = size;
+	ram->be.block_size = bs;
+	ram->be.volatile_cache = false;
+	ram->be.read_only = opts->read_only;
+	*out = &ram->be;
+	return 0;
+}

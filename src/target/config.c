@@ -1,0 +1,1597 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nvmetcli JSON configuration: load and save.
+ *
+ * Loading runs in three phases so that a bad file never leaves a half-built
+ * target behind:
+ *
+ *   1. parse   JSON text -> struct cfg, a plain description of subsystems,
+ *              namespaces, hosts and ports, validated completely (types,
+ *              ranges, NQNs, addresses, duplicates, cross references). Pure:
+ *              touches neither the file system nor the target.
+ *   2. open    every namespace backend, so a missing device fails before
+ *              any target object exists.
+ *   3. apply   create the objects through target.h.
+ *
+ * Every error names the file, the JSON path of the field and what is wrong:
+ *   "config.json: subsystems[0].namespaces[1].nsid: duplicate nsid 2"
+ *
+ * Values in nvmetcli's attribute groups ("attr", "addr", "param", "device")
+ * are strings ("1", "4420"); numbers and booleans are accepted as well.
+ * Attributes nvmetcli may write that mean nothing here are ignored (logged);
+ * unknown keys in structural objects are errors, so typos surface.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+#define CFG_MAX_FILE (16u << 20)
+#define CFG_SERIAL_MAX 20 /* Identify Controller SN */
+#define CFG_MODEL_MAX 40 /* Identify Controller MN */
+#define CFG_WHERE 160
+
+typedef char cfg_nqn[NVME_NQN_MAX + 1];
+
+struct cfg_ns {
+	uint32_t nsid;
+	bool enabled;
+	struct backend_open_opts bopts; /* bopts.path owned (NULL for RAM) */
+	uint8_t uuid[16]; /* zero = let the target derive one */
+	uint8_t nguid[16];
+	char where[CFG_WHERE]; /* "subsystems[i].namespaces[j]" */
+	struct backend *be; /* phase 2; ownership passes to the target in phase 3 */
+};
+
+struct cfg_subsys {
+	cfg_nqn nqn;
+	bool allow_any_host;
+	bool monitor;
+	char serial[CFG_SERIAL_MAX + 1]; /* "" = target default */
+	char model[CFG_MODEL_MAX + 1];
+	cfg_nqn *hosts;
+	unsigned int n_hosts;
+	struct cfg_ns *ns;
+	unsigned int n_ns;
+};
+
+struct cfg_port {
+	struct nvmf_port_opts opts;
+	unsigned int *subsys; /* indexes into cfg.subsys */
+	unsigned int n_subsys;
+	struct nvmf_port_opts *referrals;
+	unsigned int n_referrals;
+};
+
+struct cfg {
+	cfg_nqn *hosts;
+	unsigned int n_hosts;
+	struct cfg_subsys *subsys;
+	unsigned int n_subsys;
+	struct cfg_port *ports;
+	unsigned int n_ports;
+};
+
+struct cfg_ctx {
+	const char *file;
+	char *err;
+	size_t errlen;
+};
+
+/* ------------------------------------------------------------------ */
+/* Errors and JSON paths                                               */
+
+__attribute__((format(printf, 3, 4))) static int cfg_fail(struct cfg_ctx *c, const char *where,
+							  const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (where && *where)
+		snprintf(c->err, c->errlen, "%s: %s: %s", c->file, where, msg);
+	else
+		snprintf(c->err, c->errlen, "%s: %s", c->file, msg);
+	return -EINVAL;
+}
+
+/*
+ * JSON paths are short (the deepest is about 50 bytes); a longer one would
+ * only be cut in a message, which the length check makes explicit.
+ */
+static const char *join(char *buf, const char *where, const char *key)
+{
+	int n;
+
+	if (where && *where)
+		n = snprintf(buf, CFG_WHERE, "%s.%s", where, key);
+	else
+		n = snprintf(buf, CFG_WHERE, "%s", key);
+	if (n >= CFG_WHERE)
+		buf[CFG_WHERE - 1] = '\0';
+	return buf;
+}
+
+static const char *join_index(char *buf, const char *where, const char *key, size_t i)
+{
+	int n;
+
+	if (where && *where)
+		n = snprintf(buf, CFG_WHERE, "%s.%s[%zu]", where, key, i);
+	else
+		n = snprintf(buf, CFG_WHERE, "%s[%zu]", key, i);
+	if (n >= CFG_WHERE)
+		buf[CFG_WHERE - 1] = '\0';
+	return buf;
+}
+
+static bool in_list(const char *key, const char *const *list)
+{
+	for (; list && *list; list++)
+		if (strcmp(key, *list) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Structural objects: every key must be known (or known to be harmless,
+ * in `ignored`). Attribute groups pass strict = false: nvmetcli dumps every
+ * writable attribute the kernel has, so new ones are only logged.
+ */
+static int check_keys(struct cfg_ctx *c, struct json_object *obj, const char *where,
+		      const char *const *known, const char *const *ignored, bool strict)
+{
+	struct json_object_iterator it = json_object_iter_begin(obj);
+	struct json_object_iterator end = json_object_iter_end(obj);
+	char buf[CFG_WHERE];
+
+	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+		const char *key = json_object_iter_peek_name(&it);
+
+		if (in_list(key, known))
+			continue;
+		if (in_list(key, ignored) || !strict) {
+			log_info("config", "%s: %s: ignored", c->file, join(buf, where, key));
+			continue;
+		}
+		return cfg_fail(c, join(buf, where, key), "unknown key");
+	}
+	return 0;
+}
+
+/* A member that is absent or null reads as NULL. */
+static struct json_object *member(struct json_object *obj, const char *key)
+{
+	struct json_object *v = NULL;
+
+	if (!json_object_object_get_ex(obj, key, &v) || json_object_is_type(v, json_type_null))
+		return NULL;
+	return v;
+}
+
+static int want_type(struct cfg_ctx *c, struct json_object *v, const char *where, json_type type)
+{
+	static const char *const names[] = {
+		[json_type_null] = "null",	   [json_type_boolean] = "a boolean",
+		[json_type_double] = "a number", [json_type_int] = "an integer",
+		[json_type_object] = "an object", [json_type_array] = "an array",
+		[json_type_string] = "a string",
+	};
+
+	if (json_object_is_type(v, type))
+		return 0;
+	return cfg_fail(c, where, "must be %s, not %s", names[type], names[json_object_get_type(v)]);
+}
+
+/* ------------------------------------------------------------------ */
+/* Values                                                              */
+
+static int val_string(struct cfg_ctx *c, struct json_object *v, const char *where, const char **out)
+{
+	int ret = want_type(c, v, where, json_type_string);
+
+	if (ret == 0)
+		*out = json_object_get_string(v);
+	return ret;
+}
+
+/* true/false, 1/0, "1"/"0", "true"/"false", "yes"/"no". */
+static int val_bool(struct cfg_ctx *c, struct json_object *v, const char *where, bool *out)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_boolean:
+		*out = json_object_get_boolean(v);
+		return 0;
+	case json_type_int: {
+		int64_t i = json_object_get_int64(v);
+
+		if (i == 0 || i == 1) {
+			*out = i == 1;
+			return 0;
+		}
+		return cfg_fail(c, where, "%lld is not a boolean (0 or 1)", (long long)i);
+	}
+	case json_type_string: {
+		const char *s = json_object_get_string(v);
+
+		if (!strcmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes")) {
+			*out = true;
+			return 0;
+		}
+		if (!strcmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no")) {
+			*out = false;
+			return 0;
+		}
+		return cfg_fail(c, where, "\"%s\" is not a boolean (\"1\" or \"0\")", s);
+	}
+	default:
+		return cfg_fail(c, where, "must be a boolean (\"1\" or \"0\")");
+	}
+}
+
+static int parse_decimal(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		if (!isdigit((unsigned char)*s))
+			return -EINVAL;
+		if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -ERANGE;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* A non-negative integer, as a JSON number or a decimal string, within [min, max]. */
+static int val_uint(struct cfg_ctx *c, struct json_object *v, const char *where, uint64_t min,
+		    uint64_t max, uint64_t *out)
+{
+	uint64_t u;
+
+	if (json_object_is_type(v, json_type_int)) {
+		int64_t i = json_object_get_int64(v);
+
+		if (i < 0)
+			return cfg_fail(c, where, "%lld is negative", (long long)i);
+		u = (uint64_t)i;
+	} else if (json_object_is_type(v, json_type_string)) {
+		const char *s = json_object_get_string(v);
+
+		if (parse_decimal(s, &u) < 0)
+			return cfg_fail(c, where, "\"%s\" is not a non-negative integer", s);
+	} else {
+		return cfg_fail(c, where, "must be an integer");
+	}
+	if (u < min || u > max)
+		return cfg_fail(c, where, "%llu is out of range %llu..%llu", (unsigned long long)u,
+				(unsigned long long)min, (unsigned long long)max);
+	*out = u;
+	return 0;
+}
+
+/* Bytes: a number, or a string like "4096", "512M", "1G", "1GiB", "2T" (powers of 1024). */
+static int val_size(struct cfg_ctx *c, struct json_object *v, const char *where, uint64_t *out)
+{
+	const char *s, *end;
+	char digits[32];
+	unsigned int shift = 0;
+	uint64_t n;
+
+	if (!json_object_is_type(v, json_type_string))
+		return val_uint(c, v, where, 1, UINT64_MAX >> 2, out);
+	s = json_object_get_string(v);
+	for (end = s; isdigit((unsigned char)*end); end++)
+		;
+	if (end == s || (size_t)(end - s) >= sizeof(digits))
+		return cfg_fail(c, where, "\"%s\" is not a size (bytes, or with K, M, G, T)", s);
+	memcpy(digits, s, (size_t)(end - s));
+	digits[end - s] = '\0';
+	if (*end) {
+		static const char units[] = "KMGTP";
+		const char *u = strchr(units, toupper((unsigned char)*end));
+
+		if (!u || !(end[1] == '\0' || !strcasecmp(end + 1, "B") || !strcasecmp(end + 1, "iB")))
+			return cfg_fail(c, where, "\"%s\" is not a size (bytes, or with K, M, G, T)", s);
+		shift = 10u * (unsigned int)(u - units + 1);
+	}
+	if (parse_decimal(digits, &n) < 0 || n == 0 || n > ((UINT64_MAX >> 2) >> shift))
+		return cfg_fail(c, where, "\"%s\" is out of range", s);
+	*out = n << shift;
+	return 0;
+}
+
+static int hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	ch = tolower(ch);
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	return -1;
+}
+
+/* 16 bytes as "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" or 32 hex digits. */
+static int parse_id(const char *s, uint8_t out[16])
+{
+	size_t len = strlen(s);
+	unsigned int n = 0;
+
+	if (len != 32 && len != 36)
+		return -EINVAL;
+	for (size_t i = 0; i < len;) {
+		int hi, lo;
+
+		if (len == 36 && (i == 8 || i == 13 || i == 18 || i == 23)) {
+			if (s[i] != '-')
+				return -EINVAL;
+			i++;
+			continue;
+		}
+		hi = hexval((unsigned char)s[i]);
+		lo = hexval((unsigned char)s[i + 1]);
+		if (hi < 0 || lo < 0 || n >= 16)
+			return -EINVAL;
+		out[n++] = (uint8_t)(hi << 4 | lo);
+		i += 2;
+	}
+	return n == 16 ? 0 : -EINVAL;
+}
+
+static int val_id(struct cfg_ctx *c, struct json_object *v, const char *where, uint8_t out[16])
+{
+	const char *s;
+	int ret = val_string(c, v, where, &s);
+
+	if (ret)
+		return ret;
+	if (parse_id(s, out) < 0)
+		return cfg_fail(c, where, "\"%s\" is not a UUID (8-4-4-4-12 hex digits)", s);
+	return 0;
+}
+
+static bool printable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return false;
+	return true;
+}
+
+static int val_nqn(struct cfg_ctx *c, struct json_object *v, const char *where, cfg_nqn out)
+{
+	const char *s;
+	int ret = val_string(c, v, where, &s);
+
+	if (ret)
+		return ret;
+	if (!nvmf_nqn_valid(s))
+		return cfg_fail(c, where, "invalid NQN \"%s\" (expected nqn.yyyy-mm.domain:name, "
+					  "at most %d bytes)",
+				s, NVME_NQN_MAX);
+	snprintf(out, sizeof(cfg_nqn), "%s", s);
+	return 0;
+}
+
+/* An optional array member: NULL when absent. */
+static int get_array(struct cfg_ctx *c, struct json_object *obj, const char *where, const char *key,
+		     struct json_object **out)
+{
+	char buf[CFG_WHERE];
+
+	*out = member(obj, key);
+	if (!*out)
+		return 0;
+	return want_type(c, *out, join(buf, where, key), json_type_array);
+}
+
+static int get_object(struct cfg_ctx *c, struct json_object *obj, const char *where,
+		      const char *key, struct json_object **out)
+{
+	char buf[CFG_WHERE];
+
+	*out = member(obj, key);
+	if (!*out)
+		return 0;
+	return want_type(c, *out, join(buf, where, key), json_type_object);
+}
+
+/* ------------------------------------------------------------------ */
+/* Phase 1: parse and validate                                         */
+
+static void cfg_free(struct cfg *cfg)
+{
+	for (unsigned int i = 0; i < cfg->n_subsys; i++) {
+		struct cfg_subsys *s = &cfg->subsys[i];
+
+		for (unsigned int j = 0; j < s->n_ns; j++) {
+			backend_close(s->ns[j].be);
+			free((char *)s->ns[j].bopts.path);
+		}
+		free(s->ns);
+		free(s->hosts);
+	}
+	free(cfg->subsys);
+	for (unsigned int i = 0; i < cfg->n_ports; i++) {
+		free(cfg->ports[i].subsys);
+		free(cfg->ports[i].referrals);
+	}
+	free(cfg->ports);
+	free(cfg->hosts);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+static bool nqn_listed(const cfg_nqn *list, unsigned int n, const char *nqn)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (strcmp(list[i], nqn) == 0)
+			return true;
+	return false;
+}
+
+static int parse_hosts(struct cfg_ctx *c, struct json_object *root, struct cfg *cfg)
+{
+	static const char *const known[] = { "nqn", "dhchap", NULL };
+	struct json_object *arr;
+	size_t n;
+	int ret = get_array(c, root, "", "hosts", &arr);
+
+	if (ret || !arr)
+		return ret;
+	n = json_object_array_length(arr);
+	cfg->hosts = calloc(n ? n : 1, sizeof(*cfg->hosts));
+	if (!cfg->hosts)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *h = json_object_array_get_idx(arr, i), *v, *dh;
+		char where[CFG_WHERE], buf[CFG_WHERE];
+
+		join_index(where, "", "hosts", i);
+		if ((ret = want_type(c, h, where, json_type_object)) ||
+		    (ret = check_keys(c, h, where, known, NULL, true)))
+			return ret;
+		join(buf, where, "nqn");
+		if (!(v = member(h, "nqn")))
+			return cfg_fail(c, buf, "missing");
+		if ((ret = val_nqn(c, v, buf, cfg->hosts[cfg->n_hosts])))
+			return ret;
+		if (nqn_listed(cfg->hosts, cfg->n_hosts, cfg->hosts[cfg->n_hosts]))
+			return cfg_fail(c, buf, "duplicate host \"%s\"", cfg->hosts[cfg->n_hosts]);
+		/* In-band authentication is not implemented: refuse a configured key. */
+		if ((ret = get_object(c, h, where, "dhchap", &dh)))
+			return ret;
+		if (dh) {
+			struct json_object *key = member(dh, "key");
+			const char *s = key && json_object_is_type(key, json_type_string)
+						? json_object_get_string(key)
+						: "";
+
+			if (*s)
+				return cfg_fail(c, join(buf, where, "dhchap.key"),
+						"DH-HMAC-CHAP authentication is not supported");
+		}
+		cfg->n_hosts++;
+	}
+	return 0;
+}
+
+static int parse_device(struct cfg_ctx *c, struct json_object *dev, const char *where,
+			struct cfg_ns *ns)
+{
+	static const char *const known[] = { "path", "uuid", "nguid", "size", "block_size",
+					     "direct", "read_only", "buffered_io", NULL };
+	char buf[CFG_WHERE];
+	struct json_object *v;
+	const char *path = NULL;
+	uint64_t u;
+	bool b;
+	int ret;
+
+	if ((ret = check_keys(c, dev, where, known, NULL, false)))
+		return ret;
+	if ((v = member(dev, "path")) && (ret = val_string(c, v, join(buf, where, "path"), &path)))
+		return ret;
+	if ((v = member(dev, "uuid")) && (ret = val_id(c, v, join(buf, where, "uuid"), ns->uuid)))
+		return ret;
+	if ((v = member(dev, "nguid")) && (ret = val_id(c, v, join(buf, where, "nguid"), ns->nguid)))
+		return ret;
+	if ((v = member(dev, "size")) && (ret = val_size(c, v, join(buf, where, "size"), &ns->bopts.size)))
+		return ret;
+	if ((v = member(dev, "block_size"))) {
+		if ((ret = val_uint(c, v, join(buf, where, "block_size"), 0, 4096, &u)))
+			return ret;
+		if (u != 512 && u != 4096)
+			return cfg_fail(c, buf, "%llu is not 512 or 4096", (unsigned long long)u);
+		ns->bopts.block_size = (uint32_t)u;
+	}
+	/* nvmetcli's buffered_io is the inverse of our direct. */
+	if ((v = member(dev, "buffered_io"))) {
+		if ((ret = val_bool(c, v, join(buf, where, "buffered_io"), &b)))
+			return ret;
+		ns->bopts.direct = !b;
+	}
+	if ((v = member(dev, "direct")) &&
+	    (ret = val_bool(c, v, join(buf, where, "direct"), &ns->bopts.direct)))
+		return ret;
+	if ((v = member(dev, "read_only")) &&
+	    (ret = val_bool(c, v, join(buf, where, "read_only"), &ns->bopts.read_only)))
+		return ret;
+
+	if (path && *path) {
+		if (path[0] != '/')
+			return cfg_fail(c, join(buf, where, "path"), "\"%s\" is not an absolute path",
+					path);
+		ns->bopts.path = strdup(path);
+		if (!ns->bopts.path)
+			return -ENOMEM;
+	} else if (ns->bopts.size == 0) {
+		return cfg_fail(c, join(buf, where, "path"),
+				"missing (or give device.size for a RAM namespace)");
+	}
+	return 0;
+}
+
+static int parse_ns(struct cfg_ctx *c, struct json_object *o, const char *where, struct cfg_ns *ns)
+{
+	static const char *const known[] = { "nsid", "enable", "device", NULL };
+	static const char *const ignored[] = { "ana_grpid", "ana", "resv", NULL };
+	char buf[CFG_WHERE];
+	struct json_object *v;
+	uint64_t u;
+	int ret;
+
+	snprintf(ns->where, sizeof(ns->where), "%s", where);
+	if ((ret = want_type(c, o, where, json_type_object)) ||
+	    (ret = check_keys(c, o, where, known, ignored, true)))
+		return ret;
+	join(buf, where, "nsid");
+	if (!(v = member(o, "nsid")))
+		return cfg_fail(c, buf, "missing");
+	if ((ret = val_uint(c, v, buf, 1, NVMF_MAX_NSID, &u)))
+		return ret;
+	ns->nsid = (uint32_t)u;
+	ns->enabled = true;
+	if ((v = member(o, "enable")) &&
+	    (ret = val_bool(c, v, join(buf, where, "enable"), &ns->enabled)))
+		return ret;
+	join(buf, where, "device");
+	if (!(v = member(o, "device")))
+		return cfg_fail(c, buf, "missing");
+	if ((ret = want_type(c, v, buf, json_type_object)))
+		return ret;
+	return parse_device(c, v, buf, ns);
+}
+
+static bool id_zero(const uint8_t id[16])
+{
+	for (int i = 0; i < 16; i++)
+		if (id[i])
+			return false;
+	return true;
+}
+
+/* Hosts refuse a subsystem whose namespaces share a UUID or NGUID. */
+static int check_ids_unique(struct cfg_ctx *c, const struct cfg *cfg, const struct cfg_ns *ns)
+{
+	char buf[CFG_WHERE];
+
+	for (unsigned int i = 0; i < cfg->n_subsys; i++) {
+		const struct cfg_subsys *s = &cfg->subsys[i];
+
+		for (unsigned int j = 0; j < s->n_ns; j++) {
+			const struct cfg_ns *o = &s->ns[j];
+
+			if (o == ns)
+				return 0;
+			if (!id_zero(ns->uuid) && memcmp(o->uuid, ns->uuid, 16) == 0)
+				return cfg_fail(c, join(buf, ns->where, "device.uuid"),
+						"same UUID as %s", o->where);
+			if (!id_zero(ns->nguid) && memcmp(o->nguid, ns->nguid, 16) == 0)
+				return cfg_fail(c, join(buf, ns->where, "device.nguid"),
+						"same NGUID as %s", o->where);
+		}
+	}
+	return 0;
+}
+
+static int parse_subsys_attr(struct cfg_ctx *c, struct json_object *attr, const char *where,
+			     struct cfg_subsys *s)
+{
+	static const char *const known[] = { "allow_any_host", "serial", "model", "monitor",
+					     "pi_enable", NULL };
+	char buf[CFG_WHERE];
+	struct json_object *v;
+	const char *str;
+	bool pi;
+	int ret;
+
+	if ((ret = check_keys(c, attr, where, known, NULL, false)))
+		return ret;
+	if ((v = member(attr, "allow_any_host")) &&
+	    (ret = val_bool(c, v, join(buf, where, "allow_any_host"), &s->allow_any_host)))
+		return ret;
+	if ((v = member(attr, "monitor")) &&
+	    (ret = val_bool(c, v, join(buf, where, "monitor"), &s->monitor)))
+		return ret;
+	if ((v = member(attr, "serial"))) {
+		if ((ret = val_string(c, v, join(buf, where, "serial"), &str)))
+			return ret;
+		if (!*str || strlen(str) > CFG_SERIAL_MAX || !printable(str))
+			return cfg_fail(c, buf, "\"%s\" is not 1 to %d printable ASCII characters",
+					str, CFG_SERIAL_MAX);
+		snprintf(s->serial, sizeof(s->serial), "%s", str);
+	}
+	if ((v = member(attr, "model"))) {
+		if ((ret = val_string(c, v, join(buf, where, "model"), &str)))
+			return ret;
+		if (!*str || strlen(str) > CFG_MODEL_MAX || !printable(str))
+			return cfg_fail(c, buf, "\"%s\" is not 1 to %d printable ASCII characters",
+					str, CFG_MODEL_MAX);
+		snprintf(s->model, sizeof(s->model), "%s", str);
+	}
+	if ((v = member(attr, "pi_enable"))) {
+		if ((ret = val_bool(c, v, join(buf, where, "pi_enable"), &pi)))
+			return ret;
+		if (pi)
+			return cfg_fail(c, buf, "protection information is not supported");
+	}
+	return 0;
+}
+
+static int parse_subsys(struct cfg_ctx *c, struct json_object *o, size_t index, struct cfg *cfg)
+{
+	static const char *const known[] = { "nqn", "attr", "allowed_hosts", "namespaces",
+					     "passthru", NULL };
+	struct cfg_subsys *s = &cfg->subsys[cfg->n_subsys];
+	char where[CFG_WHERE], buf[CFG_WHERE], item[CFG_WHERE];
+	struct json_object *v, *arr;
+	size_t n;
+	int ret;
+
+	join_index(where, "", "subsystems", index);
+	if ((ret = want_type(c, o, where, json_type_object)) ||
+	    (ret = check_keys(c, o, where, known, NULL, true)))
+		return ret;
+	cfg->n_subsys++; /* from here on cfg_free() owns s's arrays */
+	if (!(v = member(o, "nqn")))
+		return cfg_fail(c, join(buf, where, "nqn"), "missing");
+	if ((ret = val_nqn(c, v, join(buf, where, "nqn"), s->nqn)))
+		return ret;
+	if (strcmp(s->nqn, NVME_DISC_NQN) == 0)
+		return cfg_fail(c, buf, "\"%s\" is the discovery subsystem, which always exists",
+				s->nqn);
+	for (unsigned int i = 0; i + 1 < cfg->n_subsys; i++)
+		if (strcmp(cfg->subsys[i].nqn, s->nqn) == 0)
+			return cfg_fail(c, buf, "duplicate subsystem \"%s\" (also subsystems[%u])",
+					s->nqn, i);
+
+	if ((ret = get_array(c, o, where, "passthru", &arr)))
+		return ret;
+	if (arr && json_object_array_length(arr))
+		return cfg_fail(c, join(buf, where, "passthru"), "passthru is not supported");
+
+	if ((ret = get_object(c, o, where, "attr", &v)))
+		return ret;
+	if (v && (ret = parse_subsys_attr(c, v, join(buf, where, "attr"), s)))
+		return ret;
+
+	if ((ret = get_array(c, o, where, "allowed_hosts", &arr)))
+		return ret;
+	n = arr ? json_object_array_length(arr) : 0;
+	s->hosts = calloc(n ? n : 1, sizeof(*s->hosts));
+	if (!s->hosts)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		cfg_nqn *h = &s->hosts[s->n_hosts];
+
+		join_index(item, where, "allowed_hosts", i);
+		if ((ret = val_nqn(c, json_object_array_get_idx(arr, i), item, *h)))
+			return ret;
+		if (!nqn_listed(cfg->hosts, cfg->n_hosts, *h))
+			return cfg_fail(c, item, "unknown host \"%s\" (not in \"hosts\")", *h);
+		if (nqn_listed(s->hosts, s->n_hosts, *h))
+			return cfg_fail(c, item, "duplicate host \"%s\"", *h);
+		s->n_hosts++;
+	}
+
+	if ((ret = get_array(c, o, where, "namespaces", &arr)))
+		return ret;
+	n = arr ? json_object_array_length(arr) : 0;
+	s->ns = calloc(n ? n : 1, sizeof(*s->ns));
+	if (!s->ns)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct cfg_ns *ns = &s->ns[s->n_ns++];
+
+		join_index(item, where, "namespaces", i);
+		if ((ret = parse_ns(c, json_object_array_get_idx(arr, i), item, ns)))
+			return ret;
+		for (unsigned int j = 0; j + 1 < s->n_ns; j++)
+			if (s->ns[j].nsid == ns->nsid)
+				return cfg_fail(c, join(buf, item, "nsid"),
+						"duplicate nsid %u (also %s)", ns->nsid, s->ns[j].where);
+		if ((ret = check_ids_unique(c, cfg, ns)))
+			return ret;
+	}
+
+	if (!s->allow_any_host && !s->monitor && s->n_hosts == 0)
+		log_warn("config", "%s: %s: no host may connect (allow_any_host is 0 and "
+				   "allowed_hosts is empty)",
+			 c->file, where);
+	return 0;
+}
+
+/* nvmetcli "addr" group, shared by ports and referrals. */
+static int parse_addr(struct cfg_ctx *c, struct json_object *addr, const char *where,
+		      struct nvmf_port_opts *o)
+{
+	/* portid: a referral's (nvmet has addr_portid only there); read by parse_referrals. */
+	static const char *const known[] = { "trtype", "adrfam", "traddr", "trsvcid", "treq",
+					     "tsas", "portid", NULL };
+	char buf[CFG_WHERE];
+	struct json_object *v;
+	const char *s;
+	uint8_t sa[sizeof(struct in6_addr)];
+	uint64_t port;
+	int ret;
+
+	if ((ret = check_keys(c, addr, where, known, NULL, false)))
+		return ret;
+
+	if (!(v = member(addr, "trtype")))
+		return cfg_fail(c, join(buf, where, "trtype"), "missing");
+	if ((ret = val_string(c, v, join(buf, where, "trtype"), &s)))
+		return ret;
+	if (strcmp(s, "tcp") != 0)
+		return cfg_fail(c, buf, "\"%s\" is not supported, only \"tcp\"", s);
+
+	if (!(v = member(addr, "adrfam")))
+		return cfg_fail(c, join(buf, where, "adrfam"), "missing");
+	if ((ret = val_string(c, v, join(buf, where, "adrfam"), &s)))
+		return ret;
+	if (strcmp(s, "ipv4") == 0)
+		o->adrfam = NVMF_ADRFAM_IPV4;
+	else if (strcmp(s, "ipv6") == 0)
+		o->adrfam = NVMF_ADRFAM_IPV6;
+	else
+		return cfg_fail(c, buf, "\"%s\" is not \"ipv4\" or \"ipv6\"", s);
+
+	if (!(v = member(addr, "traddr")))
+		return cfg_fail(c, join(buf, where, "traddr"), "missing");
+	if ((ret = val_string(c, v, join(buf, where, "traddr"), &s)))
+		return ret;
+	if (inet_pton(o->adrfam == NVMF_ADRFAM_IPV4 ? AF_INET : AF_INET6, s, sa) != 1)
+		return cfg_fail(c, buf, "\"%s\" is not an %s address", s,
+				o->adrfam == NVMF_ADRFAM_IPV4 ? "IPv4" : "IPv6");
+	snprintf(o->traddr, sizeof(o->traddr), "%s", s);
+
+	if (!(v = member(addr, "trsvcid")))
+		return cfg_fail(c, join(buf, where, "trsvcid"), "missing");
+	if ((ret = val_uint(c, v, join(buf, where, "trsvcid"), 1, 65535, &port)))
+		return ret;
+	snprintf(o->trsvcid, sizeof(o->trsvcid), "%llu", (unsigned long long)port);
+
+	if ((v = member(addr, "treq"))) {
+		if ((ret = val_string(c, v, join(buf, where, "treq"), &s)))
+			return ret;
+		if (strcmp(s, "not specified") && strcmp(s, "not required"))
+			return cfg_fail(c, buf, "\"%s\" is not supported (secure channel)", s);
+	}
+	if ((v = member(addr, "tsas"))) {
+		if ((ret = val_string(c, v, join(buf, where, "tsas"), &s)))
+			return ret;
+		if (strcmp(s, "none") && strcmp(s, "not specified"))
+			return cfg_fail(c, buf, "\"%s\" is not supported (TLS)", s);
+	}
+	return 0;
+}
+
+static int parse_port_param(struct cfg_ctx *c, struct json_object *param, const char *where)
+{
+	static const char *const known[] = { "pi_enable", "inline_data_size", "max_queue_size",
+					     NULL };
+	char buf[CFG_WHERE];
+	struct json_object *v;
+	uint64_t u;
+	bool pi;
+	int ret;
+
+	if ((ret = check_keys(c, param, where, known, NULL, false)))
+		return ret;
+	if ((v = member(param, "pi_enable"))) {
+		if ((ret = val_bool(c, v, join(buf, where, "pi_enable"), &pi)))
+			return ret;
+		if (pi)
+			return cfg_fail(c, buf, "protection information is not supported");
+	}
+	/* Fixed by the transport; checked for sanity, then ignored. nvmet writes -1 for unset. */
+	if ((v = member(param, "inline_data_size"))) {
+		const char *s = json_object_get_string(v);
+
+		if (strcmp(s, "-1") && (ret = val_uint(c, v, join(buf, where, "inline_data_size"),
+						       0, UINT32_MAX, &u)))
+			return ret;
+	}
+	if ((v = member(param, "max_queue_size"))) {
+		const char *s = json_object_get_string(v);
+
+		if (strcmp(s, "-1") && (ret = val_uint(c, v, join(buf, where, "max_queue_size"), 0,
+						       65536, &u)))
+			return ret;
+	}
+	return 0;
+}
+
+static int parse_referrals(struct cfg_ctx *c, struct json_object *port, const char *where,
+			   struct cfg_port *p)
+{
+	static const char *const known[] = { "name", "addr", "enable", "portid", NULL };
+	struct json_object *arr;
+	char item[CFG_WHERE], buf[CFG_WHERE];
+	size_t n;
+	int ret;
+
+	if ((ret = get_array(c, port, where, "referrals", &arr)) || !arr)
+		return ret;
+	n = json_object_array_length(arr);
+	p->referrals = calloc(n ? n : 1, sizeof(*p->referrals));
+	if (!p->referrals)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *r = json_object_array_get_idx(arr, i), *v, *addr;
+		struct nvmf_port_opts *ro = &p->referrals[p->n_referrals];
+		bool enabled = true;
+		uint64_t u;
+
+		join_index(item, where, "referrals", i);
+		if ((ret = want_type(c, r, item, json_type_object)) ||
+		    (ret = check_keys(c, r, item, known, NULL, true)))
+			return ret;
+		if ((v = member(r, "enable")) &&
+		    (ret = val_bool(c, v, join(buf, item, "enable"), &enabled)))
+			return ret;
+		if ((ret = get_object(c, r, item, "addr", &addr)))
+			return ret;
+		if (!addr)
+			return cfg_fail(c, join(buf, item, "addr"), "missing");
+		if ((ret = parse_addr(c, addr, join(buf, item, "addr"), ro)))
+			return ret;
+		/* The referred port's ID: addr.portid as nvmetcli writes it, or portid. */
+		if ((v = member(addr, "portid"))) {
+			if ((ret = val_uint(c, v, join(buf, item, "addr.portid"), 0, UINT16_MAX, &u)))
+				return ret;
+			ro->portid = (uint16_t)u;
+		}
+		if ((v = member(r, "portid"))) {
+			if ((ret = val_uint(c, v, join(buf, item, "portid"), 0, UINT16_MAX, &u)))
+				return ret;
+			ro->portid = (uint16_t)u;
+		}
+		/* A disabled referral is kept in the file by nvmetcli but not served. */
+		if (enabled)
+			p->n_referrals++;
+		else
+			memset(ro, 0, sizeof(*ro));
+	}
+	return 0;
+}
+
+static int parse_port(struct cfg_ctx *c, struct json_object *o, size_t index, struct cfg *cfg)
+{
+	static const char *const known[] = { "portid", "addr", "param", "referrals", "subsystems",
+					     NULL };
+	static const char *const ignored[] = { "ana_groups", NULL };
+	struct cfg_port *p = &cfg->ports[cfg->n_ports];
+	char where[CFG_WHERE], buf[CFG_WHERE], item[CFG_WHERE];
+	struct json_object *v, *arr;
+	uint64_t u;
+	size_t n;
+	int ret;
+
+	join_index(where, "", "ports", index);
+	if ((ret = want_type(c, o, where, json_type_object)) ||
+	    (ret = check_keys(c, o, where, known, ignored, true)))
+		return ret;
+	cfg->n_ports++; /* from here on cfg_free() owns p's arrays */
+	if (!(v = member(o, "portid")))
+		return cfg_fail(c, join(buf, where, "portid"), "missing");
+	if ((ret = val_uint(c, v, join(buf, where, "portid"), 0, UINT16_MAX, &u)))
+		return ret;
+	p->opts.portid = (uint16_t)u;
+	for (unsigned int i = 0; i + 1 < cfg->n_ports; i++)
+		if (cfg->ports[i].opts.portid == p->opts.portid)
+			return cfg_fail(c, buf, "duplicate portid %u (also ports[%u])",
+					p->opts.portid, i);
+
+	if ((ret = get_object(c, o, where, "addr", &v)))
+		return ret;
+	if (!v)
+		return cfg_fail(c, join(buf, where, "addr"), "missing");
+	if ((ret = parse_addr(c, v, join(buf, where, "addr"), &p->opts)))
+		return ret;
+	for (unsigned int i = 0; i + 1 < cfg->n_ports; i++) {
+		const struct nvmf_port_opts *q = &cfg->ports[i].opts;
+
+		if (q->adrfam == p->opts.adrfam && !strcmp(q->traddr, p->opts.traddr) &&
+		    !strcmp(q->trsvcid, p->opts.trsvcid))
+			return cfg_fail(c, buf, "%s:%s is already used by ports[%u]", p->opts.traddr,
+					p->opts.trsvcid, i);
+	}
+
+	if ((ret = get_object(c, o, where, "param", &v)))
+		return ret;
+	if (v && (ret = parse_port_param(c, v, join(buf, where, "param"))))
+		return ret;
+
+	if ((ret = parse_referrals(c, o, where, p)))
+		return ret;
+
+	if ((ret = get_array(c, o, where, "subsystems", &arr)))
+		return ret;
+	n = arr ? json_object_array_length(arr) : 0;
+	p->subsys = calloc(n ? n : 1, sizeof(*p->subsys));
+	if (!p->subsys)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const char *nqn;
+		unsigned int k;
+
+		join_index(item, where, "subsystems", i);
+		if ((ret = val_string(c, json_object_array_get_idx(arr, i), item, &nqn)))
+			return ret;
+		for (k = 0; k < cfg->n_subsys; k++)
+			if (strcmp(cfg->subsys[k].nqn, nqn) == 0)
+				break;
+		if (k == cfg->n_subsys)
+			return cfg_fail(c, item, "unknown subsystem \"%s\"", nqn);
+		for (unsigned int j = 0; j < p->n_subsys; j++)
+			if (p->subsys[j] == k)
+				return cfg_fail(c, item, "duplicate subsystem \"%s\"", nqn);
+		p->subsys[p->n_subsys++] = k;
+	}
+	return 0;
+}
+
+/* Line and column (1-based) of byte `offset`, for syntax errors. */
+static void text_position(const char *text, size_t offset, unsigned int *line, unsigned int *col)
+{
+	*line = 1;
+	*col = 1;
+	for (size_t i = 0; i < offset && text[i]; i++) {
+		if (text[i] == '\n') {
+			(*line)++;
+			*col = 1;
+		} else {
+			(*col)++;
+		}
+	}
+}
+
+static int cfg_parse_json(struct cfg_ctx *c, const char *text, size_t len,
+			  struct json_object **out)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *root;
+	enum json_tokener_error jerr;
+	unsigned int line, col;
+	size_t end;
+
+	if (!tok)
+		return -ENOMEM;
+	/* Strict: standard JSON only, and nothing but white space after the document. */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	root = json_tokener_parse_ex(tok, text, (int)len);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (jerr == json_tokener_continue) {
+		json_object_put(root);
+		text_position(text, len, &line, &col);
+		snprintf(c->err, c->errlen, "%s:%u:%u: JSON syntax error: unexpected end of file",
+			 c->file, line, col);
+		return -EINVAL;
+	}
+	if (jerr != json_tokener_success) {
+		text_position(text, end, &line, &col);
+		snprintf(c->err, c->errlen, "%s:%u:%u: JSON syntax error: %s", c->file, line, col,
+			 json_tokener_error_desc(jerr));
+		return -EINVAL;
+	}
+	if (!json_object_is_type(root, json_type_object)) {
+		json_object_put(root);
+		return cfg_fail(c, NULL, "the top level must be an object with \"hosts\", \"ports\" "
+					 "and \"subsystems\"");
+	}
+	*out = root;
+	return 0;
+}
+
+/* Phase 1: text -> validated cfg. On error cfg holds nothing. */
+static int cfg_parse(struct cfg_ctx *c, const char *text, size_t len, struct cfg *cfg)
+{
+	static const char *const known[] = { "hosts", "ports", "subsystems", NULL };
+	struct json_object *root = NULL, *arr;
+	size_t n;
+	int ret;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if ((ret = cfg_parse_json(c, text, len, &root)))
+		return ret;
+	{
+		struct json_object_iterator it = json_object_iter_begin(root);
+		struct json_object_iterator end = json_object_iter_end(root);
+
+		for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+			const char *key = json_object_iter_peek_name(&it);
+
+			if (!in_list(key, known)) {
+				ret = cfg_fail(c, key, "unknown key (expected \"hosts\", \"ports\", "
+						       "\"subsystems\")");
+				goto out;
+			}
+		}
+	}
+	if ((ret = parse_hosts(c, root, cfg)))
+		goto out;
+
+	if ((ret = get_array(c, root, "", "subsystems", &arr)))
+		goto out;
+	n = arr ? json_object_array_length(arr) : 0;
+	cfg->subsys = calloc(n ? n : 1, sizeof(*cfg->subsys));
+	if (!cfg->subsys) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((ret = parse_subsys(c, json_object_array_get_idx(arr, i), i, cfg)))
+			goto out;
+
+	if ((ret = get_array(c, root, "", "ports", &arr)))
+		goto out;
+	n = arr ? json_object_array_length(arr) : 0;
+	cfg->ports = calloc(n ? n : 1, sizeof(*cfg->ports));
+	if (!cfg->ports) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((ret = parse_port(c, json_object_array_get_idx(arr, i), i, cfg)))
+			goto out;
+out:
+	json_object_put(root);
+	if (ret == -ENOMEM)
+		cfg_fail(c, NULL, "out of memory");
+	if (ret)
+		cfg_free(cfg);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Phase 2: open every backend                                         */
+
+static int cfg_open_backends(struct cfg_ctx *c, struct cfg *cfg)
+{
+	for (unsigned int i = 0; i < cfg->n_subsys; i++) {
+		struct cfg_subsys *s = &cfg->subsys[i];
+
+		for (unsigned int j = 0; j < s->n_ns; j++) {
+			struct cfg_ns *ns = &s->ns[j];
+			char berr[256], buf[CFG_WHERE];
+			int ret = backend_open(&ns->bopts, &ns->be, berr, sizeof(berr));
+
+			if (ret < 0) {
+				ns->be = NULL;
+				cfg_fail(c, join(buf, ns->where, ns->bopts.path ? "device.path" : "device.size"),
+					 "%s", berr);
+				return ret;
+			}
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Phase 3: build the target                                           */
+
+static int apply_fail(struct cfg_ctx *c, const char *where, int ret, const char *what)
+{
+	cfg_fail(c, where, "%s: %s", what, strerror(-ret));
+	return ret;
+}
+
+static int cfg_apply(struct cfg_ctx *c, struct cfg *cfg, struct nvmf_tgt *tgt)
+{
+	struct nvmf_subsys **subsys = calloc(cfg->n_subsys ? cfg->n_subsys : 1, sizeof(*subsys));
+	char where[CFG_WHERE], buf[CFG_WHERE];
+	int ret = 0;
+
+	if (!subsys)
+		return apply_fail(c, NULL, -ENOMEM, "cannot build the target");
+	for (unsigned int i = 0; i < cfg->n_subsys; i++) {
+		struct cfg_subsys *s = &cfg->subsys[i];
+
+		join_index(where, "", "subsystems", i);
+		if ((ret = nvmf_subsys_create(tgt, s->nqn, &subsys[i])) < 0) {
+			apply_fail(c, join(buf, where, "nqn"), ret, "cannot create the subsystem");
+			goto out;
+		}
+		if ((*s->serial || *s->model) &&
+		    (ret = nvmf_subsys_set_ident(subsys[i], *s->serial ? s->serial : NULL,
+						 *s->model ? s->model : NULL)) < 0) {
+			apply_fail(c, join(buf, where, "attr"), ret, "cannot set serial/model");
+			goto out;
+		}
+		nvmf_subsys_set_allow_any_host(subsys[i], s->allow_any_host);
+		nvmf_subsys_set_monitor(subsys[i], s->monitor);
+		for (unsigned int j = 0; j < s->n_hosts; j++) {
+			if ((ret = nvmf_subsys_add_host(subsys[i], s->hosts[j])) < 0) {
+				apply_fail(c, join_index(buf, where, "allowed_hosts", j), ret,
+					   "cannot allow the host");
+				goto out;
+			}
+		}
+		for (unsigned int j = 0; j < s->n_ns; j++) {
+			struct cfg_ns *ns = &s->ns[j];
+			struct nvmf_ns_opts opts = {
+				.nsid = ns->nsid,
+				.backend = ns->be,
+				.enabled = ns->enabled,
+			};
+
+			memcpy(opts.uuid, ns->uuid, 16);
+			memcpy(opts.nguid, ns->nguid, 16);
+			if ((ret = nvmf_subsys_add_ns(subsys[i], &opts, NULL)) < 0) {
+				apply_fail(c, ns->where, ret, "cannot add the namespace");
+				goto out;
+			}
+			ns->be = NULL; /* the namespace owns it now */
+		}
+	}
+	for (unsigned int i = 0; i < cfg->n_ports; i++) {
+		struct cfg_port *p = &cfg->ports[i];
+		struct nvmf_port *port;
+
+		join_index(where, "", "ports", i);
+		if ((ret = nvmf_port_create(tgt, &p->opts, &port)) < 0) {
+			apply_fail(c, where, ret, "cannot create the port");
+			goto out;
+		}
+		for (unsigned int j = 0; j < p->n_subsys; j++) {
+			if ((ret = nvmf_port_add_subsys(port, subsys[p->subsys[j]])) < 0) {
+				apply_fail(c, join_index(buf, where, "subsystems", j), ret,
+					   "cannot export the subsystem");
+				goto out;
+			}
+		}
+		for (unsigned int j = 0; j < p->n_referrals; j++) {
+			if ((ret = nvmf_port_add_referral(port, &p->referrals[j])) < 0) {
+				apply_fail(c, join_index(buf, where, "referrals", j), ret,
+					   "cannot add the referral");
+				goto out;
+			}
+		}
+	}
+out:
+	free(subsys);
+	return ret < 0 ? ret : 0;
+}
+
+static int read_text(struct cfg_ctx *c, const char *path, char **out, size_t *len)
+{
+	struct stat st;
+	char *text;
+	size_t done = 0;
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		cfg_fail(c, NULL, "%s", strerror(-ret));
+		return ret;
+	}
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		close(fd);
+		cfg_fail(c, NULL, "%s", strerror(-ret));
+		return ret;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > CFG_MAX_FILE) {
+		ret = S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
+		close(fd);
+		cfg_fail(c, NULL, "not a regular file of at most %u bytes", CFG_MAX_FILE);
+		return ret;
+	}
+	text = malloc((size_t)st.st_size + 1);
+	if (!text) {
+		close(fd);
+		cfg_fail(c, NULL, "out of memory");
+		return -ENOMEM;
+	}
+	while (done < (size_t)st.st_size) {
+		ssize_t n = read(fd, text + done, (size_t)st.st_size - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -EIO;
+			close(fd);
+			free(text);
+			cfg_fail(c, NULL, "read failed: %s", strerror(-ret));
+			return ret;
+		}
+		done += (size_t)n;
+	}
+	close(fd);
+	text[done] = '\0';
+	*out = text;
+	*len = done;
+	return 0;
+}
+
+int nvmf_config_load(struct nvmf_tgt *tgt, const char *path, char *err, size_t errlen)
+{
+	struct cfg_ctx c = { .file = path, .err = err, .errlen = errlen };
+	struct cfg cfg;
+	char *text = NULL;
+	size_t len = 0;
+	int ret;
+
+	if (errlen)
+		err[0] = '\0';
+	if ((ret = read_text(&c, path, &text, &len)))
+		return ret;
+	ret = cfg_parse(&c, text, len, &cfg);
+	free(text);
+	if (ret)
+		return ret;
+	ret = cfg_open_backends(&c, &cfg);
+	if (ret == 0)
+		ret = cfg_apply(&c, &cfg, tgt);
+	if (ret == 0)
+		log_notice("config", "%s: %u subsystem(s), %u port(s) configured", path,
+			   cfg.n_subsys, cfg.n_ports);
+	cfg_free(&cfg);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Save                                                                */
+
+static struct json_object *jstr(const char *s)
+{
+	return json_object_new_string(s ? s : "");
+}
+
+static const char *snap_str(struct json_object *o, const char *key)
+{
+	struct json_object *v = member(o, key);
+
+	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static int64_t snap_int(struct json_object *o, const char *key)
+{
+	struct json_object *v = member(o, key);
+
+	return v ? json_object_get_int64(v) : 0;
+}
+
+static bool snap_bool(struct json_object *o, const char *key)
+{
+	struct json_object *v = member(o, key);
+
+	return v && json_object_get_boolean(v);
+}
+
+static struct json_object *snap_array(struct json_object *o, const char *key)
+{
+	struct json_object *v = member(o, key);
+
+	return v && json_object_is_type(v, json_type_array) ? v : NULL;
+}
+
+static struct json_object *save_addr(struct json_object *snap_port, bool referral)
+{
+	struct json_object *addr = json_object_new_object();
+	char portid[8];
+
+	/* Keys in the order nvmetcli writes them (sorted). */
+	json_object_object_add(addr, "adrfam", jstr(snap_str(snap_port, "adrfam")));
+	if (referral) {
+		snprintf(portid, sizeof(portid), "%u", (unsigned int)(uint16_t)snap_int(snap_port, "portid"));
+		json_object_object_add(addr, "portid", jstr(portid));
+	}
+	json_object_object_add(addr, "traddr", jstr(snap_str(snap_port, "traddr")));
+	json_object_object_add(addr, "treq", jstr("not specified"));
+	json_object_object_add(addr, "trsvcid", jstr(snap_str(snap_port, "trsvcid")));
+	json_object_object_add(addr, "trtype", jstr("tcp"));
+	return addr;
+}
+
+/* NGUIDs too in the 8-4-4-4-12 form nvmetcli writes. */
+static struct json_object *save_id(const char *s)
+{
+	uint8_t id[16];
+	char out[37];
+
+	if (!s || parse_id(s, id) < 0)
+		return jstr(s);
+	snprintf(out, sizeof(out),
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", id[0], id[1],
+		 id[2], id[3], id[4], id[5], id[6], id[7], id[8], id[9], id[10], id[11], id[12], id[13],
+		 id[14], id[15]);
+	return jstr(out);
+}
+
+static struct json_object *save_ns(struct json_object *sn)
+{
+	struct json_object *ns = json_object_new_object();
+	struct json_object *dev = json_object_new_object();
+	const char *path = snap_str(sn, "path");
+	int64_t bs = snap_int(sn, "block_size");
+	char size[24], bsz[24];
+
+	if (bs && bs != 512) {
+		snprintf(bsz, sizeof(bsz), "%lld", (long long)bs);
+		json_object_object_add(dev, "block_size", jstr(bsz));
+	}
+	json_object_object_add(dev, "nguid", save_id(snap_str(sn, "nguid")));
+	json_object_object_add(dev, "path", jstr(path));
+	if (snap_bool(sn, "read_only"))
+		json_object_object_add(dev, "read_only", jstr("1"));
+	/* RAM (no path): the size is all there is to recreate it. A file's size
+	 * is not written: a vanished file must fail to load, not come back empty. */
+	if (!path || !*path) {
+		snprintf(size, sizeof(size), "%lld", (long long)snap_int(sn, "size"));
+		json_object_object_add(dev, "size", jstr(size));
+	}
+	json_object_object_add(dev, "uuid", save_id(snap_str(sn, "uuid")));
+
+	json_object_object_add(ns, "device", dev);
+	json_object_object_add(ns, "enable", json_object_new_int(snap_bool(sn, "enabled") ? 1 : 0));
+	json_object_object_add(ns, "nsid", json_object_new_int64(snap_int(sn, "nsid")));
+	return ns;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int cmp_json_str(const void *a, const void *b)
+{
+	return strcmp(json_object_get_string(*(struct json_object *const *)a),
+		      json_object_get_string(*(struct json_object *const *)b));
+}
+
+/* snapshot (target.h) -> nvmetcli document */
+static struct json_object *cfg_from_snapshot(struct json_object *snap)
+{
+	struct json_object *root = json_object_new_object();
+	struct json_object *hosts = json_object_new_array();
+	struct json_object *ports = json_object_new_array();
+	struct json_object *subs = json_object_new_array();
+	struct json_object *a = snap_array(snap, "subsystems");
+	const char **names = NULL;
+	size_t n_names = 0, cap = 0;
+	bool oom = false;
+
+	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+		struct json_object *ss = json_object_array_get_idx(a, i);
+		const char *nqn = snap_str(ss, "nqn");
+		struct json_object *s, *attr, *allowed, *nss, *h, *na;
+
+		if (!nqn || strcmp(nqn, NVME_DISC_NQN) == 0)
+			continue;
+		s = json_object_new_object();
+		attr = json_object_new_object();
+		allowed = json_object_new_array();
+		nss = json_object_new_array();
+
+		h = snap_array(ss, "hosts");
+		for (size_t j = 0; h && j < json_object_array_length(h); j++) {
+			const char *hn = json_object_get_string(json_object_array_get_idx(h, j));
+			bool seen = false;
+
+			json_object_array_add(allowed, jstr(hn));
+			for (size_t k = 0; k < n_names && !seen; k++)
+				seen = strcmp(names[k], hn) == 0;
+			if (seen)
+				continue;
+			if (n_names == cap) {
+				const char **nn = realloc(names, (cap ? cap * 2 : 16) * sizeof(*nn));
+
+				if (!nn) {
+					oom = true;
+					break;
+				}
+				names = nn;
+				cap = cap ? cap * 2 : 16;
+			}
+			names[n_names++] = hn;
+		}
+		/* Sorted, so the same target always saves to the same text. */
+		json_object_array_sort(allowed, cmp_json_str);
+		json_object_object_add(attr, "allow_any_host",
+				       jstr(snap_bool(ss, "allow_any_host") ? "1" : "0"));
+		json_object_object_add(attr, "model", jstr(snap_str(ss, "model")));
+		if (snap_bool(ss, "monitor"))
+			json_object_object_add(attr, "monitor", jstr("1"));
+		json_object_object_add(attr, "serial", jstr(snap_str(ss, "serial")));
+
+		na = snap_array(ss, "namespaces");
+		for (size_t j = 0; na && j < json_object_array_length(na); j++)
+			json_object_array_add(nss, save_ns(json_object_array_get_idx(na, j)));
+
+		json_object_object_add(s, "allowed_hosts", allowed);
+		json_object_object_add(s, "attr", attr);
+		json_object_object_add(s, "namespaces", nss);
+		json_object_object_add(s, "nqn", jstr(nqn));
+		json_object_array_add(subs, s);
+	}
+
+	if (n_names)
+		qsort(names, n_names, sizeof(*names), cmp_str);
+	for (size_t i = 0; i < n_names; i++) {
+		struct json_object *h = json_object_new_object();
+
+		json_object_object_add(h, "nqn", jstr(names[i]));
+		json_object_array_add(hosts, h);
+	}
+	free(names);
+
+	a = snap_array(snap, "ports");
+	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+		struct json_object *sp = json_object_array_get_idx(a, i);
+		struct json_object *p = json_object_new_object();
+		struct json_object *refs = json_object_new_array();
+		struct json_object *names_arr = json_object_new_array();
+		struct json_object *r = snap_array(sp, "referrals");
+		struct json_object *ps = snap_array(sp, "subsystems");
+
+		for (size_t j = 0; r && j < json_object_array_length(r); j++) {
+			struct json_object *sr = json_object_array_get_idx(r, j);
+			struct json_object *ref = json_object_new_object();
+			char name[24];
+
+			snprintf(name, sizeof(name), "%zu", j + 1);
+			json_object_object_add(ref, "addr", save_addr(sr, true));
+			json_object_object_add(ref, "enable", json_object_new_int(1));
+			json_object_object_add(ref, "name", jstr(name));
+			json_object_array_add(refs, ref);
+		}
+		for (size_t j = 0; ps && j < json_object_array_length(ps); j++)
+			json_object_array_add(names_arr,
+					      jstr(json_object_get_string(json_object_array_get_idx(ps, j))));
+
+		json_object_object_add(p, "addr", save_addr(sp, false));
+		json_object_object_add(p, "param", json_object_new_object());
+		json_object_object_add(p, "portid", json_object_new_int64(snap_int(sp, "portid")));
+		json_object_object_add(p, "referrals", refs);
+		json_object_object_add(p, "subsystems", names_arr);
+		json_object_array_add(ports, p);
+	}
+
+	json_object_object_add(root, "hosts", hosts);
+	json_object_object_add(root, "ports", ports);
+	json_object_object_add(root, "subsystems", subs);
+	if (oom) {
+		json_object_put(root);
+		return NULL;
+	}
+	return root;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Replace `path` with `text` so that a crash leaves either the old or the new file. */
+static int write_atomic(struct cfg_ctx *c, const char *path, const char *text)
+{
+	char *tmp = NULL, *dir_copy = NULL;
+	int fd = -1, dfd, ret;
+
+	if (asprintf(&tmp, "%s.tmp", path) < 0) {
+		tmp = NULL;
+		ret = -ENOMEM;
+		cfg_fail(c, NULL, "out of memory");
+		goto out;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		cfg_fail(c, NULL, "cannot create %s: %s", tmp, strerror(-ret));
+		goto out;
+	}
+	if ((ret = write_all(fd, text, strlen(text))) || (ret = write_all(fd, "\n", 1))) {
+		cfg_fail(c, NULL, "cannot write %s: %s", tmp, strerror(-ret));
+		goto out_unlink;
+	}
+	if (fsync(fd) < 0) {
+		ret = -errno;
+		cfg_fail(c, NULL, "cannot sync %s: %s", tmp, strerror(-ret));
+		goto out_unlink;
+	}
+	close(fd);
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		ret = -errno;
+		cfg_fail(c, NULL, "cannot rename %s: %s", tmp, strerror(-ret));
+		goto out_unlink;
+	}
+	/* Make the rename itself durable. */
+	dir_copy = strdup(path);
+	if (dir_copy && (dfd = open(dirname(dir_copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		if (fsync(dfd) < 0)
+			log_warn("config", "%s: syncing the directory failed: %s", path,
+				 strerror(errno));
+		close(dfd);
+	}
+	ret = 0;
+	goto out;
+
+out_unlink:
+	unlink(tmp);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(dir_copy);
+	free(tmp);
+	return ret;
+}
+
+int nvmf_config_save(struct nvmf_tgt *tgt, const char *path, char *err, size_t errlen)
+{
+	struct cfg_ctx c = { .file = path, .err = err, .errlen = errlen };
+	struct json_object *snap, *doc;
+	const char *text;
+	int ret;
+
+	if (errlen)
+		err[0] = '\0';
+	snap = nvmf_tgt_snapshot(tgt);
+	if (!snap) {
+		cfg_fail(&c, NULL, "cannot take a snapshot of the target");
+		return -ENOMEM;
+	}
+	doc = cfg_from_snapshot(snap);
+	text = doc ? json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
+								 JSON_C_TO_STRING_SPACED |
+								 JSON_C_TO_STRING_NOSLASHESCAPE)
+		   : NULL;
+	ret = text ? write_atomic(&c, path, text) : -ENOMEM;
+	if (!text)
+		cfg_fail(&c, NULL, "out of memory");
+	json_object_put(doc);
+	json_object_put(snap);
+	return ret;
+}

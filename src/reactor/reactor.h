@@ -85,6 +85,20 @@ void reactor_timer_arm(struct reactor *r, struct reactor_timer *t, uint64_t dela
 void reactor_timer_cancel(struct reactor *r, struct reactor_timer *t);
 uint64_t reactor_now_ns(void);
 
+/*
+ * Deferred work (owning thread only): d->fn runs once, on the reactor's
+ * thread, before the loop next hands SQEs to the kernel. Lets a producer
+ * that may be called many times per iteration (e.g. queueing PDUs on a
+ * connection) coalesce its work into one submission. Deferring an already
+ * queued item does nothing.
+ */
+struct reactor_deferred {
+	void (*fn)(struct reactor_deferred *d);
+	struct reactor_deferred *next;
+	bool queued;
+};
+void reactor_defer(struct reactor *r, struct reactor_deferred *d);
+
 /* Run fn(arg) on r's thread soon. Thread-safe. Returns 0 or -ENOMEM. */
 int reactor_post(struct reactor *r, void (*fn)(void *arg), void *arg);
 

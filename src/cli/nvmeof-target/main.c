@@ -1,0 +1,640 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nvmeof-target: the NVMe/TCP target daemon.
+ *
+ * Startup: build the target (from an nvmetcli JSON file, or the embedded
+ * default of one RAM namespace), start N reactor threads, bind a listener
+ * per port, print what is served and "ready". Signals are blocked in every
+ * thread and read through a signalfd on reactor 0, so shutdown runs on a
+ * reactor like everything else: stop accepting, let commands in flight
+ * finish, close connections, then stop the reactors; the main thread joins
+ * them, flushes the backends and tears the target down.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "common/log.h"
+#include "control/control.h"
+#include "daemon.h"
+#include "reactor/reactor.h"
+#include "target/config.h"
+#include "target/target.h"
+#include "transport/tcp_target.h"
+
+#define DEFAULT_ADDR "127.0.0.1"
+#define DEFAULT_PORT "4420"
+#define DEFAULT_DISC_PORT "8009"
+#define DEFAULT_NQN "nqn.2026-01.io.nvmeof:ramdisk"
+#define DEFAULT_RAM_SIZE (1ull << 30)
+#define DEFAULT_SPIN_US 50
+#define DEFAULT_MODEL "nvmeof"
+
+struct daemon_opts {
+	const char *config;
+	const char *addr;
+	char port[16];
+	char disc_port[16];
+	const char *nqn;
+	uint64_t ram_size;
+	unsigned int nreactors;
+	unsigned int spin_us;
+	enum log_level log_level;
+	bool syslog;
+	const char *rpc_socket; /* "none" disables the control socket */
+	bool rpc_socket_given; /* an explicit --rpc-socket must work; the default may not */
+	const char *metrics; /* ADDR:PORT for GET /metrics, or NULL */
+};
+
+struct daemon {
+	struct daemon_opts opts;
+	struct nvmf_tgt *tgt;
+	struct reactor **reactors;
+	pthread_t *threads;
+	unsigned int nreactors;
+	unsigned int nthreads;
+
+	int signal_fd;
+	struct signalfd_siginfo siginfo;
+	struct reactor_completion signal_rc;
+	bool shutting_down; /* reactor 0 only */
+	_Atomic(struct control *) control; /* set by main, read by reactor 0 at shutdown */
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: %s [options]\n"
+		"NVMe over Fabrics (TCP) target.\n\n"
+		"  -c, --config FILE     nvmetcli JSON configuration; without it an embedded\n"
+		"                        default serves one RAM namespace\n"
+		"      --addr ADDR       default config: listen address (default %s; IPv6 allowed)\n"
+		"      --port N          default config: I/O port (default %s)\n"
+		"      --disc-port N     default config: discovery port (default %s; 0 = none)\n"
+		"      --nqn NQN         default config: subsystem NQN (default %s)\n"
+		"      --ram-size SIZE   default config: RAM namespace size, K/M/G suffixes (default 1G)\n"
+		"      --reactors N      reactor threads (default: online CPUs)\n"
+		"      --spin-us N       adaptive polling window in microseconds (default %d; 0 = off)\n"
+		"      --log-level LVL   error|warn|notice|info|debug (default notice)\n"
+		"      --syslog          log to syslog instead of stderr\n"
+		"      --rpc-socket PATH control socket for `nvmeof target` (default %s;\n"
+		"                        none = no control socket)\n"
+		"      --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+		"  -h, --help            this text\n"
+		"      --version         print the version\n",
+		DAEMON_NAME, DEFAULT_ADDR, DEFAULT_PORT, DEFAULT_DISC_PORT, DEFAULT_NQN, DEFAULT_SPIN_US,
+		CONTROL_DEFAULT_SOCKET);
+}
+
+static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* "1G", "512M", "64k", "1048576", optionally with "iB"/"B". */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned int shift = 0;
+
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	default: break;
+	}
+	if (shift && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0))
+		end += strlen(end);
+	if (*end || v == 0 || (shift && v > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_port(const char *s, bool allow_zero, char *out, size_t len)
+{
+	unsigned long long v;
+
+	if (parse_uint(s, 65535, &v) || (!allow_zero && v == 0))
+		return -EINVAL;
+	snprintf(out, len, "%u", (unsigned int)v);
+	return 0;
+}
+
+enum {
+	OPT_ADDR = 256,
+	OPT_PORT,
+	OPT_DISC_PORT,
+	OPT_NQN,
+	OPT_RAM_SIZE,
+	OPT_REACTORS,
+	OPT_SPIN_US,
+	OPT_LOG_LEVEL,
+	OPT_SYSLOG,
+	OPT_VERSION,
+	OPT_RPC_SOCKET,
+	OPT_METRICS,
+};
+
+/* Returns 0 to run, 1 to exit successfully (help/version), -1 on error. */
+static int parse_args(int argc, char **argv, struct daemon_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "addr", required_argument, NULL, OPT_ADDR },
+		{ "port", required_argument, NULL, OPT_PORT },
+		{ "disc-port", required_argument, NULL, OPT_DISC_PORT },
+		{ "nqn", required_argument, NULL, OPT_NQN },
+		{ "ram-size", required_argument, NULL, OPT_RAM_SIZE },
+		{ "reactors", required_argument, NULL, OPT_REACTORS },
+		{ "spin-us", required_argument, NULL, OPT_SPIN_US },
+		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "syslog", no_argument, NULL, OPT_SYSLOG },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "rpc-socket", required_argument, NULL, OPT_RPC_SOCKET },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
+		{ NULL, 0, NULL, 0 },
+	};
+	unsigned long long v;
+	long ncpu;
+	int opt;
+
+	memset(o, 0, sizeof(*o));
+	o->addr = DEFAULT_ADDR;
+	snprintf(o->port, sizeof(o->port), "%s", DEFAULT_PORT);
+	snprintf(o->disc_port, sizeof(o->disc_port), "%s", DEFAULT_DISC_PORT);
+	o->nqn = DEFAULT_NQN;
+	o->ram_size = DEFAULT_RAM_SIZE;
+	o->spin_us = DEFAULT_SPIN_US;
+	o->log_level = LOG_LVL_NOTICE;
+	o->rpc_socket = CONTROL_DEFAULT_SOCKET;
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	o->nreactors = ncpu > 0 ? (unsigned int)ncpu : 1;
+
+	while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case OPT_ADDR:
+			if (!*optarg || strlen(optarg) >= sizeof(((struct nvmf_port_opts *)0)->traddr)) {
+				fprintf(stderr, "%s: invalid --addr '%s'\n", DAEMON_NAME, optarg);
+				return -1;
+			}
+			o->addr = optarg;
+			break;
+		case OPT_PORT:
+			if (parse_port(optarg, false, o->port, sizeof(o->port))) {
+				fprintf(stderr, "%s: invalid --port '%s' (1-65535)\n", DAEMON_NAME, optarg);
+				return -1;
+			}
+			break;
+		case OPT_DISC_PORT:
+			if (parse_port(optarg, true, o->disc_port, sizeof(o->disc_port))) {
+				fprintf(stderr, "%s: invalid --disc-port '%s' (0-65535)\n", DAEMON_NAME, optarg);
+				return -1;
+			}
+			break;
+		case OPT_NQN:
+			if (!nvmf_nqn_valid(optarg)) {
+				fprintf(stderr, "%s: invalid --nqn '%s'\n", DAEMON_NAME, optarg);
+				return -1;
+			}
+			o->nqn = optarg;
+			break;
+		case OPT_RAM_SIZE:
+			if (parse_size(optarg, &o->ram_size)) {
+				fprintf(stderr, "%s: invalid --ram-size '%s' (e.g. 512M, 1G)\n", DAEMON_NAME, optarg);
+				return -1;
+			}
+			break;
+		case OPT_REACTORS:
+			if (parse_uint(optarg, NVMF_MAX_REACTORS, &v) || v == 0) {
+				fprintf(stderr, "%s: invalid --reactors '%s' (1-%d)\n", DAEMON_NAME, optarg,
+					NVMF_MAX_REACTORS);
+				return -1;
+			}
+			o->nreactors = (unsigned int)v;
+			break;
+		case OPT_SPIN_US:
+			if (parse_uint(optarg, 1000000, &v)) {
+				fprintf(stderr, "%s: invalid --spin-us '%s'\n", DAEMON_NAME, optarg);
+				return -1;
+			}
+			o->spin_us = (unsigned int)v;
+			break;
+		case OPT_LOG_LEVEL:
+			if (log_parse_level(optarg, &o->log_level)) {
+				fprintf(stderr, "%s: invalid --log-level '%s' (error|warn|notice|info|debug)\n",
+					DAEMON_NAME, optarg);
+				return -1;
+			}
+			break;
+		case OPT_SYSLOG:
+			o->syslog = true;
+			break;
+		case OPT_RPC_SOCKET:
+			if (!*optarg) {
+				fprintf(stderr, "%s: empty --rpc-socket (use 'none' to disable)\n", DAEMON_NAME);
+				return -1;
+			}
+			o->rpc_socket = optarg;
+			o->rpc_socket_given = true;
+			break;
+		case OPT_METRICS:
+			o->metrics = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		case OPT_VERSION:
+			printf("%s %s\n", DAEMON_NAME, NVMEOF_VERSION);
+			return 1;
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", DAEMON_NAME, argv[optind]);
+		usage(stderr);
+		return -1;
+	}
+	if (o->nreactors > NVMF_MAX_REACTORS)
+		o->nreactors = NVMF_MAX_REACTORS;
+	return 0;
+}
+
+/* A stable serial from the NQN (FNV-1a 64), so hosts see the same one on restart. */
+static void serial_from_nqn(const char *nqn, char *buf, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (const unsigned char *p = (const unsigned char *)nqn; *p; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ull;
+	}
+	snprintf(buf, len, "%016llx", (unsigned long long)h);
+}
+
+static int add_port(struct daemon *d, uint16_t portid, const char *addr, const char *svc,
+		    struct nvmf_port **out)
+{
+	struct nvmf_port_opts po;
+	int ret;
+
+	memset(&po, 0, sizeof(po));
+	po.portid = portid;
+	po.adrfam = strchr(addr, ':') ? NVMF_ADRFAM_IPV6 : NVMF_ADRFAM_IPV4;
+	snprintf(po.traddr, sizeof(po.traddr), "%s", addr);
+	snprintf(po.trsvcid, sizeof(po.trsvcid), "%s", svc);
+	ret = nvmf_port_create(d->tgt, &po, out);
+	if (ret)
+		fprintf(stderr, "%s: cannot create port %s:%s: %s\n", DAEMON_NAME, addr, svc, strerror(-ret));
+	return ret;
+}
+
+/* The embedded default: one subsystem, one RAM namespace, I/O + discovery ports. */
+static int build_default(struct daemon *d)
+{
+	const struct daemon_opts *o = &d->opts;
+	struct backend_open_opts bo;
+	struct nvmf_ns_opts nso;
+	struct nvmf_subsys *subsys;
+	struct nvmf_port *port;
+	struct backend *be;
+	char serial[24], err[256] = "";
+	int ret;
+
+	ret = nvmf_subsys_create(d->tgt, o->nqn, &subsys);
+	if (ret) {
+		fprintf(stderr, "%s: cannot create subsystem %s: %s\n", DAEMON_NAME, o->nqn, strerror(-ret));
+		return ret;
+	}
+	nvmf_subsys_set_allow_any_host(subsys, true);
+	serial_from_nqn(o->nqn, serial, sizeof(serial));
+	ret = nvmf_subsys_set_ident(subsys, serial, DEFAULT_MODEL);
+	if (ret) {
+		fprintf(stderr, "%s: cannot set subsystem identity: %s\n", DAEMON_NAME, strerror(-ret));
+		return ret;
+	}
+
+	memset(&bo, 0, sizeof(bo));
+	bo.path = NULL;
+	bo.size = o->ram_size;
+	ret = backend_open(&bo, &be, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "%s: cannot create the RAM namespace: %s\n", DAEMON_NAME,
+			err[0] ? err : strerror(-ret));
+		return ret;
+	}
+	memset(&nso, 0, sizeof(nso));
+	nso.nsid = 1;
+	nso.backend = be;
+	nso.enabled = true;
+	ret = nvmf_subsys_add_ns(subsys, &nso, NULL);
+	if (ret) {
+		fprintf(stderr, "%s: cannot add namespace 1: %s\n", DAEMON_NAME, strerror(-ret));
+		return ret;
+	}
+
+	ret = add_port(d, 1, o->addr, o->port, &port);
+	if (ret)
+		return ret;
+	ret = nvmf_port_add_subsys(port, subsys);
+	if (ret) {
+		fprintf(stderr, "%s: cannot link %s to port 1: %s\n", DAEMON_NAME, o->nqn, strerror(-ret));
+		return ret;
+	}
+	if (strcmp(o->disc_port, "0") != 0) {
+		/* Discovery-only: the discovery log lists every subsystem/port pair anyway. */
+		ret = add_port(d, 2, o->addr, o->disc_port, &port);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Shutdown, driven from reactor 0                                     */
+
+static void shutdown_done(void *arg)
+{
+	struct daemon *d = arg;
+
+	log_notice("target", "all connections closed; stopping reactors");
+	for (unsigned int i = 0; i < d->nreactors; i++)
+		reactor_stop(d->reactors[i]);
+}
+
+static void signal_arm(struct daemon *d);
+
+static void signal_read_done(struct reactor_completion *rc, int res, uint32_t cqe_flags)
+{
+	struct daemon *d = (struct daemon *)((char *)rc - offsetof(struct daemon, signal_rc));
+
+	if (res < 0) {
+		if (res != -EINTR && res != -EAGAIN && res != -ECANCELED)
+			log_error("target", "signalfd read failed: %s", strerror(-res));
+		if (res != -ECANCELED)
+			signal_arm(d);
+		return;
+	}
+	if ((size_t)res != sizeof(d->siginfo)) {
+		signal_arm(d);
+		return;
+	}
+	if (d->siginfo.ssi_signo == SIGPIPE) {
+		signal_arm(d);
+		return;
+	}
+	if (d->shutting_down) {
+		log_notice("target", "signal %u: shutdown already in progress", d->siginfo.ssi_signo);
+		signal_arm(d);
+		return;
+	}
+	d->shutting_down = true;
+	log_notice("target", "signal %u: shutting down", d->siginfo.ssi_signo);
+	/* Keep reading so a repeated signal is consumed, not left pending. */
+	signal_arm(d);
+	control_request_stop(atomic_load(&d->control));
+	tcp_transport_shutdown(shutdown_done, d);
+}
+
+static void signal_arm(struct daemon *d)
+{
+	struct io_uring_sqe *sqe = reactor_sqe(d->reactors[0], &d->signal_rc);
+
+	io_uring_prep_read(sqe, d->signal_fd, &d->siginfo, sizeof(d->siginfo), 0);
+}
+
+static void signal_start(void *arg)
+{
+	signal_arm(arg);
+}
+
+/* Startup failed after the reactors were running: wind down the same way. */
+static void shutdown_from_main(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->shutting_down)
+		return;
+	d->shutting_down = true;
+	tcp_transport_shutdown(shutdown_done, d);
+}
+
+static void *reactor_thread(void *arg)
+{
+	struct reactor *r = arg;
+	char name[16];
+	int ret;
+
+	snprintf(name, sizeof(name), "reactor%u", reactor_id(r));
+	pthread_setname_np(pthread_self(), name);
+	ret = reactor_run(r);
+	if (ret)
+		log_error("target", "reactor %u stopped: %s", reactor_id(r), strerror(-ret));
+	return NULL;
+}
+
+static int start_reactors(struct daemon *d)
+{
+	struct reactor_opts ro = { .ring_entries = 0, .spin_us = d->opts.spin_us };
+	int ret;
+
+	d->nreactors = d->opts.nreactors;
+	d->reactors = calloc(d->nreactors, sizeof(*d->reactors));
+	d->threads = calloc(d->nreactors, sizeof(*d->threads));
+	if (!d->reactors || !d->threads)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < d->nreactors; i++) {
+		ret = reactor_create(&ro, &d->reactors[i]);
+		if (ret) {
+			fprintf(stderr, "%s: cannot create reactor %u: %s\n", DAEMON_NAME, i, strerror(-ret));
+			return ret;
+		}
+		reactor_set_id(d->reactors[i], i);
+	}
+	nvmf_tgt_set_reactors(d->tgt, d->reactors, d->nreactors);
+	for (unsigned int i = 0; i < d->nreactors; i++) {
+		ret = pthread_create(&d->threads[i], NULL, reactor_thread, d->reactors[i]);
+		if (ret) {
+			fprintf(stderr, "%s: cannot start reactor thread: %s\n", DAEMON_NAME, strerror(ret));
+			return -ret;
+		}
+		d->nthreads++;
+	}
+	return 0;
+}
+
+static void stop_and_join(struct daemon *d)
+{
+	for (unsigned int i = 0; i < d->nthreads; i++)
+		pthread_join(d->threads[i], NULL);
+	d->nthreads = 0;
+}
+
+static void cleanup(struct daemon *d)
+{
+	/* After the reactors are joined: no control request can wait on them. */
+	control_stop(atomic_exchange(&d->control, NULL));
+	if (d->tgt) {
+		int ret = nvmf_tgt_sync(d->tgt);
+
+		if (ret)
+			log_error("target", "flushing namespaces failed: %s", strerror(-ret));
+		nvmf_tgt_destroy(d->tgt);
+		d->tgt = NULL;
+	}
+	for (unsigned int i = 0; d->reactors && i < d->nreactors; i++)
+		reactor_destroy(d->reactors[i]);
+	free(d->reactors);
+	free(d->threads);
+	if (d->signal_fd >= 0)
+		close(d->signal_fd);
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d;
+	struct nvmf_port *port;
+	sigset_t sigs;
+	int ret, status = 1;
+
+	memset(&d, 0, sizeof(d));
+	d.signal_fd = -1;
+	d.signal_rc.fn = signal_read_done;
+	ret = parse_args(argc, argv, &d.opts);
+	if (ret)
+		return ret > 0 ? 0 : 2;
+	log_set_level(d.opts.log_level);
+	if (d.opts.syslog)
+		log_use_syslog(DAEMON_NAME);
+
+	/* Before any thread exists, so every thread inherits the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	d.signal_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	if (d.signal_fd < 0) {
+		fprintf(stderr, "%s: signalfd: %s\n", DAEMON_NAME, strerror(errno));
+		return 1;
+	}
+
+	ret = nvmf_tgt_create(&d.tgt);
+	if (ret) {
+		fprintf(stderr, "%s: cannot create the target: %s\n", DAEMON_NAME, strerror(-ret));
+		cleanup(&d);
+		return 1;
+	}
+	if (d.opts.config) {
+		char err[512] = "";
+
+		ret = nvmf_config_load(d.tgt, d.opts.config, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "%s: %s\n", DAEMON_NAME, err[0] ? err : strerror(-ret));
+			cleanup(&d);
+			return 1;
+		}
+	} else if (build_default(&d)) {
+		cleanup(&d);
+		return 1;
+	}
+
+	if (start_reactors(&d))
+		goto fail_running;
+	if (reactor_post(d.reactors[0], signal_start, &d)) {
+		fprintf(stderr, "%s: out of memory\n", DAEMON_NAME);
+		goto fail_running;
+	}
+	unsigned int nports = 0;
+	while (nvmf_tgt_port_at(d.tgt, nports))
+		nports++;
+	struct tcp_listener **listeners = calloc(nports ? nports : 1, sizeof(*listeners));
+	if (!listeners) {
+		fprintf(stderr, "%s: out of memory\n", DAEMON_NAME);
+		goto fail_running;
+	}
+	for (unsigned int i = 0; i < nports && (port = nvmf_tgt_port_at(d.tgt, i)); i++) {
+		const struct nvmf_port_opts *po = nvmf_port_opts(port);
+
+		ret = tcp_listener_start(d.tgt, port, d.reactors, d.nreactors, &listeners[i]);
+		if (ret) {
+			fprintf(stderr, "%s: cannot listen on %s:%s (port id %u): %s\n", DAEMON_NAME, po->traddr,
+				po->trsvcid, po->portid, strerror(-ret));
+			free(listeners);
+			goto fail_running;
+		}
+	}
+	if (strcmp(d.opts.rpc_socket, "none") != 0 || d.opts.metrics) {
+		struct control_opts co = { .rpc_socket = d.opts.rpc_socket,
+					   .rpc_socket_optional = !d.opts.rpc_socket_given,
+					   .metrics_addr = d.opts.metrics };
+		struct control *ctl;
+
+		ret = control_start(d.tgt, d.reactors, d.nreactors, &co, &ctl);
+		if (ret) {
+			fprintf(stderr, "%s: cannot start the control server: %s\n", DAEMON_NAME, strerror(-ret));
+			free(listeners);
+			goto fail_running;
+		}
+		/* Hand the listeners over so that `nvmeof target remove-port` can stop them. */
+		for (unsigned int i = 0; i < nports; i++)
+			control_adopt_listener(ctl, nvmf_port_opts(nvmf_tgt_port_at(d.tgt, i))->portid,
+					       listeners[i]);
+		atomic_store(&d.control, ctl);
+	}
+	free(listeners);
+	if (!nvmf_tgt_port_at(d.tgt, 0))
+		log_warn("target", "no port configured: nothing to listen on");
+
+	daemon_print_summary(d.tgt, stdout);
+	printf("%s: ready\n", DAEMON_NAME);
+	fflush(stdout);
+
+	stop_and_join(&d);
+	status = 0;
+	log_notice("target", "stopped");
+	cleanup(&d);
+	return status;
+
+fail_running:
+	if (d.nthreads) {
+		if (reactor_post(d.reactors[0], shutdown_from_main, &d) < 0)
+			for (unsigned int i = 0; i < d.nreactors; i++)
+				reactor_stop(d.reactors[i]);
+		stop_and_join(&d);
+	}
+	cleanup(&d);
+	return 1;
+}

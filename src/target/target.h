@@ -207,6 +207,13 @@ struct nvmf_req {
 	struct backend_io bio; /* for the backend; done() recovers req by container_of */
 	uint64_t start_ns; /* for latency telemetry */
 	void *transport_ctx; /* transport-private */
+
+	/* Command-layer private state of multi-step commands (DSM, Compare). */
+	uint32_t exec_step;
+	void *exec_buf;
+	/* Command-layer private: requests holding a namespace, per queue. */
+	struct nvmf_req *held_prev;
+	struct nvmf_req *held_next;
 };
 
 /* Initialise the command-layer view of a new queue (before any command). */
@@ -235,5 +242,25 @@ void nvmf_req_complete(struct nvmf_req *req, uint16_t status);
  * controller down (its I/O queues are disconnected).
  */
 void nvmf_sq_closed(struct nvmf_sq *sq);
+
+/*
+ * The connection is going away. The command layer parks some requests
+ * indefinitely (Asynchronous Event Requests on the admin queue); this
+ * completes them now with ABORT_SQ_DELETED so that the transport can wait
+ * for its in-flight count to drain before nvmf_sq_closed(). Called on the
+ * sq's reactor; harmless when nothing is parked. (A transport that drops
+ * parked AERs and calls nvmf_sq_closed() directly is handled too: they are
+ * forgotten without being completed.)
+ */
+void nvmf_sq_shutdown(struct nvmf_sq *sq);
+
+/*
+ * For a request that nvmf_req_parse() accepted (returned 0) but that will
+ * never be executed or completed, e.g. its connection died while waiting
+ * for H2C data: drop the references parse took (namespace removal waits
+ * for them). Requests that end in nvmf_req_complete() need no release, and
+ * nvmf_sq_closed() releases whatever is still held on that queue.
+ */
+void nvmf_req_release(struct nvmf_req *req);
 
 #endif

@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private structures of the target's command layer, shared by its files:
+ *
+ *   subsystem.c     target, subsystems, namespaces, hosts, ports, snapshot
+ *   ctrl.c          controller lifecycle, queues, keep-alive, AEN, error log
+ *   core.c          request dispatch and completion, telemetry
+ *   fabrics_cmd.c   Connect, Property Get/Set, Disconnect
+ *   admin_cmd.c     Identify, Get Log Page, Features, AER, Keep Alive, Abort
+ *   io_cmd.c        NVM command set
+ *   discovery.c     discovery log page
+ *
+ * Locking: everything reachable from struct nvmf_tgt (lists, allow lists,
+ * controller queue tables) is guarded by tgt->lock. The I/O path takes no
+ * lock: it reads the published namespace table with acquire loads and only
+ * writes state owned by its reactor (per-queue and per-reactor counters).
+ * Per-controller event state (AERs, changed-namespace list, error log) has
+ * its own small mutex because it is touched from the control thread and
+ * from every queue's reactor on command errors.
+ */
+#ifndef NVMEOF_TARGET_INTERNAL_H
+#define NVMEOF_TARGET_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "target.h"
+
+#define NVMF_VS_VALUE NVME_VS(1, 3, 0)
+#define NVMF_FW_REVISION "0.1"
+#define NVMF_DEFAULT_MODEL "nvmeof"
+#define NVMF_SERIAL_LEN 20
+#define NVMF_MODEL_LEN 40
+#define NVMF_AERL 3 /* 0's based: four AERs outstanding */
+#define NVMF_ACL 3
+#define NVMF_ERR_LOG_ENTRIES 128 /* ELPE + 1 */
+#define NVMF_CHANGED_NS_MAX 1024
+#define NVMF_EVENT_QUEUE 16
+#define NVMF_CNTLID_MIN 1
+#define NVMF_CNTLID_MAX 0xffef
+#define NVMF_MAX_HOST_RECORDS 4096 /* bounds memory spent on unknown host NQNs */
+#define NVMF_ADMIN_MAX_DATA 8192
+#define NVMF_QUIESCE_RETRY_NS 1000000ull
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* ------------------------------------------------------------------ */
+/* Counters: one writer, relaxed atomic accesses so readers on other
+ * threads see whole values. */
+
+static inline void ctr_add(uint64_t *c, uint64_t v)
+{
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t ctr_get(const uint64_t *c)
+{
+	return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
+/* dst += src, reading src with relaxed loads (dst is private to the caller
+ * or guarded by the target lock). */
+void nvmf_counters_fold(struct nvmf_io_counters *dst, const struct nvmf_io_counters *src);
+struct json_object *nvmf_counters_json(const struct nvmf_io_counters *c);
+
+/* Zeroed allocation honouring the 64-byte alignment of the counter structs. */
+void *nvmf_zalloc(size_t size);
+
+/* ------------------------------------------------------------------ */
+/* Object model                                                        */
+
+struct nvmf_host {
+	struct nvmf_io_counters stats; /* folded from closed queues */
+	char nqn[NVME_NQN_FIELD];
+	uint64_t refused;
+	uint64_t monitored;
+	struct nvmf_host *next;
+};
+
+struct nvmf_host_ref {
+	struct nvmf_host *host;
+	struct nvmf_host_ref *next;
+};
+
+/* Per-reactor slice of a namespace: written only by that reactor. */
+struct nvmf_ns_slot {
+	struct nvmf_io_counters io;
+	uint64_t inflight; /* parsed, not yet completed, on this reactor */
+} __attribute__((aligned(64)));
+
+/* Quiescence check of a retired namespace on one of tgt->reactors. */
+struct nvmf_ns_quiesce {
+	struct reactor_timer timer;
+	struct reactor *reactor;
+	struct nvmf_ns *ns;
+	unsigned int slot;
+};
+
+struct nvmf_ns {
+	struct nvmf_ns_slot slot[NVMF_MAX_REACTORS];
+	struct nvmf_tgt *tgt;
+	uint32_t nsid;
+	struct backend *be;
+	uint64_t nblocks;
+	uint8_t lbads;
+	uint8_t uuid[16];
+	uint8_t nguid[16];
+	bool enabled;
+	atomic_uint quiesce_left;
+	struct nvmf_ns_quiesce quiesce[NVMF_MAX_REACTORS];
+	struct nvmf_ns *retire_next; /* tgt->retiring */
+};
+
+struct nvmf_subsys {
+	struct nvmf_io_counters stats; /* folded from closed queues */
+	struct nvmf_tgt *tgt;
+	char nqn[NVME_NQN_FIELD];
+	char serial[NVMF_SERIAL_LEN + 1];
+	char model[NVMF_MODEL_LEN + 1];
+	bool allow_any_host;
+	bool monitor;
+	bool is_discovery;
+	bool removed; /* unlinked; freed once its last controller is gone */
+	struct nvmf_host_ref *hosts;
+	/* Control path view (owns the namespaces) ... */
+	struct nvmf_ns *nss[NVMF_MAX_NSID + 1];
+	/* ... and what hosts see, read locklessly by the I/O path. */
+	_Atomic(struct nvmf_ns *) active[NVMF_MAX_NSID + 1];
+	struct nvmf_ctrl *ctrls; /* linked controllers */
+	unsigned int nr_ctrls_alive; /* including unlinked ones not yet freed */
+	uint16_t next_cntlid;
+	struct nvmf_subsys *next;
+};
+
+struct nvmf_port {
+	struct nvmf_tgt *tgt;
+	struct nvmf_port_opts opts;
+	struct nvmf_subsys **subsys;
+	unsigned int nr_subsys;
+	unsigned int cap_subsys;
+	struct nvmf_port_opts *referrals;
+	unsigned int nr_referrals;
+	struct nvmf_sq_priv *sqs; /* every queue that came in on this port */
+	unsigned int nr_sqs;
+	bool removed; /* unlinked; freed once its last queue is gone */
+	struct nvmf_port *next;
+};
+
+/* Command-layer state of one queue (sq->ctrl_link). */
+struct nvmf_sq_priv {
+	struct nvmf_io_counters stats; /* written by the queue's reactor */
+	struct nvmf_sq *sq;
+	struct nvmf_port *port;
+	struct nvmf_sq_priv *port_next;
+	unsigned int slot; /* index into nvmf_ns.slot */
+	uint64_t ns_refs; /* parsed requests holding a namespace ... */
+	struct nvmf_req *held; /* ... linked through held_next/held_prev */
+};
+
+struct nvmf_ctrl {
+	struct nvmf_io_counters stats; /* folded from closed queues */
+	struct nvmf_tgt *tgt;
+	struct nvmf_subsys *subsys;
+	struct nvmf_host *host;
+	struct nvmf_ctrl *next;
+	bool linked; /* on subsys->ctrls; cntlid in use */
+	bool is_discovery;
+	uint16_t cntlid;
+	char hostnqn[NVME_NQN_FIELD];
+	uint8_t hostid[16];
+	char peer[64];
+	struct nvmf_port *port; /* port of the admin queue */
+	struct reactor *reactor; /* admin queue's reactor */
+
+	/* tgt->lock */
+	struct nvmf_sq *sqs[NVMF_MAX_IO_QUEUES + 1];
+	unsigned int nr_sqs;
+	uint16_t nr_io_queues; /* granted by Set Features 07h */
+	bool io_queue_seen;
+	bool admin_closed;
+
+	/* Admin reactor only (CSTS is read by I/O queues' parse). */
+	uint32_t cc;
+	_Atomic uint32_t csts;
+	uint32_t kato_ms;
+	struct reactor_timer ka_timer;
+	bool ka_expired;
+	_Atomic uint64_t last_activity_ns;
+
+	/* ev_lock */
+	pthread_mutex_t ev_lock;
+	uint32_t aec; /* Async Event Configuration */
+	uint32_t aen_masked; /* bit per notice type sent and not yet cleared by a log read */
+	struct nvmf_req *aer[NVMF_AERL + 1];
+	unsigned int nr_aer;
+	uint32_t events[NVMF_EVENT_QUEUE];
+	unsigned int nr_events;
+	uint32_t changed_ns[NVMF_CHANGED_NS_MAX];
+	unsigned int nr_changed_ns;
+	bool changed_ns_overflow;
+	struct nvme_error_log_entry errlog[NVMF_ERR_LOG_ENTRIES];
+	unsigned int errlog_next;
+	uint64_t err_count;
+};
+
+struct nvmf_tgt {
+	pthread_mutex_t lock;
+	struct nvmf_subsys *subsystems;
+	struct nvmf_subsys *disc;
+	struct nvmf_subsys *zombies; /* removed subsystems with live controllers */
+	struct nvmf_port *ports;
+	struct nvmf_port *zombie_ports;
+	struct nvmf_host *hosts;
+	unsigned int nr_hosts;
+	struct reactor *reactors[NVMF_MAX_REACTORS];
+	unsigned int nr_reactors;
+	uint64_t genctr;
+	uint64_t audit_refused;
+	uint64_t audit_monitored;
+	uint64_t start_ns;
+	struct nvmf_ns *retiring;
+};
+
+static inline struct nvmf_sq_priv *sq_priv(const struct nvmf_sq *sq)
+{
+	return (struct nvmf_sq_priv *)sq->ctrl_link;
+}
+
+/* The namespace hosts see at nsid, or NULL (any thread, lockless). */
+static inline struct nvmf_ns *nvmf_ns_active(struct nvmf_subsys *subsys, uint32_t nsid)
+{
+	if (nsid == 0 || nsid > NVMF_MAX_NSID)
+		return NULL;
+	return atomic_load_explicit(&subsys->active[nsid], memory_order_acquire);
+}
+
+/* subsystem.c (tgt->lock held by the caller for *_locked) */
+struct nvmf_host *nvmf_host_get_locked(struct nvmf_tgt *tgt, const char *nqn, bool create);
+/* Whether hostnqn may connect; *monitored tells it is admitted by monitor mode only. */
+bool nvmf_subsys_host_allowed_locked(struct nvmf_subsys *subsys, const char *hostnqn, bool *monitored);
+bool nvmf_port_exports_locked(const struct nvmf_port *port, const struct nvmf_subsys *subsys);
+struct nvmf_subsys *nvmf_subsys_find_locked(struct nvmf_tgt *tgt, const char *nqn);
+/* GENCTR bump + discovery-log-changed AEN to discovery controllers. */
+void nvmf_tgt_disc_changed_locked(struct nvmf_tgt *tgt);
+/* A removed subsystem or port whose last user went away is freed. */
+void nvmf_subsys_put_locked(struct nvmf_subsys *subsys);
+void nvmf_port_put_locked(struct nvmf_port *port);
+bool nvmf_subsys_has_volatile_cache(struct nvmf_subsys *subsys);
+
+/* ctrl.c */
+struct nvmf_ctrl *nvmf_ctrl_create_locked(struct nvmf_subsys *subsys, struct nvmf_sq *admin_sq,
+					  const struct nvmf_connect_data *data, uint32_t kato_ms);
+struct nvmf_ctrl *nvmf_ctrl_find_locked(struct nvmf_subsys *subsys, uint16_t cntlid);
+void nvmf_ctrl_attach_sq_locked(struct nvmf_ctrl *ctrl, struct nvmf_sq *sq, uint16_t qid);
+/* Ask the transport to close every queue of ctrl (thread-safe). */
+void nvmf_ctrl_disconnect_locked(struct nvmf_ctrl *ctrl, const char *why);
+void nvmf_ctrl_start_keep_alive(struct nvmf_ctrl *ctrl);
+void nvmf_ctrl_keep_alive(struct nvmf_ctrl *ctrl);
+void nvmf_ctrl_ka_expired(struct reactor_timer *t);
+/* Events raised on any thread; delivered on the admin queue's reactor. */
+void nvmf_ctrl_ns_changed_locked(struct nvmf_ctrl *ctrl, uint32_t nsid);
+void nvmf_ctrl_disc_changed_locked(struct nvmf_ctrl *ctrl);
+/* Park an AER (admin reactor); returns a status to fail it with, or 0. */
+uint16_t nvmf_ctrl_queue_aer(struct nvmf_ctrl *ctrl, struct nvmf_req *req);
+void nvmf_ctrl_deliver_events(void *arg);
+/* Complete held AERs with ABORT_SQ_DELETED (controller reset). */
+void nvmf_ctrl_abort_aers(struct nvmf_ctrl *ctrl);
+void nvmf_ctrl_log_error(struct nvmf_ctrl *ctrl, const struct nvmf_req *req, uint16_t status);
+/* Copy of the changed-NS list; clears it (and the AEN mask) when clear. */
+void nvmf_ctrl_take_changed_ns(struct nvmf_ctrl *ctrl, uint32_t *list, bool clear);
+void nvmf_ctrl_unmask_aen(struct nvmf_ctrl *ctrl, uint32_t notice);
+void nvmf_ctrl_copy_errlog(struct nvmf_ctrl *ctrl, struct nvme_error_log_entry *out);
+/* Live + folded counters of a controller (tgt->lock held). */
+void nvmf_ctrl_stats_locked(struct nvmf_ctrl *ctrl, struct nvmf_io_counters *out);
+void nvmf_ctrl_free(struct nvmf_ctrl *ctrl);
+
+/* core.c */
+void nvmf_req_hold_ns(struct nvmf_req *req, struct nvmf_ns *ns);
+/* Drop every namespace reference still held by requests of sq (closing). */
+void nvmf_sq_drop_held(struct nvmf_sq *sq);
+
+/* Command families: parse returns 0 (req->execute set) or a status. */
+uint16_t nvmf_fabrics_parse(struct nvmf_req *req);
+uint16_t nvmf_admin_parse(struct nvmf_req *req);
+uint16_t nvmf_io_parse(struct nvmf_req *req);
+uint16_t nvmf_disc_parse(struct nvmf_req *req);
+void nvmf_admin_identify_ctrl(struct nvmf_req *req, struct nvme_id_ctrl *id);
+
+/* discovery.c: bytes [offset, offset+len) of the discovery log for ctrl,
+ * written to buf (tgt->lock held). */
+void nvmf_disc_log_read_locked(struct nvmf_ctrl *ctrl, const struct nvmf_sq *sq, uint8_t *buf,
+			       uint64_t offset, uint32_t len, uint64_t *log_size);
+
+/* Shared Get Log Page header decoding (admin_cmd.c). */
+struct nvmf_log_req {
+	uint8_t lid;
+	bool rae;
+	uint64_t offset;
+	uint32_t len;
+};
+uint16_t nvmf_log_req_decode(struct nvmf_req *req, struct nvmf_log_req *lr);
+void nvmf_exec_get_features(struct nvmf_req *req);
+void nvmf_exec_set_features(struct nvmf_req *req);
+void nvmf_exec_aer(struct nvmf_req *req);
+void nvmf_exec_keep_alive(struct nvmf_req *req);
+uint16_t nvmf_features_parse(struct nvmf_req *req);
+void nvmf_c2h_window(struct nvmf_req *req, const void *src, uint64_t src_len, uint64_t offset, uint32_t len);
+
+#endif

@@ -383,8 +383,8 @@ static int val_nqn(struct cfg_ctx *c, struct json_object *v, const char *where, 
 	if (ret)
 		return ret;
 	if (!nvmf_nqn_valid(s))
-		return cfg_fail(c, where, "invalid NQN \"%s\" (expected nqn.yyyy-mm.domain:name, "
-					  "at most %d bytes)",
+		return cfg_fail(c, where, "invalid NQN \"%s\" (expected 1 to %d printable "
+					  "characters without blanks, e.g. nqn.yyyy-mm.domain:name)",
 				s, NVME_NQN_MAX);
 	snprintf(out, sizeof(cfg_nqn), "%s", s);
 	return 0;

@@ -49,17 +49,14 @@ bool nvmf_nqn_valid(const char *nqn)
 	len = strnlen(nqn, NVME_NQN_MAX + 1);
 	if (len == 0 || len > NVME_NQN_MAX)
 		return false;
-	/* "nqn.yyyy-mm.<reverse domain>[:<anything>]" (Base 4.5) */
-	if (len < 12 || strncmp(nqn, "nqn.", 4) != 0)
-		return false;
-	for (int i = 4; i < 8; i++)
-		if (nqn[i] < '0' || nqn[i] > '9')
-			return false;
-	if (nqn[8] != '-' || nqn[9] < '0' || nqn[9] > '9' || nqn[10] < '0' || nqn[10] > '9' ||
-	    nqn[11] != '.' || len == 12)
-		return false;
+	/*
+	 * Base 4.5 describes "nqn.yyyy-mm.<reverse domain>:<name>", but the
+	 * kernel target takes any name and configs written for it (e.g.
+	 * "testnqn") must keep working: require only printable ASCII without
+	 * blanks, which is what hosts can type and the wire fields carry.
+	 */
 	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)nqn[i] < 0x20 || (unsigned char)nqn[i] > 0x7e)
+		if ((unsigned char)nqn[i] <= 0x20 || (unsigned char)nqn[i] > 0x7e)
 			return false;
 	return true;
 }

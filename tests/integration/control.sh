@@ -187,7 +187,7 @@ err=$(tcli add-subsystem "$A" 2>&1)
 rc=$?
 check "duplicate add-subsystem fails with exit 1 and says why" \
 	test "$rc" = 1 -a -n "$(grep -i 'exists' <<<"$err")"
-err=$(tcli add-subsystem "not-an-nqn" 2>&1)
+err=$(tcli add-subsystem "not an nqn" 2>&1)
 check "invalid NQN refused as invalid params" grep -q -- '-32602' <<<"$err"
 check "add-subsystem B with --monitor" tcli add-subsystem "$B" --monitor
 check "set-monitor off/on live" bash -c "

@@ -181,16 +181,16 @@ static const struct {
 	{ "[]",
 	  "config.json: the top level must be an object with 'hosts', 'ports' and 'subsystems'" },
 	{ "{'hosts': {}}", "config.json: hosts: must be an array, not an object" },
-	{ "{'hosts': [{'nqn': 'host1'}]}",
-	  "config.json: hosts[0].nqn: invalid NQN 'host1' (expected nqn.yyyy-mm.domain:name, at "
-	  "most 223 bytes)" },
+	{ "{'hosts': [{'nqn': 'host 1'}]}",
+	  "config.json: hosts[0].nqn: invalid NQN 'host 1' (expected 1 to 223 printable characters "
+	  "without blanks, e.g. nqn.yyyy-mm.domain:name)" },
 	{ "{'hosts': [{'nqn': " HOST1 "}, {'nqn': " HOST1 "}]}",
 	  "config.json: hosts[1].nqn: duplicate host 'nqn.2014-08.org.example:host1'" },
 	{ "{'hosts': [{'nqn': " HOST1 ", 'dhchap': {'key': 'DHHC-1:00:abc:'}}]}",
 	  "config.json: hosts[0].dhchap.key: DH-HMAC-CHAP authentication is not supported" },
-	{ DOC("{'nqn': 'nqn.x'}", ""),
-	  "config.json: subsystems[0].nqn: invalid NQN 'nqn.x' (expected nqn.yyyy-mm.domain:name, "
-	  "at most 223 bytes)" },
+	{ DOC("{'nqn': 'nqn x'}", ""),
+	  "config.json: subsystems[0].nqn: invalid NQN 'nqn x' (expected 1 to 223 printable "
+	  "characters without blanks, e.g. nqn.yyyy-mm.domain:name)" },
 	{ DOC("{'nqn': 'nqn.2014-08.org.nvmexpress.discovery'}", ""),
 	  "config.json: subsystems[0].nqn: 'nqn.2014-08.org.nvmexpress.discovery' is the "
 	  "discovery subsystem, which always exists" },

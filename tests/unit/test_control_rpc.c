@@ -133,7 +133,7 @@ static void test_subsystem_lifecycle(void **state)
 	json_object_put(l);
 
 	refused(e, "add_subsystem", "{\"nqn\":\"" A "\"}", JSONRPC_TARGET_ERROR, EEXIST);
-	refused(e, "add_subsystem", "{\"nqn\":\"bad\"}", JSONRPC_INVALID_PARAMS, 0);
+	refused(e, "add_subsystem", "{\"nqn\":\"bad nqn\"}", JSONRPC_INVALID_PARAMS, 0);
 	refused(e, "add_subsystem", "{\"nqn\":\"" A "x\",\"serial\":\"123456789012345678901\"}",
 		JSONRPC_INVALID_PARAMS, 0);
 	refused(e, "add_subsystem", "{\"nqn\":\"" A "x\",\"bogus\":1}", JSONRPC_INVALID_PARAMS, 0);
@@ -227,7 +227,7 @@ static void test_hosts(void **state)
 	ok(e, "add_subsystem", "{\"nqn\":\"" A "\"}");
 	ok(e, "add_host", "{\"nqn\":\"" A "\",\"host\":\"" H1 "\"}");
 	refused(e, "add_host", "{\"nqn\":\"" A "\",\"host\":\"" H1 "\"}", JSONRPC_TARGET_ERROR, EEXIST);
-	refused(e, "add_host", "{\"nqn\":\"" A "\",\"host\":\"x\"}", JSONRPC_INVALID_PARAMS, 0);
+	refused(e, "add_host", "{\"nqn\":\"" A "\",\"host\":\"x y\"}", JSONRPC_INVALID_PARAMS, 0);
 	s = subsys(e, A, &l);
 	assert_int_equal(json_object_array_length(get(s, "hosts")), 1);
 	assert_string_equal(json_object_get_string(json_object_array_get_idx(get(s, "hosts"), 0)), H1);

@@ -11,11 +11,15 @@
  * Cross-thread work (reactor_post, reactor_stop) goes through a locked list
  * and an eventfd that the ring itself reads, so a sleeping reactor wakes up
  * without a second wait primitive.
+ *
+ * Under valgrind the loop sleeps differently; see reactor_wait_in_poll().
  */
 #include "reactor.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -26,6 +30,13 @@
 #include <unistd.h>
 
 #include "common/log.h"
+
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 #define REACTOR_DEFAULT_ENTRIES 1024
 #define REACTOR_DEFAULT_SPIN_US 50
@@ -43,7 +54,8 @@ struct reactor {
 	unsigned int spin_us;
 	bool ring_disabled; /* created R_DISABLED; enabled by the running thread */
 	bool deferred_taskrun;
-	atomic_bool stop;
+	bool wait_in_poll; /* sleep in ppoll(), not io_uring_enter (valgrind) */
+	atomic_bool stop; /* a reactor_stop() not yet consumed by a return */
 
 	/* Timers: binary min-heap on deadline, 1-based (index 0 = not armed). */
 	struct reactor_timer **heap;
@@ -109,6 +121,11 @@ void reactor_get_stats(const struct reactor *r, struct reactor_stats *st)
  * SINGLE_ISSUER, whose owner is fixed when the ring is enabled, so the ring is
  * created disabled and enabled by the thread that runs the loop. Older
  * kernels reject unknown flags with EINVAL: fall back step by step.
+ *
+ * A loop that waits in ppoll() (valgrind) uses the plain ring: deferred task
+ * work runs only inside io_uring_enter, so a ppoll() on a DEFER_TASKRUN ring
+ * sleeps through completions, whereas the default mode interrupts the
+ * sleeping owner to post them.
  */
 static int reactor_ring_init(struct reactor *r, unsigned int entries)
 {
@@ -122,7 +139,9 @@ static int reactor_ring_init(struct reactor *r, unsigned int entries)
 	};
 	int ret = -EINVAL;
 
-	for (size_t i = 0; i < sizeof(flag_sets) / sizeof(flag_sets[0]); i++) {
+	size_t n_sets = sizeof(flag_sets) / sizeof(flag_sets[0]);
+
+	for (size_t i = r->wait_in_poll ? n_sets - 1 : 0; i < n_sets; i++) {
 		struct io_uring_params p;
 
 		memset(&p, 0, sizeof(p));
@@ -201,6 +220,7 @@ int reactor_create(const struct reactor_opts *opts, struct reactor **out)
 	if (!r)
 		return -ENOMEM;
 	r->spin_us = opts ? opts->spin_us : REACTOR_DEFAULT_SPIN_US;
+	r->wait_in_poll = RUNNING_ON_VALGRIND;
 	atomic_init(&r->stop, false);
 	r->event_rc.fn = reactor_event_done;
 	pthread_mutex_init(&r->post_lock, NULL);
@@ -472,7 +492,11 @@ static unsigned int reactor_reap(struct reactor *r)
 		for (unsigned int i = 0; i < k; i++)
 			batch[i].rc->fn(batch[i].rc, batch[i].res, batch[i].flags);
 		total += n;
-		if (n < REACTOR_CQE_BATCH)
+		/* Completions the full CQ could not take wait in the kernel's
+		 * overflow list; the next peek flushes them, so take them now
+		 * rather than after another wait (or never, if this is the
+		 * iteration that stops the loop). */
+		if (n < REACTOR_CQE_BATCH && !io_uring_cq_has_overflow(&r->ring))
 			break;
 	}
 	return total;
@@ -481,6 +505,36 @@ static unsigned int reactor_reap(struct reactor *r)
 static bool reactor_stopping(struct reactor *r)
 {
 	return atomic_load_explicit(&r->stop, memory_order_acquire);
+}
+
+/*
+ * The blocking wait when running under valgrind. valgrind (3.19) does not
+ * know that io_uring_enter can block: it runs the call holding the lock that
+ * serialises the program's threads, with every signal masked. A loop asleep
+ * in io_uring_enter thus freezes the whole process, including the thread
+ * whose reactor_post() would wake it, and SIGTERM stays pending forever. So
+ * hand the SQEs over without waiting and sleep in ppoll() on the ring fd,
+ * which valgrind knows may block: it lets the other threads run and
+ * delivers signals meanwhile. The ring fd polls readable once a CQE is
+ * posted (or the CQ overflowed; reaping flushes it).
+ */
+static int reactor_wait_in_poll(struct reactor *r, const struct __kernel_timespec *timeout)
+{
+	struct pollfd pfd = { .fd = r->ring.ring_fd, .events = POLLIN };
+	struct timespec ts;
+	int ret = io_uring_submit(&r->ring);
+
+	if (ret < 0)
+		return ret;
+	if (io_uring_cq_ready(&r->ring))
+		return 0;
+	if (timeout) {
+		ts.tv_sec = (time_t)timeout->tv_sec;
+		ts.tv_nsec = (long)timeout->tv_nsec;
+	}
+	if (ppoll(&pfd, 1, timeout ? &ts : NULL, NULL) < 0)
+		return -errno;
+	return 0;
 }
 
 int reactor_run(struct reactor *r)
@@ -504,7 +558,9 @@ int reactor_run(struct reactor *r)
 	reactor_drain_posts(r);
 
 	now = reactor_now_ns();
-	while (!reactor_stopping(r)) {
+	/* Consume the stop request that ends this run, so the reactor can run
+	 * again; one made after this point stays for the next run. */
+	while (!atomic_exchange_explicit(&r->stop, false, memory_order_acq_rel)) {
 		uint64_t t_start = now;
 		unsigned int n;
 
@@ -525,6 +581,10 @@ int reactor_run(struct reactor *r)
 				if (now - last_completion >= spin_ns || reactor_stopping(r) ||
 				    (r->heap_len && r->heap[1]->deadline_ns <= now))
 					break;
+				/* valgrind runs one thread at a time: let the
+				 * others in, one of them may be what we wait for. */
+				if (r->wait_in_poll)
+					sched_yield();
 			}
 			now = reactor_now_ns();
 			r->stats.busy_ns += now - t_start;
@@ -542,7 +602,10 @@ int reactor_run(struct reactor *r)
 			}
 			t_block = reactor_now_ns();
 			r->stats.busy_ns += t_block - t_start;
-			ret = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, tsp, NULL);
+			if (r->wait_in_poll)
+				ret = reactor_wait_in_poll(r, tsp);
+			else
+				ret = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, tsp, NULL);
 			if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN)
 				log_error("reactor", "reactor %u: wait failed: %s", r->id, strerror(-ret));
 			now = reactor_now_ns();

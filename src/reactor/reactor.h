@@ -57,9 +57,20 @@ struct reactor_opts {
 int reactor_create(const struct reactor_opts *opts, struct reactor **out);
 void reactor_destroy(struct reactor *r);
 
-/* Run until reactor_stop(); returns 0 or a negative errno. */
+/*
+ * Run until reactor_stop(); returns 0 or a negative errno. Posts and deferred
+ * work queued by then run before it returns. A reactor may be run again after
+ * reactor_run returned, but always on the same thread: the ring accepts
+ * submissions only from the thread that first ran it.
+ */
 int reactor_run(struct reactor *r);
-/* Thread-safe: ask the loop to return after the current iteration. */
+/*
+ * Thread-safe: make the loop return after its current iteration or, if it is
+ * not running, make the next reactor_run return at once (after running what
+ * was posted). Each return consumes the request, so the reactor can run
+ * again; requests made before the loop notices them do not add up and end
+ * one run.
+ */
 void reactor_stop(struct reactor *r);
 
 /* The reactor running on this thread, or NULL. */

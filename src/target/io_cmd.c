@@ -327,7 +327,9 @@ uint16_t nvmf_io_parse(struct nvmf_req *req)
 	default: { /* DSM */
 		uint32_t nr = (le32(req->cmd.cdw10) & 0xff) + 1;
 
-		if (req->data_len != nr * sizeof(struct nvme_dsm_range))
+		/* At least NR ranges: Linux always sends a full 256-range (4 KiB)
+		 * buffer whatever NR says. */
+		if (req->data_len < nr * sizeof(struct nvme_dsm_range))
 			status = STATUS_BAD_DATA_LEN;
 		else if ((le32(req->cmd.cdw11) & NVME_DSM_ATTR_DEALLOCATE) && ns->be->read_only)
 			status = STATUS_WRITE_PROTECTED;

@@ -693,6 +693,12 @@ static void test_io_data(void **state)
 		assert_int_equal(e.tb->mem[0], 0xee);
 		q->req.data_len = 32;
 		assert_int_equal(run_cmd(q), ST(0, NVME_SC_SGL_INVALID_DATA_LEN) | DNR);
+		/* Linux sends a whole 256-range buffer whatever NR says. */
+		q->req.data_len = 4096;
+		memset(r + 3, 0xff, 4096 - 48);
+		q->req.cmd.cdw11 = to_le32(NVME_DSM_ATTR_DEALLOCATE);
+		assert_int_equal(run_cmd(q), 0);
+		assert_int_equal(e.tb->discards, 5);
 	}
 
 	/* Flush goes to the backend. */

@@ -71,6 +71,16 @@ struct reactor {
 	struct reactor_completion event_rc;
 	bool event_armed;
 
+	/*
+	 * SQEs handed out while the submission ring was full and could not be
+	 * flushed (CQ overflow): they wait here, in order, and go to the ring
+	 * before anything newer. Completions are never run from inside
+	 * reactor_sqe(), whose callers may be half-way through changing state.
+	 */
+	struct io_uring_sqe *backlog;
+	unsigned int backlog_len;
+	unsigned int backlog_cap;
+
 	/* reactor_defer list, run before each submission */
 	struct reactor_deferred *defer_head;
 	struct reactor_deferred *defer_tail;
@@ -261,43 +271,74 @@ void reactor_destroy(struct reactor *r)
 	}
 	pthread_mutex_destroy(&r->post_lock);
 	free(r->heap);
+	free(r->backlog);
 	free(r);
 }
 
 /* ------------------------------------------------------------------ */
 /* Submission                                                          */
 
+/* Move backlogged SQEs into the ring while it has room; true when empty. */
+static bool reactor_drain_backlog(struct reactor *r)
+{
+	unsigned int done = 0;
+
+	while (done < r->backlog_len) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+
+		if (!sqe) {
+			if (io_uring_submit(&r->ring) <= 0)
+				break;
+			continue;
+		}
+		*sqe = r->backlog[done++];
+	}
+	r->backlog_len -= done;
+	memmove(r->backlog, r->backlog + done, r->backlog_len * sizeof(*r->backlog));
+	return r->backlog_len == 0;
+}
+
 struct io_uring_sqe *reactor_sqe(struct reactor *r, struct reactor_completion *c)
 {
-	struct io_uring_sqe *sqe;
+	struct io_uring_sqe *sqe = NULL;
 
-	while (!(sqe = io_uring_get_sqe(&r->ring))) {
-		int ret = io_uring_submit(&r->ring);
+	if (r->backlog_len == 0 || reactor_drain_backlog(r)) {
+		sqe = io_uring_get_sqe(&r->ring);
+		if (!sqe) {
+			int ret = io_uring_submit(&r->ring);
 
-		if (ret < 0 && ret != -EAGAIN && ret != -EBUSY && ret != -EINTR)
-			log_error("reactor", "reactor %u: submit failed: %s", r->id, strerror(-ret));
-		if (ret <= 0) {
-			/* The CQ is full: make room by handling completions inline. */
-			struct io_uring_cqe *cqe;
-
-			if (io_uring_peek_cqe(&r->ring, &cqe) == 0) {
-				struct reactor_completion *rc = io_uring_cqe_get_data(cqe);
-				int res = cqe->res;
-				uint32_t flags = cqe->flags;
-
-				io_uring_cqe_seen(&r->ring, cqe);
-				if (rc && cqe->user_data != LIBURING_UDATA_TIMEOUT)
-					rc->fn(rc, res, flags);
-			}
+			if (ret < 0 && ret != -EAGAIN && ret != -EBUSY && ret != -EINTR)
+				log_error("reactor", "reactor %u: submit failed: %s", r->id, strerror(-ret));
+			sqe = io_uring_get_sqe(&r->ring);
 		}
 	}
+	if (!sqe) {
+		/* Rare (the kernel is refusing submissions until the CQ is
+		 * reaped): park the SQE; the loop submits it after reaping. */
+		if (r->backlog_len == r->backlog_cap) {
+			unsigned int cap = r->backlog_cap ? 2 * r->backlog_cap : 64;
+			struct io_uring_sqe *b = realloc(r->backlog, cap * sizeof(*b));
+
+			if (!b) {
+				log_error("reactor", "reactor %u: out of memory for the SQE backlog", r->id);
+				abort();
+			}
+			r->backlog = b;
+			r->backlog_cap = cap;
+		}
+		sqe = &r->backlog[r->backlog_len++];
+	}
+	memset(sqe, 0, sizeof(*sqe));
 	io_uring_sqe_set_data(sqe, c);
 	return sqe;
 }
 
 int reactor_flush(struct reactor *r)
 {
-	int ret = io_uring_submit(&r->ring);
+	int ret;
+
+	reactor_drain_backlog(r);
+	ret = io_uring_submit(&r->ring);
 
 	return ret < 0 ? ret : 0;
 }
@@ -567,6 +608,7 @@ int reactor_run(struct reactor *r)
 		r->stats.loops++;
 		reactor_run_timers(r, now);
 		reactor_run_deferred(r);
+		reactor_drain_backlog(r);
 
 		if (spin_ns && last_completion && now - last_completion < spin_ns) {
 			/* Completions are flowing: stay on the CPU and poll. */
@@ -627,6 +669,7 @@ int reactor_run(struct reactor *r)
 	 * release what they carried; then the last SQEs go to the kernel. */
 	reactor_drain_posts(r);
 	reactor_run_deferred(r);
+	reactor_drain_backlog(r);
 	io_uring_submit(&r->ring);
 	current_reactor = NULL;
 	return 0;

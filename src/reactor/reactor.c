@@ -283,6 +283,8 @@ static bool reactor_drain_backlog(struct reactor *r)
 {
 	unsigned int done = 0;
 
+	if (r->backlog_len == 0)
+		return true;
 	while (done < r->backlog_len) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
 

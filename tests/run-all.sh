@@ -1,0 +1,153 @@
+#!/bin/bash
+# Every test of the project, in one command (`make check` runs this):
+#
+#   build        release (build/) and ASan+UBSan (build-san/) builds
+#   unit         unit tests in both builds, and the release build's under valgrind
+#   integration  tests/integration/run.sh and every other tests/integration/*.sh,
+#                on the release and sanitizer builds
+#   fuzz         libFuzzer targets, FUZZ_SECONDS each (default 60)
+#   interop      tests/interop/run.sh and tests/interop/target-*.sh (Linux host
+#                vs. our target), tests/interop/host-vs-kernel-target.sh (our
+#                host vs. the Linux target); needs root, skipped otherwise
+#
+#   RUN_ALL_SKIP="fuzz interop ..."   stages to leave out (stage names below)
+#   RUN_ALL_ONLY="unit-release ..."   run only these stages
+#   JOBS                              make parallelism (default: nproc)
+#
+# Stage names: build-release build-san unit-release unit-san unit-valgrind
+# integration-release integration-san integration-NAME[-san] fuzz
+# interop-target interop-target-NAME interop-host; a group name (build, unit,
+# integration, fuzz, interop) selects or skips all of its stages.
+# Each stage's output is shown as it runs and kept in build/check-logs/.
+# The last line is "N passed, N failed" summed over all stages; the exit
+# status is nonzero if anything failed.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+logs=build/check-logs
+mkdir -p "$logs"
+export FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+
+total_passed=0
+total_failed=0
+summary=()
+t_start=$(date +%s)
+
+want() { # a stage runs unless skipped, by its name or its group's (text before "-")
+	local s=$1 group=${1%%-*}
+	if [ -n "${RUN_ALL_ONLY:-}" ]; then
+		[[ " $RUN_ALL_ONLY " == *" $s "* || " $RUN_ALL_ONLY " == *" $group "* ]] || return 1
+	fi
+	[[ " ${RUN_ALL_SKIP:-} " == *" $s "* || " ${RUN_ALL_SKIP:-} " == *" $group "* ]] && return 1
+	return 0
+}
+
+# stage NAME COMMAND...: run it, show and log its output, take its
+# "N passed, N failed" line (or count the command as one test), exit 77 = skipped.
+stage() {
+	local name=$1 log=$logs/$1.log rc=0 t0 secs line np nf
+	shift
+	if ! want "$name"; then
+		summary+=("$(printf '%-30s %s' "$name" "not selected")")
+		return 0
+	fi
+	echo
+	echo "======== $name: $*"
+	t0=$(date +%s)
+	"$@" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	secs=$(($(date +%s) - t0))
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+	if [ "$rc" = 77 ]; then
+		summary+=("$(printf '%-30s %-28s %5ss' "$name" "skipped" "$secs")")
+		echo "======== $name: skipped ($(grep -m1 -i 'skipped' "$log" || echo 'no reason given'))"
+		return 0
+	fi
+	if [ -n "$line" ]; then
+		np=${line%% passed*}
+		nf=${line#*, }
+		nf=${nf%% failed*}
+	elif [ "$rc" = 0 ]; then
+		np=1 nf=0
+	else
+		np=0 nf=1
+	fi
+	# A nonzero exit with no counted failure is still a failure.
+	[ "$rc" != 0 ] && [ "$nf" = 0 ] && nf=1
+	total_passed=$((total_passed + np))
+	total_failed=$((total_failed + nf))
+	local verdict=PASS
+	[ "$nf" = 0 ] || verdict=FAIL
+	summary+=("$(printf '%-30s %-4s %4s passed %4s failed %5ss' "$name" "$verdict" "$np" "$nf" "$secs")")
+	echo "======== $name: $verdict ($np passed, $nf failed, ${secs}s)"
+}
+
+skip_stage() { # NAME REASON
+	if want "$1"; then
+		echo
+		echo "======== $1: skipped: $2"
+		summary+=("$(printf '%-30s %-28s' "$1" "skipped: $2")")
+	fi
+}
+
+# ------------------------------------------------------------------ builds
+stage build-release make -j"$jobs" all
+stage build-san make -j"$jobs" SAN=1 all
+
+# -------------------------------------------------------------------- unit
+stage unit-release tests/run-unit.sh build
+stage unit-san tests/run-unit.sh build-san
+if command -v valgrind >/dev/null; then
+	stage unit-valgrind tests/run-unit.sh --valgrind build
+else
+	skip_stage unit-valgrind "valgrind is not installed"
+fi
+
+# ------------------------------------------------------------- integration
+if [ -f tests/integration/run.sh ]; then
+	stage integration-release bash tests/integration/run.sh build
+	stage integration-san bash tests/integration/run.sh build-san
+else
+	skip_stage integration-release "tests/integration/run.sh does not exist yet"
+	skip_stage integration-san "tests/integration/run.sh does not exist yet"
+fi
+# Further integration suites (e.g. control.sh), on the sanitizer build too.
+for f in tests/integration/*.sh; do
+	[ -f "$f" ] && [ "$f" != tests/integration/run.sh ] || continue
+	n=$(basename "$f" .sh)
+	stage "integration-$n" bash "$f" build
+	stage "integration-$n-san" bash "$f" build-san
+done
+
+# -------------------------------------------------------------------- fuzz
+if command -v "${CLANG:-clang}" >/dev/null; then
+	stage fuzz tests/fuzz/run.sh
+else
+	skip_stage fuzz "clang is not installed (apt-get install clang libclang-rt-14-dev)"
+fi
+
+# ----------------------------------------------------------------- interop
+if [ "$(id -u)" != 0 ]; then
+	skip_stage interop-target "needs root: the kernel interop harness installs qemu with apt-get"
+	skip_stage interop-host "needs root: the kernel interop harness installs qemu with apt-get"
+else
+	stage interop-target tests/interop/run.sh build
+	# More kernel-host scenarios for our target (e.g. live reconfiguration).
+	for f in tests/interop/target-*.sh; do
+		[ -f "$f" ] || continue
+		stage "interop-$(basename "$f" .sh)" bash "$f" build
+	done
+	if [ -f tests/interop/host-vs-kernel-target.sh ]; then
+		stage interop-host bash tests/interop/host-vs-kernel-target.sh build
+	else
+		skip_stage interop-host "tests/interop/host-vs-kernel-target.sh does not exist yet"
+	fi
+fi
+
+echo
+echo "======== summary ($(($(date +%s) - t_start))s, logs in $logs/)"
+for s in "${summary[@]}"; do
+	echo "  $s"
+done
+echo "$total_passed passed, $total_failed failed"
+[ "$total_failed" = 0 ]

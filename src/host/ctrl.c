@@ -924,10 +924,11 @@ int nvmeof_get_log_page(struct nvmeof_ctrl *ctrl, uint8_t lid, uint32_t nsid, ui
 	return nvmeof_admin(ctrl, &cmd, buf, len, false, cpl);
 }
 
-int nvmeof_get_features(struct nvmeof_ctrl *ctrl, uint8_t fid, uint32_t cdw11, uint32_t *dw0,
-			struct nvmeof_cpl *cpl)
+/* Get and Set Features differ only in the opcode. */
+static int features_cmd(struct nvmeof_ctrl *ctrl, uint8_t opcode, uint8_t fid, uint32_t cdw11,
+			uint32_t *dw0, struct nvmeof_cpl *cpl)
 {
-	struct nvmeof_admin_cmd cmd = { .opcode = NVME_ADMIN_GET_FEATURES, .cdw10 = fid, .cdw11 = cdw11 };
+	struct nvmeof_admin_cmd cmd = { .opcode = opcode, .cdw10 = fid, .cdw11 = cdw11 };
 	struct nvmeof_cpl local;
 	int rc;
 
@@ -939,19 +940,16 @@ int nvmeof_get_features(struct nvmeof_ctrl *ctrl, uint8_t fid, uint32_t cdw11, u
 	return rc;
 }
 
+int nvmeof_get_features(struct nvmeof_ctrl *ctrl, uint8_t fid, uint32_t cdw11, uint32_t *dw0,
+			struct nvmeof_cpl *cpl)
+{
+	return features_cmd(ctrl, NVME_ADMIN_GET_FEATURES, fid, cdw11, dw0, cpl);
+}
+
 int nvmeof_set_features(struct nvmeof_ctrl *ctrl, uint8_t fid, uint32_t cdw11, uint32_t *dw0,
 			struct nvmeof_cpl *cpl)
 {
-	struct nvmeof_admin_cmd cmd = { .opcode = NVME_ADMIN_SET_FEATURES, .cdw10 = fid, .cdw11 = cdw11 };
-	struct nvmeof_cpl local;
-	int rc;
-
-	if (!cpl)
-		cpl = &local;
-	rc = nvmeof_admin(ctrl, &cmd, NULL, 0, false, cpl);
-	if (!rc && dw0)
-		*dw0 = cpl->dw0;
-	return rc;
+	return features_cmd(ctrl, NVME_ADMIN_SET_FEATURES, fid, cdw11, dw0, cpl);
 }
 
 int nvmeof_ns_get_info(struct nvmeof_ctrl *ctrl, uint32_t nsid, struct nvmeof_ns_info *info)

@@ -16,10 +16,9 @@ case $build in /*) bdir=$build ;; *) bdir=$repo/$build ;; esac
 TGT=$bdir/nvmeof-target
 CLI=$bdir/nvmeof
 
-passed=0
-failed=0
-pass() { echo "ok: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
+CHECK_PREFIX=
+# shellcheck source=../lib.sh
+. "$repo/tests/lib.sh"
 check() { # check DESCRIPTION COMMAND...
 	local what=$1
 	shift

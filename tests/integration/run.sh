@@ -11,6 +11,8 @@
 # Ports are picked in 15000-15999. Every test is bounded in time. The last
 # line is "N passed, N failed"; the exit status is nonzero on any failure.
 set -u
+# shellcheck source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 BUILD=$(cd "${1:-build}" && pwd)
 NVMEOF="$BUILD/nvmeof"
@@ -93,19 +95,8 @@ trap cleanup EXIT
 check() { # name, command...
 	local name=$1 t0=$SECONDS rc
 	shift
-	("$@") >"$TMP/out" 2>"$TMP/err" &
-	local pid=$!
-	(
-		trap 'kill "$s" 2>/dev/null; exit 0' TERM
-		sleep "$TEST_TIMEOUT" &
-		s=$!
-		wait "$s" && kill -TERM "$pid"
-	) >/dev/null 2>&1 &
-	local wd=$!
-	wait "$pid"
+	run_bounded "$TEST_TIMEOUT" "$@" >"$TMP/out" 2>"$TMP/err"
 	rc=$?
-	kill "$wd" 2>/dev/null
-	wait "$wd" 2>/dev/null
 	if [ "$rc" = 0 ] && ! target_alive; then
 		echo "    target died during the test" >>"$TMP/err"
 		rc=99

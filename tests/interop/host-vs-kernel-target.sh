@@ -7,6 +7,8 @@
 #
 # The guest is software-emulated: timings here say nothing about performance.
 set -u
+# shellcheck source=../lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 BUILD=${1:-build}
 BUILD=$(cd "$BUILD" && pwd)
@@ -37,20 +39,8 @@ check() { # name, command...
 	local name=$1
 	shift
 	local t0=$SECONDS rc
-	# A subshell keeps the functions and arrays; a watchdog bounds its time.
-	("$@") >"$TMP/out" 2>"$TMP/err" &
-	local pid=$!
-	(
-		trap 'kill "$s" 2>/dev/null; exit 0' TERM
-		sleep 180 &
-		s=$!
-		wait "$s" && kill -TERM "$pid"
-	) >/dev/null 2>&1 &
-	local wd=$!
-	wait "$pid"
+	run_bounded 180 "$@" >"$TMP/out" 2>"$TMP/err"
 	rc=$?
-	kill "$wd" 2>/dev/null
-	wait "$wd" 2>/dev/null
 	if [ "$rc" = 0 ]; then
 		passed=$((passed + 1))
 		printf 'PASS %-40s %ss\n' "$name" "$((SECONDS - t0))"

@@ -31,23 +31,9 @@ build=${1:-build}
 target_bin=$build/nvmeof-target
 parts=${INTEROP_PARTS:-io persist badpdu}
 
-find_interop() {
-	local d
-	for d in "${INTEROP_DIR:-}" "$repo/../shared/interop" /work/shared/interop; do
-		[ -n "$d" ] && [ -x "$d/kernel-host" ] && { (cd "$d" && pwd); return 0; }
-	done
-	return 1
-}
 
-passed=0
-failed=0
-pass() { echo "CHECK ok: $*"; passed=$((passed + 1)); }
-fail() { echo "CHECK FAIL: $*"; failed=$((failed + 1)); }
-finish() {
-	echo "$passed passed, $failed failed"
-	[ "$failed" = 0 ]
-	exit $?
-}
+# shellcheck source=../lib.sh
+. "$repo/tests/lib.sh"
 
 if [ "$(id -u)" != 0 ]; then
 	echo "interop: skipped: needs root (the harness installs qemu and nvme-cli with apt-get)"

@@ -25,23 +25,9 @@ case $build in /*) bdir=$build ;; *) bdir=$repo/$build ;; esac
 TGT=$bdir/nvmeof-target
 CLI=$bdir/nvmeof
 
-passed=0
-failed=0
-pass() { echo "CHECK ok: $*"; passed=$((passed + 1)); }
-fail() { echo "CHECK FAIL: $*"; failed=$((failed + 1)); }
-finish() {
-	echo "$passed passed, $failed failed"
-	[ "$failed" = 0 ]
-	exit $?
-}
+# shellcheck source=../lib.sh
+. "$repo/tests/lib.sh"
 
-find_interop() {
-	local d
-	for d in "${INTEROP_DIR:-}" "$repo/../shared/interop" /work/shared/interop; do
-		[ -n "$d" ] && [ -x "$d/kernel-host" ] && { (cd "$d" && pwd); return 0; }
-	done
-	return 1
-}
 if [ "$(id -u)" != 0 ]; then
 	echo "live-reconfig: skipped: needs root (the harness installs qemu with apt-get)"
 	exit 77

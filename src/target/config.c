@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/size.h"
 
 #define CFG_MAX_FILE (16u << 20)
 #define CFG_SERIAL_MAX 20 /* Identify Controller SN */
@@ -290,31 +291,19 @@ static int val_uint(struct cfg_ctx *c, struct json_object *v, const char *where,
 /* Bytes: a number, or a string like "4096", "512M", "1G", "1GiB", "2T" (powers of 1024). */
 static int val_size(struct cfg_ctx *c, struct json_object *v, const char *where, uint64_t *out)
 {
-	const char *s, *end;
-	char digits[32];
-	unsigned int shift = 0;
+	const char *s;
 	uint64_t n;
+	int ret;
 
 	if (!json_object_is_type(v, json_type_string))
 		return val_uint(c, v, where, 1, UINT64_MAX >> 2, out);
 	s = json_object_get_string(v);
-	for (end = s; isdigit((unsigned char)*end); end++)
-		;
-	if (end == s || (size_t)(end - s) >= sizeof(digits))
+	ret = parse_size(s, &n);
+	if (ret == -EINVAL)
 		return cfg_fail(c, where, "\"%s\" is not a size (bytes, or with K, M, G, T)", s);
-	memcpy(digits, s, (size_t)(end - s));
-	digits[end - s] = '\0';
-	if (*end) {
-		static const char units[] = "KMGTP";
-		const char *u = strchr(units, toupper((unsigned char)*end));
-
-		if (!u || !(end[1] == '\0' || !strcasecmp(end + 1, "B") || !strcasecmp(end + 1, "iB")))
-			return cfg_fail(c, where, "\"%s\" is not a size (bytes, or with K, M, G, T)", s);
-		shift = 10u * (unsigned int)(u - units + 1);
-	}
-	if (parse_decimal(digits, &n) < 0 || n == 0 || n > ((UINT64_MAX >> 2) >> shift))
+	if (ret < 0 || n == 0 || n > (UINT64_MAX >> 2))
 		return cfg_fail(c, where, "\"%s\" is out of range", s);
-	*out = n << shift;
+	*out = n;
 	return 0;
 }
 

@@ -91,17 +91,26 @@ static void test_sizes(void **state)
 {
 	uint64_t v;
 
-	assert_int_equal(cli_parse_size("4096", &v), 0);
+	assert_int_equal(parse_size("4096", &v), 0);
 	assert_int_equal(v, 4096);
-	assert_int_equal(cli_parse_size("128k", &v), 0);
+	assert_int_equal(parse_size("128k", &v), 0);
 	assert_int_equal(v, 131072);
-	assert_int_equal(cli_parse_size("1M", &v), 0);
+	assert_int_equal(parse_size("1M", &v), 0);
 	assert_int_equal(v, 1048576);
-	assert_int_equal(cli_parse_size("2GiB", &v), 0);
+	assert_int_equal(parse_size("2GiB", &v), 0);
 	assert_int_equal(v, 2ull << 30);
-	assert_int_equal(cli_parse_size("-1", &v), -EINVAL);
-	assert_int_equal(cli_parse_size("12x", &v), -EINVAL);
-	assert_int_equal(cli_parse_size("", &v), -EINVAL);
+	assert_int_equal(parse_size("-1", &v), -EINVAL);
+	assert_int_equal(parse_size("12x", &v), -EINVAL);
+	assert_int_equal(parse_size("", &v), -EINVAL);
+	assert_int_equal(parse_size("1.5G", &v), -EINVAL);
+	assert_int_equal(parse_size("1Gx", &v), -EINVAL);
+	assert_int_equal(parse_size("2tb", &v), 0);
+	assert_int_equal(v, 2ull << 40);
+	assert_int_equal(parse_size("0", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(parse_size("9223372036854775807", &v), 0);
+	assert_int_equal(parse_size("9223372036854775808", &v), -ERANGE);
+	assert_int_equal(parse_size("8192P", &v), -ERANGE);
 }
 
 static void test_uuid(void **state)

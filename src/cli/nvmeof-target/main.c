@@ -23,6 +23,7 @@
 
 #include "backend/backend.h"
 #include "common/log.h"
+#include "common/size.h"
 #include "control/control.h"
 #include "daemon.h"
 #include "reactor/reactor.h"
@@ -106,34 +107,6 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
 	if (errno || *end || v > max)
 		return -EINVAL;
 	*out = v;
-	return 0;
-}
-
-/* "1G", "512M", "64k", "1048576", optionally with "iB"/"B". */
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	unsigned int shift = 0;
-
-	if (!s || !*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	default: break;
-	}
-	if (shift && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0))
-		end += strlen(end);
-	if (*end || v == 0 || (shift && v > (UINT64_MAX >> shift)))
-		return -EINVAL;
-	*out = (uint64_t)v << shift;
 	return 0;
 }
 
@@ -230,7 +203,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			o->nqn = optarg;
 			break;
 		case OPT_RAM_SIZE:
-			if (parse_size(optarg, &o->ram_size)) {
+			if (parse_size(optarg, &o->ram_size) || o->ram_size == 0) {
 				fprintf(stderr, "%s: invalid --ram-size '%s' (e.g. 512M, 1G)\n", DAEMON_NAME, optarg);
 				return -1;
 			}

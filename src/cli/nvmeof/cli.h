@@ -10,6 +10,8 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "common/size.h"
 #include <stdio.h>
 
 #include "nvmeof/host.h"
@@ -59,7 +61,6 @@ int cli_conn_finish(struct cli_conn *c, const char *cmd, bool need_nqn);
 
 /* Number parsing with suffixes k/K (1024), m/M, g/G for sizes. */
 int cli_parse_u64(const char *s, uint64_t *out);
-int cli_parse_size(const char *s, uint64_t *out);
 int cli_parse_int(const char *s, int min, int max, int *out);
 
 void cli_conn_usage(FILE *f, bool hostnqn_short);

@@ -427,7 +427,7 @@ static int perf_opt(void *ctx, int opt, const char *arg)
 		c->qd = (uint32_t)iv;
 		return 0;
 	case 'o':
-		if (cli_parse_size(arg, &v) || v == 0 || v > (1u << 30))
+		if (parse_size(arg, &v) || v == 0 || v > (1u << 30))
 			goto bad;
 		c->io_size = v;
 		return 0;
@@ -483,7 +483,7 @@ static int perf_opt(void *ctx, int opt, const char *arg)
 		c->progress = 0;
 		return 0;
 	case OPT_SIZE:
-		if (cli_parse_size(arg, &c->size) || c->size == 0)
+		if (parse_size(arg, &c->size) || c->size == 0)
 			goto bad;
 		return 0;
 	case OPT_SEED:

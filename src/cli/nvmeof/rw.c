@@ -74,7 +74,7 @@ static int rw_opt(void *ctx, int opt, const char *arg)
 		a->nblocks = v;
 		return 0;
 	case 'z':
-		if (cli_parse_size(arg, &v) || v == 0)
+		if (parse_size(arg, &v) || v == 0)
 			goto bad;
 		a->data_size = v;
 		return 0;

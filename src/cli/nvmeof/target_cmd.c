@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/size.h"
+
 #define DEFAULT_RPC_SOCKET "/run/nvmeof/target.sock"
 #define RESPONSE_MAX (64u << 20)
 
@@ -261,35 +263,6 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 	if (errno || *end || v > max)
 		return -EINVAL;
 	*out = v;
-	return 0;
-}
-
-/* "64M", "1G", "4096", "512KiB": binary multiples. */
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-
-	if (!*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	unsigned int shift = 0;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	default: break;
-	}
-	if (shift && strcmp(end, "iB") == 0)
-		end += 2;
-	else if (*end == 'B' || (shift && *end == 'b'))
-		end++;
-	if (*end || (shift && v > (UINT64_MAX >> shift)) || (v << shift) > INT64_MAX)
-		return -EINVAL;
-	*out = v << shift;
 	return 0;
 }
 

@@ -222,7 +222,16 @@ static struct {
 	bool shutting_down;
 	void (*done)(void *arg);
 	void *done_arg;
-} g = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct tcp_transport_limits limits;
+} g = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.limits = {
+		.icreq_timeout_ms = TCP_DEFAULT_ICREQ_TIMEOUT_MS,
+		.connect_timeout_ms = TCP_DEFAULT_CONNECT_TIMEOUT_MS,
+		.max_connections = TCP_DEFAULT_MAX_CONNECTIONS,
+		.max_per_addr = TCP_DEFAULT_MAX_PER_ADDR,
+	},
+};
 
 static void tcp_conn_close(struct tcp_conn *c);
 static void tcp_release_admins_locked(void);
@@ -1229,25 +1238,25 @@ static struct tcp_conn *tcp_conn_alloc(void)
 	return c;
 }
 
-static void tcp_listener_accepted(struct tcp_listener *l, int fd)
+int tcp_conn_adopt(struct nvmf_tgt *tgt, struct nvmf_port *port, struct reactor *r, int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	struct tcp_conn *c;
 	int one = 1;
 
-	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
-		log_warn("tcp", "%s: TCP_NODELAY: %s", l->addr, strerror(errno));
+	/* Fails harmlessly on a socketpair. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c = tcp_conn_alloc();
 	if (!c) {
-		log_error("tcp", "%s: out of memory for a new connection", l->addr);
+		log_error("tcp", "out of memory for a new connection");
 		close(fd);
-		return;
+		return -ENOMEM;
 	}
 	c->fd = fd;
-	c->tgt = l->tgt;
-	c->port = l->port;
-	c->reactor = l->reactors[l->next_reactor++ % l->nreactors];
+	c->tgt = tgt;
+	c->port = port;
+	c->reactor = r;
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
 		tcp_format_addr(&ss, c->peer, sizeof(c->peer), true);
 	else
@@ -1262,7 +1271,7 @@ static void tcp_listener_accepted(struct tcp_listener *l, int fd)
 		tcp_conn_free_resources(c);
 		free(c);
 		close(fd);
-		return;
+		return -ESHUTDOWN;
 	}
 	c->gnext = g.conns;
 	if (g.conns)
@@ -1280,8 +1289,28 @@ static void tcp_listener_accepted(struct tcp_listener *l, int fd)
 		tcp_conn_free_resources(c);
 		free(c);
 		close(fd);
-		return;
+		return -ENOMEM;
 	}
+	pthread_mutex_unlock(&g.lock);
+	return 0;
+}
+
+static void tcp_listener_accepted(struct tcp_listener *l, int fd)
+{
+	tcp_conn_adopt(l->tgt, l->port, l->reactors[l->next_reactor++ % l->nreactors], fd);
+}
+
+void tcp_transport_get_limits(struct tcp_transport_limits *out)
+{
+	pthread_mutex_lock(&g.lock);
+	*out = g.limits;
+	pthread_mutex_unlock(&g.lock);
+}
+
+void tcp_transport_set_limits(const struct tcp_transport_limits *limits)
+{
+	pthread_mutex_lock(&g.lock);
+	g.limits = *limits;
 	pthread_mutex_unlock(&g.lock);
 }
 

@@ -46,6 +46,36 @@ void tcp_port_disconnect_all(struct nvmf_port *port);
 #define TCP_SHUTDOWN_GRACE_MS 5000
 void tcp_transport_shutdown(void (*done)(void *arg), void *arg);
 
+/*
+ * Bounds on what a peer can make the transport hold. A port is exposed to
+ * a network: a peer that connects and sends nothing, or sends an ICReq and
+ * never connects, is dropped at the deadline; connections beyond the limits
+ * are closed as soon as they are accepted (and logged, rate-limited).
+ */
+struct tcp_transport_limits {
+	unsigned int icreq_timeout_ms; /* accept -> ICReq; default 10000 */
+	unsigned int connect_timeout_ms; /* ICResp -> Connect completed; default 10000 */
+	unsigned int max_connections; /* over all ports; 0 = unlimited; default 4096 */
+	unsigned int max_per_addr; /* per peer IP address; 0 = unlimited; default 512 */
+};
+#define TCP_DEFAULT_ICREQ_TIMEOUT_MS 10000
+#define TCP_DEFAULT_CONNECT_TIMEOUT_MS 10000
+#define TCP_DEFAULT_MAX_CONNECTIONS 4096
+#define TCP_DEFAULT_MAX_PER_ADDR 512
+
+/* Thread-safe; new values apply to connections accepted afterwards. */
+void tcp_transport_get_limits(struct tcp_transport_limits *out);
+void tcp_transport_set_limits(const struct tcp_transport_limits *limits);
+
+/*
+ * Serve an already connected stream socket as a new connection that came in
+ * on port, on reactor r (what a listener does for each accepted socket;
+ * also for tests and fuzzing over socketpairs). Takes ownership of fd: on
+ * failure it is closed. Returns 0 or -errno (-ENOENT: the port is being
+ * removed, -EMFILE: a connection limit is reached, -ESHUTDOWN).
+ */
+int tcp_conn_adopt(struct nvmf_tgt *tgt, struct nvmf_port *port, struct reactor *r, int fd);
+
 /* Number of live connections (for stats and tests). */
 unsigned int tcp_transport_connections(void);
 

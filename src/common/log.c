@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,4 +61,32 @@ void log_msg(enum log_level level, const char *component, const char *fmt, ...)
 	/* One fprintf per line keeps lines from different threads whole. */
 	fprintf(stderr, "%s.%03ldZ %-6s [%s] %s\n", stamp, ts.tv_nsec / 1000000, level_names[level],
 		component, msg);
+}
+
+static pthread_mutex_t ratelimit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+bool log_ratelimit_pass(struct log_ratelimit *rl, unsigned long *suppressed)
+{
+	struct timespec ts;
+	uint64_t now;
+	bool pass;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	*suppressed = 0;
+	pthread_mutex_lock(&ratelimit_lock);
+	if (rl->window_start_ns == 0 || now - rl->window_start_ns >= LOG_RL_WINDOW_MS * 1000000ull) {
+		rl->window_start_ns = now;
+		rl->passed = 0;
+	}
+	pass = rl->passed < LOG_RL_BURST;
+	if (pass) {
+		rl->passed++;
+		*suppressed = rl->suppressed;
+		rl->suppressed = 0;
+	} else {
+		rl->suppressed++;
+	}
+	pthread_mutex_unlock(&ratelimit_lock);
+	return pass;
 }

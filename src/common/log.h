@@ -8,6 +8,7 @@
 #define NVMEOF_COMMON_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 enum log_level {
 	LOG_LVL_ERROR,
@@ -35,5 +36,39 @@ void log_msg(enum log_level level, const char *component, const char *fmt, ...)
 		if (log_get_level() >= LOG_LVL_DEBUG)               \
 			log_msg(LOG_LVL_DEBUG, comp, __VA_ARGS__);  \
 	} while (0)
+
+/*
+ * Rate limiting for messages a peer can trigger at will (refusals, protocol
+ * errors, failed accepts): each call site passes LOG_RL_BURST messages per
+ * LOG_RL_WINDOW_MS, then counts what it drops and reports the count with
+ * its next message.
+ */
+#define LOG_RL_BURST 10
+#define LOG_RL_WINDOW_MS 5000
+
+struct log_ratelimit {
+	uint64_t window_start_ns;
+	unsigned int passed;
+	unsigned long suppressed;
+};
+
+/* Whether to log now; *suppressed is how many were dropped before this one. */
+bool log_ratelimit_pass(struct log_ratelimit *rl, unsigned long *suppressed);
+
+#define log_rl(level, comp, ...)                                                                   \
+	do {                                                                                       \
+		static struct log_ratelimit rl_state_;                                             \
+		unsigned long rl_dropped_;                                                         \
+		if (log_get_level() >= (level) && log_ratelimit_pass(&rl_state_, &rl_dropped_)) { \
+			if (rl_dropped_)                                                           \
+				log_msg(level, comp, "(%lu similar messages suppressed)", rl_dropped_); \
+			log_msg(level, comp, __VA_ARGS__);                                         \
+		}                                                                                  \
+	} while (0)
+
+#define log_error_rl(comp, ...) log_rl(LOG_LVL_ERROR, comp, __VA_ARGS__)
+#define log_warn_rl(comp, ...) log_rl(LOG_LVL_WARN, comp, __VA_ARGS__)
+#define log_notice_rl(comp, ...) log_rl(LOG_LVL_NOTICE, comp, __VA_ARGS__)
+#define log_info_rl(comp, ...) log_rl(LOG_LVL_INFO, comp, __VA_ARGS__)
 
 #endif

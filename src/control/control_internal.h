@@ -34,13 +34,6 @@ extern const size_t control_n_methods;
 /* nvmf_tgt_snapshot() plus "reactors" and "connections": the stats view. */
 struct json_object *control_stats_snapshot(struct control *c);
 
-/*
- * Wait until reactor idx has run everything posted to it before this call
- * (reactor_post is FIFO). Returns 0, or -ETIMEDOUT if it did not within
- * timeout_ms (e.g. the reactors are stopping).
- */
-int control_reactor_barrier(struct control *c, unsigned int idx, unsigned int timeout_ms);
-
 /* Listener map (locked). take removes the entry: 0, or -ENOENT if unknown. */
 int control_listener_put(struct control *c, uint16_t portid, struct tcp_listener *l);
 int control_listener_take(struct control *c, uint16_t portid, struct tcp_listener **out);

@@ -406,7 +406,6 @@ static int rpc_add_port(void *ctx, struct json_object *params, struct json_objec
 	rc = control_listener_put(c, po.portid, l);
 	if (rc) {
 		tcp_listener_stop(l, true);
-		control_reactor_barrier(c, 0, 5000);
 		rpc_fail_errno(err, rc, "port %u", (unsigned int)portid);
 		goto fail_port;
 	}
@@ -476,13 +475,10 @@ static int rpc_remove_port(void *ctx, struct json_object *params, struct json_ob
 	/* A port whose listener we do not hold would keep accepting for a freed port. */
 	if (control_listener_take(c, id, &l))
 		return rpc_fail_errno(err, -EBUSY, "port %u: its listener is not managed here", id);
+	/* The listener and every connection hold the port: it is freed when
+	 * the last of them lets go, whenever that is. */
 	tcp_listener_stop(l, true);
-	/* The stop runs on the listener's reactor (reactors[0]); once it has,
-	 * no new connection can come in for the port we are about to free. */
-	int rc = control_reactor_barrier(c, 0, 5000);
-	if (rc)
-		log_warn("control", "port %u: listener stop not confirmed: %s", id, strerror(-rc));
-	rc = nvmf_port_remove(c->tgt, port);
+	int rc = nvmf_port_remove(c->tgt, port);
 	if (rc)
 		return rpc_fail_errno(err, rc, "port %u", id);
 	return 0;

@@ -221,9 +221,10 @@ void nvmf_req_complete(struct nvmf_req *req, uint16_t status)
 			lat_us = now > req->start_ns ? (now - req->start_ns) / 1000 : 0;
 		}
 		account(&priv->stats, req, io_queue, status, lat_us, have_lat);
+		/* The namespace stays held until the transport releases the
+		 * request: C2H data may point into its memory. */
 		if (req->ns)
 			account(&req->ns->slot[priv->slot].io, req, true, status, lat_us, have_lat);
-		req_drop_ns(req);
 		if (status && sq->ctrl)
 			nvmf_ctrl_log_error(sq->ctrl, req, status);
 	}

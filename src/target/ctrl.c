@@ -27,8 +27,8 @@
 /* ------------------------------------------------------------------ */
 /* Queues                                                              */
 
-void nvmf_sq_init(struct nvmf_sq *sq, struct nvmf_tgt *tgt, const struct nvmf_sq_ops *ops,
-		  struct reactor *reactor, struct nvmf_port *port)
+int nvmf_sq_init(struct nvmf_sq *sq, struct nvmf_tgt *tgt, const struct nvmf_sq_ops *ops,
+		 struct reactor *reactor, struct nvmf_port *port)
 {
 	struct nvmf_sq_priv *priv = nvmf_zalloc(sizeof(*priv));
 
@@ -40,24 +40,32 @@ void nvmf_sq_init(struct nvmf_sq *sq, struct nvmf_tgt *tgt, const struct nvmf_sq
 	sq->sqsize = 0;
 	sq->sqhd = 0;
 	sq->sqflow_disabled = false;
+	sq->c2h_stable = false;
 	sq->connected = false;
 	sq->ctrl = NULL;
-	sq->ctrl_link = priv;
+	sq->ctrl_link = NULL;
 	if (!priv) {
-		/* nvmf_req_parse() then fails every command with Internal Error. */
+		/* nvmf_req_parse() would fail every command with Internal Error. */
 		log_error(LOG_COMP, "%s: out of memory for queue state", sq->peer);
-		return;
+		return -ENOMEM;
 	}
 	priv->sq = sq;
 	priv->slot = reactor ? reactor_id(reactor) % NVMF_MAX_REACTORS : 0;
 	if (port) {
 		pthread_mutex_lock(&tgt->lock);
+		if (port->removed) {
+			pthread_mutex_unlock(&tgt->lock);
+			free(priv);
+			return -ENOENT;
+		}
 		priv->port = port;
 		priv->port_next = port->sqs;
 		port->sqs = priv;
 		port->nr_sqs++;
 		pthread_mutex_unlock(&tgt->lock);
 	}
+	sq->ctrl_link = priv;
+	return 0;
 }
 
 static void ctrl_free_work(void *arg)

@@ -45,6 +45,25 @@ static uint16_t connect_invalid(struct nvmf_req *req, uint32_t offset)
 /* ------------------------------------------------------------------ */
 /* Connect                                                             */
 
+/*
+ * A queue is bound to one controller, once. Parse refuses a Connect on a
+ * connected queue, but the binding is decided here, under the lock, where
+ * it is installed: nothing between parse and now may have bound it.
+ */
+static bool queue_already_bound_locked(struct nvmf_req *req)
+{
+	struct nvmf_sq *sq = req->sq;
+
+	if (!sq->connected && !sq->ctrl)
+		return false;
+	log_warn_rl(LOG_COMP, "%s: connect refused: queue %u is already bound to controller %u", sq->peer,
+		    sq->qid, sq->ctrl ? sq->ctrl->cntlid : 0);
+	req->rsp.dw0 = to_le32(offsetof(struct nvmf_connect_sqe, opcode));
+	return true;
+}
+
+#define STATUS_CTRL_BUSY (NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_CONNECT_CTRL_BUSY) | NVME_STATUS_DNR)
+
 static uint16_t connect_admin(struct nvmf_req *req, const struct nvmf_connect_data *d, uint16_t sqsize)
 {
 	const struct nvmf_connect_sqe *c = connect_sqe(req);
@@ -56,12 +75,16 @@ static uint16_t connect_admin(struct nvmf_req *req, const struct nvmf_connect_da
 	bool monitored;
 
 	if (le16(d->cntlid) != NVME_CNTLID_DYNAMIC) {
-		log_warn(LOG_COMP, "%s: admin connect with cntlid 0x%x (only dynamic supported)", sq->peer,
+		log_warn_rl(LOG_COMP, "%s: admin connect with cntlid 0x%x (only dynamic supported)", sq->peer,
 			 le16(d->cntlid));
 		return connect_invalid(req, CONNECT_IATTR_DATA | offsetof(struct nvmf_connect_data, cntlid));
 	}
 
 	pthread_mutex_lock(&tgt->lock);
+	if (queue_already_bound_locked(req)) {
+		pthread_mutex_unlock(&tgt->lock);
+		return STATUS_CTRL_BUSY;
+	}
 	if (strcmp(d->subnqn, NVME_DISC_NQN) == 0) {
 		subsys = tgt->disc;
 	} else {
@@ -71,10 +94,21 @@ static uint16_t connect_admin(struct nvmf_req *req, const struct nvmf_connect_da
 	}
 	if (!subsys) {
 		pthread_mutex_unlock(&tgt->lock);
-		log_warn(LOG_COMP, "%s: connect to unknown or unexported subsystem %s (host %s)", sq->peer,
+		log_warn_rl(LOG_COMP, "%s: connect to unknown or unexported subsystem %s (host %s)", sq->peer,
 			 d->subnqn, d->hostnqn);
 		return connect_invalid(req, CONNECT_IATTR_DATA | offsetof(struct nvmf_connect_data, subnqn));
 	}
+	/* SPDK hosts send no host NQN unless told to: fine where any host may
+	 * connect, never where a host list is enforced or monitored. */
+	if (d->hostnqn[0] == '\0' && !subsys->allow_any_host) {
+		tgt->audit_refused++;
+		pthread_mutex_unlock(&tgt->lock);
+		log_warn_rl(LOG_COMP, "connect refused: empty host NQN on %s, which allows only listed hosts (peer %s)",
+			    d->subnqn, sq->peer);
+		return NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_CONNECT_INVALID_HOST) | NVME_STATUS_DNR;
+	}
+	if (d->hostnqn[0] == '\0')
+		log_notice_rl(LOG_COMP, "admitting a host without a host NQN to %s (peer %s)", d->subnqn, sq->peer);
 	if (!nvmf_subsys_host_allowed_locked(subsys, d->hostnqn, &monitored)) {
 		struct nvmf_host *host = nvmf_host_get_locked(tgt, d->hostnqn, true);
 
@@ -82,7 +116,7 @@ static uint16_t connect_admin(struct nvmf_req *req, const struct nvmf_connect_da
 			host->refused++;
 		tgt->audit_refused++;
 		pthread_mutex_unlock(&tgt->lock);
-		log_warn(LOG_COMP, "connect refused: host %s is not allowed on %s (peer %s)", d->hostnqn,
+		log_warn_rl(LOG_COMP, "connect refused: host %s is not allowed on %s (peer %s)", d->hostnqn,
 			 d->subnqn, sq->peer);
 		return NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_CONNECT_INVALID_HOST) | NVME_STATUS_DNR;
 	}
@@ -92,7 +126,7 @@ static uint16_t connect_admin(struct nvmf_req *req, const struct nvmf_connect_da
 		if (host)
 			host->monitored++;
 		tgt->audit_monitored++;
-		log_notice(LOG_COMP, "monitor mode: admitting unlisted host %s to %s (peer %s)", d->hostnqn,
+		log_notice_rl(LOG_COMP, "monitor mode: admitting unlisted host %s to %s (peer %s)", d->hostnqn,
 			   d->subnqn, sq->peer);
 	}
 	if (subsys->is_discovery && kato == 0)
@@ -100,7 +134,7 @@ static uint16_t connect_admin(struct nvmf_req *req, const struct nvmf_connect_da
 	ctrl = nvmf_ctrl_create_locked(subsys, sq, d, kato);
 	if (!ctrl) {
 		pthread_mutex_unlock(&tgt->lock);
-		log_error(LOG_COMP, "%s: cannot create a controller on %s", sq->peer, d->subnqn);
+		log_error_rl(LOG_COMP, "%s: cannot create a controller on %s", sq->peer, d->subnqn);
 		return NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_CONNECT_CTRL_BUSY) | NVME_STATUS_DNR;
 	}
 	sq->qid = 0;
@@ -129,38 +163,42 @@ static uint16_t connect_io(struct nvmf_req *req, const struct nvmf_connect_data 
 	struct nvmf_ctrl *ctrl;
 
 	pthread_mutex_lock(&tgt->lock);
+	if (queue_already_bound_locked(req)) {
+		pthread_mutex_unlock(&tgt->lock);
+		return STATUS_CTRL_BUSY;
+	}
 	if (strcmp(d->subnqn, NVME_DISC_NQN) == 0) {
 		pthread_mutex_unlock(&tgt->lock);
-		log_warn(LOG_COMP, "%s: I/O queue connect to the discovery subsystem", sq->peer);
+		log_warn_rl(LOG_COMP, "%s: I/O queue connect to the discovery subsystem", sq->peer);
 		return connect_invalid(req, offsetof(struct nvmf_connect_sqe, qid));
 	}
 	subsys = nvmf_subsys_find_locked(tgt, d->subnqn);
 	if (!subsys || !sq->port || !nvmf_port_exports_locked(sq->port, subsys)) {
 		pthread_mutex_unlock(&tgt->lock);
-		log_warn(LOG_COMP, "%s: I/O connect to unknown or unexported subsystem %s", sq->peer, d->subnqn);
+		log_warn_rl(LOG_COMP, "%s: I/O connect to unknown or unexported subsystem %s", sq->peer, d->subnqn);
 		return connect_invalid(req, CONNECT_IATTR_DATA | offsetof(struct nvmf_connect_data, subnqn));
 	}
 	ctrl = nvmf_ctrl_find_locked(subsys, cntlid);
 	if (!ctrl || ctrl->admin_closed) {
 		pthread_mutex_unlock(&tgt->lock);
-		log_warn(LOG_COMP, "%s: I/O connect to unknown controller %u of %s", sq->peer, cntlid, d->subnqn);
+		log_warn_rl(LOG_COMP, "%s: I/O connect to unknown controller %u of %s", sq->peer, cntlid, d->subnqn);
 		return connect_invalid(req, CONNECT_IATTR_DATA | offsetof(struct nvmf_connect_data, cntlid));
 	}
 	if (strcmp(ctrl->hostnqn, d->hostnqn) != 0) {
 		pthread_mutex_unlock(&tgt->lock);
-		log_warn(LOG_COMP, "%s: I/O connect for controller %u by host %s, which belongs to %s", sq->peer,
+		log_warn_rl(LOG_COMP, "%s: I/O connect for controller %u by host %s, which belongs to %s", sq->peer,
 			 cntlid, d->hostnqn, ctrl->hostnqn);
 		return connect_invalid(req, CONNECT_IATTR_DATA | offsetof(struct nvmf_connect_data, hostnqn));
 	}
 	if (qid > ctrl->nr_io_queues) {
 		pthread_mutex_unlock(&tgt->lock);
-		log_warn(LOG_COMP, "%s: qid %u beyond the %u I/O queues granted to controller %u", sq->peer, qid,
+		log_warn_rl(LOG_COMP, "%s: qid %u beyond the %u I/O queues granted to controller %u", sq->peer, qid,
 			 ctrl->nr_io_queues, cntlid);
 		return connect_invalid(req, offsetof(struct nvmf_connect_sqe, qid));
 	}
 	if (ctrl->sqs[qid]) {
 		pthread_mutex_unlock(&tgt->lock);
-		log_warn(LOG_COMP, "%s: qid %u of controller %u is already connected", sq->peer, qid, cntlid);
+		log_warn_rl(LOG_COMP, "%s: qid %u of controller %u is already connected", sq->peer, qid, cntlid);
 		req->rsp.dw0 = to_le32(offsetof(struct nvmf_connect_sqe, qid));
 		return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR) | NVME_STATUS_DNR;
 	}
@@ -188,7 +226,7 @@ static void exec_connect(struct nvmf_req *req)
 	uint16_t status;
 
 	if (le16(c->recfmt) != 0) {
-		log_warn(LOG_COMP, "%s: connect record format %u", req->sq->peer, le16(c->recfmt));
+		log_warn_rl(LOG_COMP, "%s: connect record format %u", req->sq->peer, le16(c->recfmt));
 		req->rsp.dw0 = to_le32(offsetof(struct nvmf_connect_sqe, recfmt));
 		nvmf_req_complete(req, NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_CONNECT_FORMAT) |
 					       NVME_STATUS_DNR);
@@ -200,13 +238,8 @@ static void exec_connect(struct nvmf_req *req)
 	d.hostnqn[NVME_NQN_FIELD - 1] = '\0';
 
 	if (sqsize == 0 || sqsize > NVMF_MAX_QUEUE_SIZE - 1) {
-		log_warn(LOG_COMP, "%s: connect qid %u with sqsize %u", req->sq->peer, qid, sqsize);
+		log_warn_rl(LOG_COMP, "%s: connect qid %u with sqsize %u", req->sq->peer, qid, sqsize);
 		nvmf_req_complete(req, connect_invalid(req, offsetof(struct nvmf_connect_sqe, sqsize)));
-		return;
-	}
-	if (d.hostnqn[0] == '\0') {
-		nvmf_req_complete(req, connect_invalid(req, CONNECT_IATTR_DATA |
-								 offsetof(struct nvmf_connect_data, hostnqn)));
 		return;
 	}
 	status = qid == 0 ? connect_admin(req, &d, sqsize) : connect_io(req, &d, qid, sqsize);
@@ -243,7 +276,7 @@ static void cc_write(struct nvmf_ctrl *ctrl, uint32_t cc)
 		if (cc_enable_valid(ctrl, cc)) {
 			atomic_store(&ctrl->csts, NVME_CSTS_RDY);
 		} else {
-			log_warn(LOG_COMP, "controller %u: invalid CC 0x%08x on enable", ctrl->cntlid, cc);
+			log_warn_rl(LOG_COMP, "controller %u: invalid CC 0x%08x on enable", ctrl->cntlid, cc);
 			atomic_store(&ctrl->csts, NVME_CSTS_CFS);
 		}
 	}

@@ -142,6 +142,7 @@ struct nvmf_port {
 	unsigned int nr_referrals;
 	struct nvmf_sq_priv *sqs; /* every queue that came in on this port */
 	unsigned int nr_sqs;
+	unsigned int holds; /* listeners (nvmf_port_hold) */
 	bool removed; /* unlinked; freed once its last queue is gone */
 	struct nvmf_port *next;
 };

@@ -103,7 +103,8 @@ static void exec_read(struct nvmf_req *req)
 	struct nvmf_ns *ns = req->ns;
 	uint64_t off = rw_slba(req) << ns->lbads;
 	uint32_t len = req->data_len;
-	void *map = ns->be->ops->map ? ns->be->ops->map(ns->be, off, len) : NULL;
+	/* Zero-copy only where the bytes need not stay put until sent. */
+	void *map = ns->be->ops->map && !req->sq->c2h_stable ? ns->be->ops->map(ns->be, off, len) : NULL;
 
 	if (map) {
 		req->c2h_data = map;

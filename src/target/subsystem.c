@@ -900,7 +900,7 @@ int nvmf_port_remove(struct nvmf_tgt *tgt, struct nvmf_port *port)
 	for (struct nvmf_sq_priv *q = port->sqs; q; q = q->port_next)
 		q->sq->ops->disconnect(q->sq);
 	nvmf_tgt_disc_changed_locked(tgt);
-	if (port->nr_sqs == 0) {
+	if (port->nr_sqs == 0 && port->holds == 0) {
 		port_free(port);
 	} else {
 		port->next = tgt->zombie_ports;
@@ -910,11 +910,35 @@ int nvmf_port_remove(struct nvmf_tgt *tgt, struct nvmf_port *port)
 	return 0;
 }
 
+int nvmf_port_hold(struct nvmf_port *port)
+{
+	struct nvmf_tgt *tgt = port->tgt;
+	int ret = 0;
+
+	pthread_mutex_lock(&tgt->lock);
+	if (port->removed)
+		ret = -ENOENT;
+	else
+		port->holds++;
+	pthread_mutex_unlock(&tgt->lock);
+	return ret;
+}
+
+void nvmf_port_release(struct nvmf_port *port)
+{
+	struct nvmf_tgt *tgt = port->tgt;
+
+	pthread_mutex_lock(&tgt->lock);
+	port->holds--;
+	nvmf_port_put_locked(port);
+	pthread_mutex_unlock(&tgt->lock);
+}
+
 void nvmf_port_put_locked(struct nvmf_port *port)
 {
 	struct nvmf_tgt *tgt = port->tgt;
 
-	if (!port->removed || port->nr_sqs != 0)
+	if (!port->removed || port->nr_sqs != 0 || port->holds != 0)
 		return;
 	for (struct nvmf_port **pp = &tgt->zombie_ports; *pp; pp = &(*pp)->next) {
 		if (*pp == port) {

@@ -95,9 +95,15 @@ int nvmf_port_create(struct nvmf_tgt *tgt, const struct nvmf_port_opts *opts, st
 struct nvmf_port *nvmf_port_find(struct nvmf_tgt *tgt, uint16_t portid);
 int nvmf_port_add_subsys(struct nvmf_port *port, struct nvmf_subsys *subsys);
 int nvmf_port_remove_subsys(struct nvmf_port *port, struct nvmf_subsys *subsys);
-/* Unlinks everything and disconnects the queues that came in on it; the
- * transport stops listening first (see tcp_listener_*). */
+/*
+ * Unlinks everything and disconnects the queues that came in on it. The
+ * port object lives on until its last holder lets go: every queue that came
+ * in on it, and every listener (nvmf_port_hold/nvmf_port_release).
+ */
 int nvmf_port_remove(struct nvmf_tgt *tgt, struct nvmf_port *port);
+/* A listener's reference: -ENOENT once the port is removed. */
+int nvmf_port_hold(struct nvmf_port *port);
+void nvmf_port_release(struct nvmf_port *port);
 int nvmf_port_add_referral(struct nvmf_port *port, const struct nvmf_port_opts *referral);
 const struct nvmf_port_opts *nvmf_port_opts(const struct nvmf_port *port);
 /* Iterate ports (control path): index 0..n-1, NULL past the end. */
@@ -175,6 +181,7 @@ struct nvmf_sq {
 	uint16_t sqsize; /* entries (1's based), valid once connected */
 	uint16_t sqhd;
 	bool sqflow_disabled; /* Connect CATTR bit 2 */
+	bool c2h_stable; /* C2H bytes must not change until sent (data digest): no zero-copy */
 	bool connected;
 	struct nvmf_ctrl *ctrl; /* set by Connect */
 	void *ctrl_link; /* command layer's private per-queue state */
@@ -216,9 +223,14 @@ struct nvmf_req {
 	struct nvmf_req *held_next;
 };
 
-/* Initialise the command-layer view of a new queue (before any command). */
-void nvmf_sq_init(struct nvmf_sq *sq, struct nvmf_tgt *tgt, const struct nvmf_sq_ops *ops,
-		  struct reactor *reactor, struct nvmf_port *port);
+/*
+ * Initialise the command-layer view of a new queue (before any command),
+ * from any thread. The queue holds port until nvmf_sq_closed(). Returns 0,
+ * -ENOENT if port is being removed, or -ENOMEM; on failure nothing is held
+ * and nvmf_sq_closed() is harmless.
+ */
+int nvmf_sq_init(struct nvmf_sq *sq, struct nvmf_tgt *tgt, const struct nvmf_sq_ops *ops,
+		 struct reactor *reactor, struct nvmf_port *port);
 
 /*
  * Pick the handler and validate the command. Fills req->dir, req->execute
@@ -255,11 +267,11 @@ void nvmf_sq_closed(struct nvmf_sq *sq);
 void nvmf_sq_shutdown(struct nvmf_sq *sq);
 
 /*
- * For a request that nvmf_req_parse() accepted (returned 0) but that will
- * never be executed or completed, e.g. its connection died while waiting
- * for H2C data: drop the references parse took (namespace removal waits
- * for them). Requests that end in nvmf_req_complete() need no release, and
- * nvmf_sq_closed() releases whatever is still held on that queue.
+ * The transport is done with the request: its last byte is on the wire, or
+ * it was abandoned (connection closed). Drops the references parse took:
+ * the namespace, and with it any memory that C2H data points into, stays
+ * alive until then (namespace removal waits for it). Harmless on a request
+ * that holds nothing; nvmf_sq_closed() releases whatever is still held.
  */
 void nvmf_req_release(struct nvmf_req *req);
 

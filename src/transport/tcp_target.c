@@ -56,14 +56,17 @@
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
-#define TCP_POOL_SIZE (NVMF_MAX_QUEUE_SIZE + 1) /* + the AER */
+#define TCP_AER_SLOTS 4 /* the command layer parks up to four AERs (AERL 3) */
+#define TCP_POOL_SIZE (NVMF_MAX_QUEUE_SIZE + TCP_AER_SLOTS)
+#define TCP_SEND_STALL_NS (30ull * 1000000000ull) /* queued bytes, none taken: peer gone */
 #define TCP_RBUF_SIZE (64u * 1024)
 #define TCP_MAX_IOV 64
 #define TCP_DIRECT_RECV_MIN 4096 /* receive payloads this big straight into the request */
 #define TCP_HDR_BUF 256 /* PDO is one byte: no header (with digest and pad) is longer */
-#define TCP_ICREQ_TIMEOUT_NS (10ull * 1000000000ull)
 #define TCP_TERM_LINGER_NS (1ull * 1000000000ull)
 #define TCP_LISTEN_BACKLOG 512
+#define TCP_ACCEPT_BACKOFF_MIN_MS 50
+#define TCP_ACCEPT_BACKOFF_MAX_MS 1000
 
 #define TCP_INCAPSULE_MAX \
 	(NVMF_IO_INCAPSULE > NVME_TCP_ADMIN_INCAPSULE ? NVMF_IO_INCAPSULE : NVME_TCP_ADMIN_INCAPSULE)
@@ -182,11 +185,24 @@ struct tcp_conn {
 	struct reactor_deferred kick; /* resume rx and flush tx once per iteration */
 	struct reactor_timer timer; /* ICReq timeout, TermReq linger, shutdown grace */
 
-	/* request pool */
+	/* request pool: entries are set up on first use, at most pool_limit
+	 * of them (one until Connect, then the negotiated queue size) */
 	struct tcp_req *reqs;
-	uint8_t *data_area;
+	uint8_t *boot_data; /* data buffer of the first request until Connect */
+	uint8_t *pool_map; /* reqs, rbuf and boot_data, reserved lazily */
+	size_t pool_map_len;
+	uint8_t *data_area; /* pool_limit data buffers, mapped at Connect */
 	size_t data_area_len;
 	uint16_t free_head; /* TCP_POOL_SIZE = empty */
+	uint16_t pool_inited;
+	uint16_t pool_limit;
+	uint64_t connect_timeout_ns; /* (limits, taken at accept) */
+	uint64_t icreq_timeout_ns;
+
+	/* a peer that stops reading: bytes queued, none sent for too long */
+	struct reactor_timer tx_timer;
+	uint64_t tx_progress_ns;
+	char peer_ip[48]; /* peer address without the port, for per-address limits */
 	unsigned int active; /* requests not FREE */
 	unsigned int executing; /* EXECUTING, not counting AERs */
 	unsigned int aers; /* AERs EXECUTING */
@@ -207,6 +223,9 @@ struct tcp_listener {
 	bool armed;
 	bool stopping; /* on reactors[0] */
 	bool stop_requested; /* under g.lock */
+	bool backing_off; /* accepts paused after a resource error */
+	uint32_t backoff_ms;
+	struct reactor_timer backoff_timer;
 	struct reactor_completion accept_rc;
 	struct tcp_listener *next; /* global list, under g.lock */
 };
@@ -240,6 +259,7 @@ static void tcp_rx_arm(struct tcp_conn *c);
 static int tcp_rx_process(struct tcp_conn *c);
 static void tcp_sq_complete(struct nvmf_req *nreq);
 static void tcp_sq_disconnect(struct nvmf_sq *sq);
+static int tcp_conn_size_pool(struct tcp_conn *c);
 
 static const struct nvmf_sq_ops tcp_sq_ops = {
 	.complete = tcp_sq_complete,
@@ -292,10 +312,12 @@ static void tcp_conn_free_resources(struct tcp_conn *c)
 	if (c->data_area)
 		munmap(c->data_area, c->data_area_len);
 	c->data_area = NULL;
-	free(c->reqs);
+	if (c->pool_map)
+		munmap(c->pool_map, c->pool_map_len);
+	c->pool_map = NULL;
 	c->reqs = NULL;
-	free(c->rbuf);
 	c->rbuf = NULL;
+	c->boot_data = NULL;
 }
 
 static void tcp_conn_timer_fired(struct reactor_timer *t)
@@ -303,8 +325,11 @@ static void tcp_conn_timer_fired(struct reactor_timer *t)
 	struct tcp_conn *c = container_of(t, struct tcp_conn, timer);
 
 	if (c->state == TCP_CONN_WAIT_ICREQ)
-		log_warn("tcp", "%s: no ICReq within %llu s, closing", c->peer,
-			 TCP_ICREQ_TIMEOUT_NS / 1000000000ull);
+		log_warn_rl("tcp", "%s: no ICReq within %llu ms, closing", c->peer,
+			    (unsigned long long)c->icreq_timeout_ns / 1000000ull);
+	else if (c->state == TCP_CONN_READY && !c->sq.connected)
+		log_warn_rl("tcp", "%s: no Connect within %llu ms of ICResp, closing", c->peer,
+			    (unsigned long long)c->connect_timeout_ns / 1000000ull);
 	else if (c->draining && c->state < TCP_CONN_TERMINATING)
 		log_warn("tcp", "%s qid %u: commands still active after shutdown grace period, closing",
 			 c->peer, tcp_qid(c));
@@ -333,6 +358,9 @@ static void tcp_req_set_state(struct tcp_req *req, enum tcp_req_state to)
 	} else if (to == TCP_REQ_SENDING) {
 		c->sending++;
 	} else if (to == TCP_REQ_FREE) {
+		/* Its last byte is out (or it was abandoned): only now may the
+		 * namespace, and the memory its data came from, go away. */
+		nvmf_req_release(&req->nreq);
 		c->active--;
 		req->next_free = c->free_head;
 		c->free_head = req->index;
@@ -343,21 +371,42 @@ static void tcp_req_set_state(struct tcp_req *req, enum tcp_req_state to)
 	req->state = to;
 }
 
+static bool tcp_req_available(const struct tcp_conn *c)
+{
+	return c->active < c->pool_limit;
+}
+
 static struct tcp_req *tcp_req_get(struct tcp_conn *c)
 {
 	struct tcp_req *req;
 
-	if (c->free_head >= TCP_POOL_SIZE)
+	if (!tcp_req_available(c))
 		return NULL;
-	req = &c->reqs[c->free_head];
-	c->free_head = req->next_free;
+	if (c->free_head < TCP_POOL_SIZE) {
+		req = &c->reqs[c->free_head];
+		c->free_head = req->next_free;
+		return req;
+	}
+	/* First use of this entry: its pages are touched only now. */
+	req = &c->reqs[c->pool_inited];
+	req->conn = c;
+	req->index = c->pool_inited++;
+	req->state = TCP_REQ_FREE;
+	req->nreq.sq = &c->sq;
 	return req;
+}
+
+static void *tcp_req_data(const struct tcp_conn *c, const struct tcp_req *req)
+{
+	if (!c->data_area)
+		return c->boot_data;
+	return c->data_area + (size_t)req->index * NVMF_MAX_XFER;
 }
 
 /* Requests that are not waiting on anyone but the host (closing). */
 static void tcp_req_release_idle(struct tcp_conn *c)
 {
-	for (unsigned int i = 0; i < TCP_POOL_SIZE; i++) {
+	for (unsigned int i = 0; i < c->pool_inited; i++) {
 		enum tcp_req_state s = c->reqs[i].state;
 
 		if (s == TCP_REQ_RECV_CAPSULE || s == TCP_REQ_WAIT_H2C_DATA)
@@ -426,6 +475,28 @@ static void tcp_tx_flush(struct tcp_conn *c)
 	sqe = reactor_sqe(c->reactor, &c->send_rc);
 	io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
 	c->send_inflight = true;
+	if (!c->tx_timer.heap_index) {
+		c->tx_progress_ns = reactor_now_ns();
+		reactor_timer_arm(c->reactor, &c->tx_timer, TCP_SEND_STALL_NS);
+	}
+}
+
+/* Bytes have been waiting to go out: has the peer taken any lately? */
+static void tcp_tx_stall_check(struct reactor_timer *t)
+{
+	struct tcp_conn *c = container_of(t, struct tcp_conn, tx_timer);
+	uint64_t idle;
+
+	if (c->state >= TCP_CONN_CLOSING || !c->tx_head)
+		return;
+	idle = reactor_now_ns() - c->tx_progress_ns;
+	if (idle < TCP_SEND_STALL_NS) {
+		reactor_timer_arm(c->reactor, &c->tx_timer, TCP_SEND_STALL_NS - idle);
+		return;
+	}
+	log_warn_rl("tcp", "%s qid %u: peer has not read anything for %llu s, closing", c->peer, tcp_qid(c),
+		    TCP_SEND_STALL_NS / 1000000000ull);
+	tcp_conn_close(c);
 }
 
 /* Account res bytes as sent; finished items release their requests. */
@@ -486,11 +557,12 @@ static void tcp_send_done(struct reactor_completion *rc, int res, uint32_t cqe_f
 	}
 	if (res <= 0) {
 		if (res != -EPIPE && res != -ECONNRESET)
-			log_warn("tcp", "%s qid %u: send failed: %s", c->peer, tcp_qid(c),
+			log_warn_rl("tcp", "%s qid %u: send failed: %s", c->peer, tcp_qid(c),
 				 res ? strerror(-res) : "no progress");
 		tcp_conn_close(c);
 		return;
 	}
+	c->tx_progress_ns = reactor_now_ns();
 	tcp_tx_advance(c, (uint32_t)res);
 	if (c->state == TCP_CONN_TERMINATING && !c->tx_head) {
 		tcp_conn_close(c);
@@ -516,7 +588,7 @@ static void tcp_conn_kick(struct reactor_deferred *d)
 		tcp_conn_close_progress(c);
 	} else if (c->state < TCP_CONN_CLOSING) {
 		if (c->rx_paused && c->state < TCP_CONN_TERMINATING && !c->draining &&
-		    c->free_head < TCP_POOL_SIZE) {
+		    tcp_req_available(c)) {
 			c->rx_paused = false;
 			c->in_rx = true;
 			tcp_rx_process(c);
@@ -546,7 +618,7 @@ static int tcp_conn_fail(struct tcp_conn *c, uint16_t fes, uint32_t fei, const c
 
 	if (c->state >= TCP_CONN_TERMINATING)
 		return -EPROTO;
-	log_error("tcp", "%s qid %u: %s (PDU type %#x, FES %#x, FEI %u); terminating connection", c->peer,
+	log_error_rl("tcp", "%s qid %u: %s (PDU type %#x, FES %#x, FEI %u); terminating connection", c->peer,
 		  tcp_qid(c), why, c->hdr_have ? h->type : 0xff, fes, fei);
 	len = nvme_tcp_build_term(c->term_pdu, NVME_TCP_C2H_TERM, fes, fei, c->hdr, copy);
 	tcp_item_set(&c->term_item, NULL, c->term_pdu, len, NULL, 0, NULL);
@@ -567,6 +639,7 @@ static void tcp_conn_close(struct tcp_conn *c)
 	c->state = TCP_CONN_CLOSING;
 	c->rx_state = TCP_RX_STOPPED;
 	reactor_timer_cancel(c->reactor, &c->timer);
+	reactor_timer_cancel(c->reactor, &c->tx_timer);
 	/* Wake a recv/sendmsg parked in the kernel; they complete with 0 / an error. */
 	shutdown(c->fd, SHUT_RDWR);
 	if (c->recv_inflight || c->send_inflight) {
@@ -720,6 +793,15 @@ static void tcp_sq_complete(struct nvmf_req *nreq)
 			tcp_conn_kick_later(c);
 		return;
 	}
+	if (c->sq.connected && !c->data_area) {
+		/* This is the Connect that bound the queue. */
+		reactor_timer_cancel(c->reactor, &c->timer);
+		if (tcp_conn_size_pool(c) < 0) {
+			tcp_req_set_state(req, TCP_REQ_FREE);
+			tcp_conn_close(c);
+			return;
+		}
+	}
 
 	if (c2h) {
 		struct nvme_tcp_data_pdu *d = &req->c2h_pdu.data;
@@ -831,7 +913,7 @@ static void tcp_req_init_from_capsule(struct tcp_conn *c, struct tcp_req *req)
 	nreq->status = 0;
 	nreq->data_len = 0;
 	nreq->in_capsule = false;
-	nreq->data = c->data_area + (size_t)req->index * NVMF_MAX_XFER;
+	nreq->data = tcp_req_data(c, req);
 	nreq->dir = NVMF_DATA_NONE;
 	nreq->execute = NULL;
 	nreq->ns = NULL;
@@ -878,7 +960,7 @@ static int tcp_rx_h2c_data(struct tcp_conn *c)
 	uint32_t datal = le32(d->datal);
 	struct tcp_req *req;
 
-	if (ttag >= TCP_POOL_SIZE || c->reqs[ttag].state != TCP_REQ_WAIT_H2C_DATA)
+	if (ttag >= c->pool_inited || c->reqs[ttag].state != TCP_REQ_WAIT_H2C_DATA)
 		return tcp_conn_fail(c, NVME_TCP_FES_INVALID_PDU_HDR, offsetof(struct nvme_tcp_data_pdu, ttag),
 				     "H2CData with unknown TTAG");
 	req = &c->reqs[ttag];
@@ -920,7 +1002,12 @@ static int tcp_rx_header(struct tcp_conn *c)
 		tcp_item_set(&c->icresp_item, NULL, &c->icresp, sizeof(c->icresp), NULL, 0, NULL);
 		tcp_tx_queue(c, &c->icresp_item);
 		c->state = TCP_CONN_READY;
-		reactor_timer_cancel(c->reactor, &c->timer);
+		/* Digests are over bytes that must not change before they are sent. */
+		c->sq.c2h_stable = c->params.ddgst;
+		if (c->connect_timeout_ns)
+			reactor_timer_arm(c->reactor, &c->timer, c->connect_timeout_ns);
+		else
+			reactor_timer_cancel(c->reactor, &c->timer);
 		log_debug("tcp", "%s: ICReq accepted (hdgst %d ddgst %d)", c->peer, c->params.hdgst,
 			  c->params.ddgst);
 		c->rx_state = TCP_RX_HDR_COMMON;
@@ -929,7 +1016,7 @@ static int tcp_rx_header(struct tcp_conn *c)
 	case NVME_TCP_H2C_TERM: {
 		const struct nvme_tcp_term_pdu *t = (const void *)c->hdr;
 
-		log_warn("tcp", "%s qid %u: host terminated the connection (FES %#x)", c->peer, tcp_qid(c),
+		log_warn_rl("tcp", "%s qid %u: host terminated the connection (FES %#x)", c->peer, tcp_qid(c),
 			 le16(t->fes));
 		tcp_conn_close(c);
 		return -ECONNABORTED;
@@ -970,7 +1057,7 @@ static int tcp_rx_payload_done(struct tcp_conn *c)
 	if (c->params.ddgst && get_le32(c->rx_ddgst) != crc32c(c->rx_dst, c->rx_need)) {
 		/* As nvmet: a corrupted write payload is fatal for the connection;
 		 * TCP 1.0 has no TermReq status for it, so just close. */
-		log_error("tcp", "%s qid %u: cid %u: data digest mismatch, closing connection", c->peer,
+		log_error_rl("tcp", "%s qid %u: cid %u: data digest mismatch, closing connection", c->peer,
 			  tcp_qid(c), le16(req->nreq.cmd.cid));
 		tcp_conn_close(c);
 		return -EBADMSG;
@@ -1018,7 +1105,7 @@ static int tcp_rx_process(struct tcp_conn *c)
 				/* Hold back a new command while draining or while the
 				 * pool is empty (requests wait for their send). */
 				if (c->rbuf[c->rhead] == NVME_TCP_CMD &&
-				    (c->draining || c->free_head >= TCP_POOL_SIZE)) {
+				    (c->draining || !tcp_req_available(c))) {
 					if (!c->draining && c->sending == 0) {
 						c->hdr_have = tcp_rx_take(c, c->hdr, sizeof(*h));
 						return tcp_conn_fail(c, NVME_TCP_FES_PDU_SEQ_ERR, 0,
@@ -1131,7 +1218,7 @@ static void tcp_recv_done(struct reactor_completion *rc, int res, uint32_t cqe_f
 		if (res == 0 || res == -ECONNRESET)
 			log_info("tcp", "%s qid %u: peer closed the connection", c->peer, tcp_qid(c));
 		else
-			log_warn("tcp", "%s qid %u: recv failed: %s", c->peer, tcp_qid(c), strerror(-res));
+			log_warn_rl("tcp", "%s qid %u: recv failed: %s", c->peer, tcp_qid(c), strerror(-res));
 		tcp_conn_close(c);
 		return;
 	}
@@ -1189,44 +1276,45 @@ static void tcp_conn_start(void *arg)
 {
 	struct tcp_conn *c = arg;
 
-	nvmf_sq_init(&c->sq, c->tgt, &tcp_sq_ops, c->reactor, c->port);
-	snprintf(c->sq.peer, sizeof(c->sq.peer), "%s", c->peer);
-	snprintf(c->sq.local_addr, sizeof(c->sq.local_addr), "%s", c->local_addr);
 	log_info("tcp", "%s: new connection to %s (reactor %u)", c->peer, c->local_addr, reactor_id(c->reactor));
-	reactor_timer_arm(c->reactor, &c->timer, TCP_ICREQ_TIMEOUT_NS);
+	if (c->icreq_timeout_ns)
+		reactor_timer_arm(c->reactor, &c->timer, c->icreq_timeout_ns);
 	tcp_rx_arm(c);
 }
 
+static size_t page_round(size_t n)
+{
+	return (n + 4095) & ~(size_t)4095;
+}
+
+static void tcp_tx_stall_check(struct reactor_timer *t);
+
+/*
+ * Request entries, receive buffer and the first request's data buffer in
+ * one mapping whose pages are only backed once touched: an idle peer costs
+ * a page or two, not the pool sized for a full queue.
+ */
 static struct tcp_conn *tcp_conn_alloc(void)
 {
 	struct tcp_conn *c = calloc(1, sizeof(*c));
+	size_t reqs_len = page_round((size_t)TCP_POOL_SIZE * sizeof(struct tcp_req));
+	size_t rbuf_len = page_round(TCP_RBUF_SIZE);
 
 	if (!c)
 		return NULL;
-	c->reqs = calloc(TCP_POOL_SIZE, sizeof(*c->reqs));
-	c->rbuf = malloc(TCP_RBUF_SIZE);
-	c->data_area_len = (size_t)TCP_POOL_SIZE * NVMF_MAX_XFER;
-	/* Untouched pages cost nothing; the pool is sized for the worst case. */
-	c->data_area = mmap(NULL, c->data_area_len, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (c->data_area == MAP_FAILED)
-		c->data_area = NULL;
-	if (!c->reqs || !c->rbuf || !c->data_area) {
-		tcp_conn_free_resources(c);
+	c->pool_map_len = reqs_len + rbuf_len + page_round(TCP_INCAPSULE_MAX);
+	c->pool_map = mmap(NULL, c->pool_map_len, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (c->pool_map == MAP_FAILED) {
 		free(c);
 		return NULL;
 	}
-	for (unsigned int i = 0; i < TCP_POOL_SIZE; i++) {
-		struct tcp_req *req = &c->reqs[i];
-
-		req->conn = c;
-		req->index = (uint16_t)i;
-		req->next_free = (uint16_t)(i + 1);
-		req->state = TCP_REQ_FREE;
-		req->nreq.sq = &c->sq;
-		req->nreq.data = c->data_area + (size_t)i * NVMF_MAX_XFER;
-	}
-	c->free_head = 0;
+	c->reqs = (struct tcp_req *)c->pool_map;
+	c->rbuf = c->pool_map + reqs_len;
+	c->boot_data = c->rbuf + rbuf_len;
+	c->free_head = TCP_POOL_SIZE;
+	/* Until Connect has completed, a queue admits that one command. */
+	c->pool_limit = 1;
 	atomic_init(&c->refs, 1);
 	c->fd = -1;
 	c->state = TCP_CONN_WAIT_ICREQ;
@@ -1235,21 +1323,66 @@ static struct tcp_conn *tcp_conn_alloc(void)
 	c->send_rc.fn = tcp_send_done;
 	c->kick.fn = tcp_conn_kick;
 	c->timer.fn = tcp_conn_timer_fired;
+	c->tx_timer.fn = tcp_tx_stall_check;
 	return c;
+}
+
+/* Connect completed: size the pool (and map its buffers) for the queue the
+ * host asked for. */
+static int tcp_conn_size_pool(struct tcp_conn *c)
+{
+	unsigned int limit = c->sq.sqsize + 1u + (c->sq.qid == 0 ? TCP_AER_SLOTS : 0);
+	size_t len;
+	void *map;
+
+	if (limit > TCP_POOL_SIZE)
+		limit = TCP_POOL_SIZE;
+	len = (size_t)limit * NVMF_MAX_XFER;
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (map == MAP_FAILED) {
+		log_error_rl("tcp", "%s qid %u: no memory for %u request buffers", c->peer, tcp_qid(c), limit);
+		return -ENOMEM;
+	}
+	c->data_area = map;
+	c->data_area_len = len;
+	c->pool_limit = (uint16_t)limit;
+	return 0;
+}
+
+static void tcp_conn_destroy_unstarted(struct tcp_conn *c)
+{
+	tcp_conn_free_resources(c);
+	free(c);
+}
+
+/* Caller holds g.lock: would one more connection from ip exceed a limit? */
+static const char *tcp_limit_reached_locked(const char *ip)
+{
+	unsigned int same = 0;
+
+	if (g.limits.max_connections && g.nconns >= g.limits.max_connections)
+		return "connection limit";
+	if (!g.limits.max_per_addr)
+		return NULL;
+	for (struct tcp_conn *o = g.conns; o; o = o->gnext)
+		if (strcmp(o->peer_ip, ip) == 0 && ++same >= g.limits.max_per_addr)
+			return "per-address connection limit";
+	return NULL;
 }
 
 int tcp_conn_adopt(struct nvmf_tgt *tgt, struct nvmf_port *port, struct reactor *r, int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
+	const char *limit;
 	struct tcp_conn *c;
-	int one = 1;
+	int one = 1, ret;
 
 	/* Fails harmlessly on a socketpair. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c = tcp_conn_alloc();
 	if (!c) {
-		log_error("tcp", "out of memory for a new connection");
+		log_error_rl("tcp", "out of memory for a new connection");
 		close(fd);
 		return -ENOMEM;
 	}
@@ -1257,21 +1390,39 @@ int tcp_conn_adopt(struct nvmf_tgt *tgt, struct nvmf_port *port, struct reactor 
 	c->tgt = tgt;
 	c->port = port;
 	c->reactor = r;
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+	snprintf(c->peer, sizeof(c->peer), "?");
+	snprintf(c->peer_ip, sizeof(c->peer_ip), "?");
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
 		tcp_format_addr(&ss, c->peer, sizeof(c->peer), true);
-	else
-		snprintf(c->peer, sizeof(c->peer), "?");
+		tcp_format_addr(&ss, c->peer_ip, sizeof(c->peer_ip), false);
+	}
 	sl = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
 		tcp_format_addr(&ss, c->local_addr, sizeof(c->local_addr), false);
+	snprintf(c->sq.peer, sizeof(c->sq.peer), "%s", c->peer);
+	snprintf(c->sq.local_addr, sizeof(c->sq.local_addr), "%s", c->local_addr);
+
+	/* The queue holds the port from now on: a port removed before this
+	 * point refuses it, one removed later waits for it to close. */
+	ret = nvmf_sq_init(&c->sq, tgt, &tcp_sq_ops, r, port);
+	if (ret) {
+		log_info_rl("tcp", "%s: connection dropped: %s", c->peer,
+			    ret == -ENOENT ? "its port is being removed" : strerror(-ret));
+		close(fd);
+		tcp_conn_destroy_unstarted(c);
+		return ret;
+	}
 
 	pthread_mutex_lock(&g.lock);
-	if (g.shutting_down) {
+	c->icreq_timeout_ns = (uint64_t)g.limits.icreq_timeout_ms * 1000000ull;
+	c->connect_timeout_ns = (uint64_t)g.limits.connect_timeout_ms * 1000000ull;
+	limit = g.shutting_down ? NULL : tcp_limit_reached_locked(c->peer_ip);
+	if (g.shutting_down || limit) {
+		ret = g.shutting_down ? -ESHUTDOWN : -EMFILE;
 		pthread_mutex_unlock(&g.lock);
-		tcp_conn_free_resources(c);
-		free(c);
-		close(fd);
-		return -ESHUTDOWN;
+		if (limit)
+			log_warn_rl("tcp", "%s: connection refused: %s reached", c->peer, limit);
+		goto undo;
 	}
 	c->gnext = g.conns;
 	if (g.conns)
@@ -1285,14 +1436,17 @@ int tcp_conn_adopt(struct nvmf_tgt *tgt, struct nvmf_port *port, struct reactor 
 			g.conns->gprev = NULL;
 		g.nconns--;
 		pthread_mutex_unlock(&g.lock);
-		log_error("tcp", "%s: cannot hand the connection to a reactor", c->peer);
-		tcp_conn_free_resources(c);
-		free(c);
-		close(fd);
-		return -ENOMEM;
+		log_error_rl("tcp", "%s: cannot hand the connection to a reactor", c->peer);
+		ret = -ENOMEM;
+		goto undo;
 	}
 	pthread_mutex_unlock(&g.lock);
 	return 0;
+undo:
+	nvmf_sq_closed(&c->sq);
+	close(fd);
+	tcp_conn_destroy_unstarted(c);
+	return ret;
 }
 
 static void tcp_listener_accepted(struct tcp_listener *l, int fd)
@@ -1347,6 +1501,7 @@ static void tcp_listener_finish(struct tcp_listener *l)
 	g.nlisteners--;
 	done = tcp_take_done_locked(&done_arg);
 	pthread_mutex_unlock(&g.lock);
+	nvmf_port_release(l->port);
 	free(l->reactors);
 	free(l);
 	if (done)
@@ -1367,14 +1522,43 @@ static void tcp_accept_done(struct reactor_completion *rc, int res, uint32_t cqe
 	} else if (res == -EINVAL && l->multishot && !l->stopping) {
 		log_info("tcp", "%s: multishot accept unsupported, using single accepts", l->addr);
 		l->multishot = false;
+	} else if (res == -ECONNABORTED || res == -EINTR || res == -EAGAIN) {
+		/* The peer gave up before we took it: nothing to pause for. */
 	} else if (res != -ECANCELED && !l->stopping) {
-		log_warn("tcp", "%s: accept failed: %s", l->addr, strerror(-res));
+		/* Out of descriptors or memory: retrying at once would spin on
+		 * this reactor, which also serves I/O. Pause, doubling up to 1 s. */
+		l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : TCP_ACCEPT_BACKOFF_MIN_MS;
+		if (l->backoff_ms > TCP_ACCEPT_BACKOFF_MAX_MS)
+			l->backoff_ms = TCP_ACCEPT_BACKOFF_MAX_MS;
+		log_warn_rl("tcp", "%s: accept failed: %s; pausing accepts for %u ms", l->addr, strerror(-res),
+			    l->backoff_ms);
+		if (!l->backing_off && l->armed) {
+			struct io_uring_sqe *sqe = reactor_sqe(l->reactors[0], NULL);
+
+			io_uring_prep_cancel(sqe, &l->accept_rc, 0);
+		}
+		l->backing_off = true;
 	}
+	if (res >= 0)
+		l->backoff_ms = 0;
 	if (l->armed)
 		return;
 	if (l->stopping)
 		tcp_listener_finish(l);
+	else if (l->backing_off)
+		reactor_timer_arm(l->reactors[0], &l->backoff_timer, (uint64_t)l->backoff_ms * 1000000ull);
 	else
+		tcp_listener_arm(l);
+}
+
+static void tcp_listener_backoff_done(struct reactor_timer *t)
+{
+	struct tcp_listener *l = container_of(t, struct tcp_listener, backoff_timer);
+
+	l->backing_off = false;
+	if (l->stopping)
+		return; /* the stop finished it */
+	if (!l->armed)
 		tcp_listener_arm(l);
 }
 
@@ -1395,6 +1579,7 @@ static void tcp_listener_stop_cb(void *arg)
 	struct io_uring_sqe *sqe;
 
 	l->stopping = true;
+	reactor_timer_cancel(l->reactors[0], &l->backoff_timer);
 	if (!l->armed) {
 		tcp_listener_finish(l);
 		return;
@@ -1481,9 +1666,17 @@ int tcp_listener_start(struct nvmf_tgt *tgt, struct nvmf_port *port, struct reac
 	l->port = port;
 	l->multishot = true;
 	l->accept_rc.fn = tcp_accept_done;
+	l->backoff_timer.fn = tcp_listener_backoff_done;
 
+	/* Accepts refer to the port until the listener is finished. */
+	if (nvmf_port_hold(port)) {
+		free(l->reactors);
+		free(l);
+		return -ENOENT;
+	}
 	fd = tcp_listen_socket(o, l->addr, sizeof(l->addr));
 	if (fd < 0) {
+		nvmf_port_release(port);
 		free(l->reactors);
 		free(l);
 		return fd;
@@ -1494,6 +1687,7 @@ int tcp_listener_start(struct nvmf_tgt *tgt, struct nvmf_port *port, struct reac
 	if (g.shutting_down) {
 		pthread_mutex_unlock(&g.lock);
 		close(fd);
+		nvmf_port_release(port);
 		free(l->reactors);
 		free(l);
 		return -ESHUTDOWN;
@@ -1506,6 +1700,7 @@ int tcp_listener_start(struct nvmf_tgt *tgt, struct nvmf_port *port, struct reac
 		g.nlisteners--;
 		pthread_mutex_unlock(&g.lock);
 		close(fd);
+		nvmf_port_release(port);
 		free(l->reactors);
 		free(l);
 		return -ENOMEM;

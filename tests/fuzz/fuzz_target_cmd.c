@@ -94,6 +94,7 @@ static void fake_complete(struct nvmf_req *req)
 		sink ^= p[req->c2h_len - 1];
 		(void)sink;
 	}
+	nvmf_req_release(req); /* "sent" */
 	fuzz_assert(req->rsp.cid == req->cmd.cid);
 	if (trace)
 		fprintf(stderr, "qid %u opcode %#04x fctype %#04x cid %u: status %#06x dw0 %#x c2h %u\n",

@@ -181,6 +181,8 @@ static inline void fake_complete(struct nvmf_req *req)
 		memcpy(f->c2h, req->c2h_data, req->c2h_len);
 		f->c2h_len = req->c2h_len;
 	}
+	/* "Sent": the transport is done with the request. */
+	nvmf_req_release(req);
 }
 
 static inline void fake_disconnect(struct nvmf_sq *sq)

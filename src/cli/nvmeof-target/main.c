@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <sys/resource.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -53,6 +54,7 @@ struct daemon_opts {
 	const char *rpc_socket; /* "none" disables the control socket */
 	bool rpc_socket_given; /* an explicit --rpc-socket must work; the default may not */
 	const char *metrics; /* ADDR:PORT for GET /metrics, or NULL */
+	struct tcp_transport_limits limits;
 };
 
 struct daemon {
@@ -89,10 +91,18 @@ static void usage(FILE *out)
 		"      --rpc-socket PATH control socket for `nvmeof target` (default %s;\n"
 		"                        none = no control socket)\n"
 		"      --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+		"      --max-connections N  connections over all ports (default %d; 0 = no limit)\n"
+		"      --max-connections-per-addr N  connections from one host address\n"
+		"                        (default %d; 0 = no limit)\n"
+		"      --icreq-timeout SEC  close a connection that sends no ICReq in time\n"
+		"                        (default %d; 0 = wait forever)\n"
+		"      --connect-timeout SEC  close a connection that completes no Connect\n"
+		"                        within SEC of its ICResp (default %d; 0 = wait forever)\n"
 		"  -h, --help            this text\n"
 		"      --version         print the version\n",
 		DAEMON_NAME, DEFAULT_ADDR, DEFAULT_PORT, DEFAULT_DISC_PORT, DEFAULT_NQN, DEFAULT_SPIN_US,
-		CONTROL_DEFAULT_SOCKET);
+		CONTROL_DEFAULT_SOCKET, TCP_DEFAULT_MAX_CONNECTIONS, TCP_DEFAULT_MAX_PER_ADDR,
+		TCP_DEFAULT_ICREQ_TIMEOUT_MS / 1000, TCP_DEFAULT_CONNECT_TIMEOUT_MS / 1000);
 }
 
 static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
@@ -133,6 +143,10 @@ enum {
 	OPT_VERSION,
 	OPT_RPC_SOCKET,
 	OPT_METRICS,
+	OPT_MAX_CONNECTIONS,
+	OPT_MAX_PER_ADDR,
+	OPT_ICREQ_TIMEOUT,
+	OPT_CONNECT_TIMEOUT,
 };
 
 /* Returns 0 to run, 1 to exit successfully (help/version), -1 on error. */
@@ -153,6 +167,10 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "rpc-socket", required_argument, NULL, OPT_RPC_SOCKET },
 		{ "metrics", required_argument, NULL, OPT_METRICS },
+		{ "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
+		{ "max-connections-per-addr", required_argument, NULL, OPT_MAX_PER_ADDR },
+		{ "icreq-timeout", required_argument, NULL, OPT_ICREQ_TIMEOUT },
+		{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long long v;
@@ -170,6 +188,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 	o->rpc_socket = CONTROL_DEFAULT_SOCKET;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	o->nreactors = ncpu > 0 ? (unsigned int)ncpu : 1;
+	tcp_transport_get_limits(&o->limits);
 
 	while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -244,6 +263,31 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		case OPT_METRICS:
 			o->metrics = optarg;
 			break;
+		case OPT_MAX_CONNECTIONS:
+		case OPT_MAX_PER_ADDR:
+			if (parse_uint(optarg, 1000000, &v)) {
+				fprintf(stderr, "%s: invalid --%s '%s' (0-1000000)\n", DAEMON_NAME,
+					opt == OPT_MAX_CONNECTIONS ? "max-connections" : "max-connections-per-addr",
+					optarg);
+				return -1;
+			}
+			if (opt == OPT_MAX_CONNECTIONS)
+				o->limits.max_connections = (unsigned int)v;
+			else
+				o->limits.max_per_addr = (unsigned int)v;
+			break;
+		case OPT_ICREQ_TIMEOUT:
+		case OPT_CONNECT_TIMEOUT:
+			if (parse_uint(optarg, 3600, &v)) {
+				fprintf(stderr, "%s: invalid --%s '%s' (seconds, 0-3600)\n", DAEMON_NAME,
+					opt == OPT_ICREQ_TIMEOUT ? "icreq-timeout" : "connect-timeout", optarg);
+				return -1;
+			}
+			if (opt == OPT_ICREQ_TIMEOUT)
+				o->limits.icreq_timeout_ms = (unsigned int)v * 1000;
+			else
+				o->limits.connect_timeout_ms = (unsigned int)v * 1000;
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -263,6 +307,26 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 	if (o->nreactors > NVMF_MAX_REACTORS)
 		o->nreactors = NVMF_MAX_REACTORS;
 	return 0;
+}
+
+/*
+ * Every connection is a descriptor: take the hard limit, and say so when it
+ * cannot hold the connection limit (accepts then pause on EMFILE instead).
+ */
+static void raise_fd_limit(const struct tcp_transport_limits *limits)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (limits->max_connections && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)limits->max_connections + 64)
+		log_notice(DAEMON_NAME, "descriptor limit %llu is below --max-connections %u",
+			   (unsigned long long)rl.rlim_cur, limits->max_connections);
 }
 
 /* A stable serial from the NQN (FNV-1a 64), so hosts see the same one on restart. */
@@ -511,6 +575,8 @@ int main(int argc, char **argv)
 	log_set_level(d.opts.log_level);
 	if (d.opts.syslog)
 		log_use_syslog(DAEMON_NAME);
+	tcp_transport_set_limits(&d.opts.limits);
+	raise_fd_limit(&d.opts.limits);
 
 	/* Before any thread exists, so every thread inherits the mask. */
 	sigemptyset(&sigs);

@@ -357,10 +357,15 @@ uint16_t nvmf_fabrics_parse(struct nvmf_req *req)
 	uint8_t fctype = connect_sqe(req)->fctype;
 
 	if (fctype == NVMF_FCTYPE_CONNECT) {
-		if (sq->connected)
+		if (sq->connected) {
+			log_warn_rl(LOG_COMP, "%s: connect refused: queue %u is already connected", sq->peer, sq->qid);
 			return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR) | NVME_STATUS_DNR;
-		if (req->data_len != sizeof(struct nvmf_connect_data))
+		}
+		if (req->data_len != sizeof(struct nvmf_connect_data)) {
+			log_warn_rl(LOG_COMP, "%s: connect refused: %u bytes of connect data, not %zu", sq->peer,
+				    req->data_len, sizeof(struct nvmf_connect_data));
 			return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_SGL_INVALID_DATA_LEN) | NVME_STATUS_DNR;
+		}
 		req->dir = NVMF_DATA_H2C;
 		req->execute = exec_connect;
 		return 0;

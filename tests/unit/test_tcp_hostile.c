@@ -628,8 +628,9 @@ static void test_hostile_port_removed_during_conn_start(void **state)
 	while (port_queues(port) < 1 && now_ns() < end)
 		usleep(1000);
 	usleep(50000);
-	/* One started (reactor 0), one waits behind the blocked reactor 1. */
-	assert_int_equal(port_queues(port), 1);
+	/* One started (reactor 0), one waits behind the blocked reactor 1;
+	 * whether the waiting one holds the port yet is the target's choice. */
+	assert_true(port_queues(port) >= 1);
 
 	tcp_listener_stop(l, true);
 	assert_int_equal(nvmf_port_remove(T.tgt, port), 0);

@@ -1699,10 +1699,17 @@ int tcp_listener_start(struct nvmf_tgt *tgt, struct nvmf_port *port, struct reac
 	l->next = g.listeners;
 	g.listeners = l;
 	g.nlisteners++;
+	/* Once posted, l belongs to its reactor (a shutdown may free it at
+	 * once): everything that reads it happens before. */
+	log_notice("tcp", "listening on %s (port id %u)", l->addr, o->portid);
+	if (out)
+		*out = l;
 	if (reactor_post(reactors[0], tcp_listener_begin, l) < 0) {
 		g.listeners = l->next;
 		g.nlisteners--;
 		pthread_mutex_unlock(&g.lock);
+		if (out)
+			*out = NULL;
 		close(fd);
 		nvmf_port_release(port);
 		free(l->reactors);
@@ -1710,9 +1717,6 @@ int tcp_listener_start(struct nvmf_tgt *tgt, struct nvmf_port *port, struct reac
 		return -ENOMEM;
 	}
 	pthread_mutex_unlock(&g.lock);
-	log_notice("tcp", "listening on %s (port id %u)", l->addr, o->portid);
-	if (out)
-		*out = l;
 	return 0;
 }
 

@@ -9,9 +9,10 @@
 #                on all three builds (under TSan every race reported is a failure)
 #   soak         tests/soak/run.sh on the ASan+UBSan build, when it exists
 #   fuzz         libFuzzer targets, FUZZ_SECONDS each (default 60)
-#   interop      tests/interop/run.sh and tests/interop/target-*.sh (Linux host
-#                vs. our target), tests/interop/host-vs-kernel-target.sh (our
-#                host vs. the Linux target); needs root, skipped otherwise
+#   interop      tests/interop/run.sh and tests/interop/target-*.sh (the Linux
+#                host, or SPDK's perf client, vs. our target),
+#                tests/interop/host-vs-kernel-target.sh (our host vs. the Linux
+#                target); needs root, skipped otherwise
 #
 #   RUN_ALL_SKIP="fuzz interop ..."   stages to leave out (stage names below)
 #   RUN_ALL_ONLY="unit-release ..."   run only these stages

@@ -2,16 +2,27 @@
 #
 #   make              release build into build/ (-O2 -g)
 #   make SAN=1        ASan+UBSan build into build-san/
+#   make TSAN=1       ThreadSanitizer build into build-tsan/
 #   make check        every test: unit, integration, sanitizer, fuzz, interop
 #   make run          install dependencies, build, start the target on its embedded default
 #
 # Sources are picked up by directory, so a new file only needs to be created.
 
 SAN ?= 0
+TSAN ?= 0
+ifeq ($(SAN)$(TSAN),11)
+$(error SAN=1 and TSAN=1 cannot be combined: ASan and TSan exclude each other)
+endif
 ifeq ($(SAN),1)
 BUILD ?= build-san
 OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDSAN := -fsanitize=address,undefined
+else ifeq ($(TSAN),1)
+# The test scripts run it with address-space randomisation off where gcc 12's
+# runtime needs that (tsan_setup in tests/lib.sh).
+BUILD ?= build-tsan
+OPT := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+LDSAN := -fsanitize=thread
 else
 BUILD ?= build
 OPT := -O2 -g
@@ -41,7 +52,7 @@ TARGET_BIN := $(BUILD)/nvmeof-target
 HOST_BIN := $(BUILD)/nvmeof
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all clean check unit integration interop fuzz run san deps
+.PHONY: all clean check unit integration interop fuzz run san tsan deps
 all: $(TARGET_BIN) $(HOST_BIN) $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -97,11 +108,14 @@ fuzz:
 san:
 	$(MAKE) SAN=1 all
 
+tsan:
+	$(MAKE) TSAN=1 all
+
 check: deps
 	tests/run-all.sh
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-tsan build-fuzz
 
 # Install the binaries, man pages and systemd unit (DESTDIR for staging).
 PREFIX ?= /usr/local

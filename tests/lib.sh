@@ -6,6 +6,17 @@
 #   find_interop          print the kernel interop harness directory (INTEROP_DIR,
 #                         else ../shared/interop beside the repository)
 #   run_bounded SECS CMD...   run CMD in a subshell, SIGTERM it after SECS; its status
+#   tsan_setup BUILD_DIR [ARGS...]   for a ThreadSanitizer build: export TSAN_OPTIONS
+#                         (with tests/tsan.supp when it exists) and, when the TSan
+#                         runtime cannot start under this kernel's address-space
+#                         randomisation, run the calling script again (with ARGS,
+#                         its own arguments) under `setarch -R`; status 1 for any
+#                         other build
+#   tsan_log_to DIR       after tsan_setup: every program started from now on
+#                         writes its reports into DIR instead of stderr, and its
+#                         exit status no longer depends on them
+#   tsan_check DIR        one failed check per distinct race reported in DIR (the
+#                         first report of each is printed), or one passed check
 
 passed=${passed:-0}
 failed=${failed:-0}
@@ -46,4 +57,72 @@ run_bounded() {
 	kill "$wd" 2>/dev/null
 	wait "$wd" 2>/dev/null
 	return "$rc"
+}
+
+tsan_build() { # BUILD_DIR: are its programs built with ThreadSanitizer?
+	local b
+	for b in "$1/nvmeof-target" "$1/nvmeof" "$1"/tests/test_*; do
+		[ -f "$b" ] || continue
+		grep -q __tsan_init "$b" 2>/dev/null
+		return
+	done
+	return 1
+}
+
+tsan_setup() {
+	local build=$1 top probe=
+	shift
+	tsan_build "$build" || return 1
+	# gcc 12's runtime expects its shadow memory at fixed addresses; with more
+	# mmap randomisation than it knows (vm.mmap_rnd_bits above 28) a library
+	# may already sit there ("FATAL: ThreadSanitizer: unexpected memory
+	# mapping"). Without randomisation the layout is the one it expects.
+	for probe in "$build/nvmeof" "$build/nvmeof-target"; do
+		[ -x "$probe" ] && break
+	done
+	if [ -x "$probe" ] && [ -z "${NVMEOF_TSAN_NORANDOM:-}" ] && ! "$probe" --help >/dev/null 2>&1; then
+		if setarch "$(uname -m)" -R "$probe" --help >/dev/null 2>&1; then
+			echo "tsan: the runtime needs address-space randomisation off here: setarch -R"
+			export NVMEOF_TSAN_NORANDOM=1
+			exec setarch "$(uname -m)" -R bash "$0" "$@"
+		fi
+		echo "tsan: $probe does not start (even with setarch -R):" >&2
+		"$probe" --help 2>&1 | head -n 5 >&2
+	fi
+	top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+	export TSAN_OPTIONS="second_deadlock_stack=1${TSAN_OPTIONS:+ $TSAN_OPTIONS}"
+	[ -f "$top/tests/tsan.supp" ] && TSAN_OPTIONS="suppressions=$top/tests/tsan.supp $TSAN_OPTIONS"
+	return 0
+}
+
+tsan_log_to() {
+	mkdir -p "$1"
+	export TSAN_OPTIONS="$TSAN_OPTIONS log_path=$1/report exitcode=0"
+}
+
+tsan_check() {
+	local dir=$1 f sum n=0
+	local -A seen=()
+	for f in "$dir"/report.*; do
+		[ -f "$f" ] || continue
+		# A report runs from one "====" line to the next; key it by its SUMMARY.
+		while IFS= read -r sum; do
+			[ -n "${seen[$sum]:-}" ] && continue
+			seen[$sum]=1
+			n=$((n + 1))
+			fail "ThreadSanitizer: ${sum#SUMMARY: ThreadSanitizer: } (${f##*/})"
+			awk -v want="$sum" '
+				/^==================$/ { if (hit) exit; buf = "" }
+				{ buf = buf "    " $0 "\n" }
+				$0 == want { hit = 1 }
+				END { if (hit) printf "%s", buf }' "$f"
+		done < <(grep '^SUMMARY: ThreadSanitizer' "$f")
+		# Reports without a SUMMARY line (e.g. a runtime failure) count too.
+		if ! grep -q '^SUMMARY: ThreadSanitizer' "$f" && grep -qE 'ThreadSanitizer|FATAL' "$f"; then
+			n=$((n + 1))
+			fail "ThreadSanitizer output in ${f##*/}"
+			head -n 40 "$f" | sed 's/^/    /'
+		fi
+	done
+	[ "$n" = 0 ] && pass "no ThreadSanitizer reports"
 }

@@ -1,23 +1,30 @@
 #!/bin/bash
 # Every test of the project, in one command (`make check` runs this):
 #
-#   build        release (build/) and ASan+UBSan (build-san/) builds
-#   unit         unit tests in both builds, and the release build's under valgrind
+#   build        release (build/), ASan+UBSan (build-san/) and ThreadSanitizer
+#                (build-tsan/) builds
+#   unit         unit tests in all three builds, and the release build's under
+#                valgrind
 #   integration  tests/integration/run.sh and every other tests/integration/*.sh,
-#                on the release and sanitizer builds
+#                on all three builds (under TSan every race reported is a failure)
+#   soak         tests/soak/run.sh on the ASan+UBSan build, when it exists
 #   fuzz         libFuzzer targets, FUZZ_SECONDS each (default 60)
-#   interop      tests/interop/run.sh and tests/interop/target-*.sh (Linux host
-#                vs. our target), tests/interop/host-vs-kernel-target.sh (our
-#                host vs. the Linux target); needs root, skipped otherwise
+#   interop      tests/interop/run.sh and tests/interop/target-*.sh (the Linux
+#                host, or SPDK's perf client, vs. our target),
+#                tests/interop/host-vs-kernel-target.sh (our host vs. the Linux
+#                target); needs root, skipped otherwise
 #
 #   RUN_ALL_SKIP="fuzz interop ..."   stages to leave out (stage names below)
 #   RUN_ALL_ONLY="unit-release ..."   run only these stages
 #   JOBS                              make parallelism (default: nproc)
 #
-# Stage names: build-release build-san unit-release unit-san unit-valgrind
-# integration-release integration-san integration-NAME[-san] fuzz
-# interop-target interop-target-NAME interop-host; a group name (build, unit,
-# integration, fuzz, interop) selects or skips all of its stages.
+# Stage names: build-release build-san build-tsan unit-release unit-san
+# unit-tsan unit-valgrind integration-release integration-san integration-tsan
+# integration-NAME[-san|-tsan] soak fuzz interop-target interop-target-NAME
+# interop-host. A group name selects or skips several stages: the text before
+# the first "-" (build, unit, integration, soak, fuzz, interop), or a build
+# variant at the end (release, san, tsan, valgrind): RUN_ALL_ONLY=tsan runs
+# build-tsan unit-tsan integration-tsan integration-NAME-tsan.
 # Each stage's output is shown as it runs and kept in build/check-logs/.
 # The last line is "N passed, N failed" summed over all stages; the exit
 # status is nonzero if anything failed.
@@ -33,12 +40,23 @@ total_failed=0
 summary=()
 t_start=$(date +%s)
 
-want() { # a stage runs unless skipped, by its name or its group's (text before "-")
-	local s=$1 group=${1%%-*}
+# listed LIST NAME GROUP VARIANT: is one of them a word of LIST?
+listed() {
+	local w
+	for w in "$2" "$3" "$4"; do
+		[ -n "$w" ] && [[ " $1 " == *" $w "* ]] && return 0
+	done
+	return 1
+}
+
+want() { # a stage runs unless skipped, by its name or one of its groups
+	local s=$1 group=${1%%-*} variant=${1##*-}
+	case $variant in release | san | tsan | valgrind) ;; *) variant= ;; esac
+	[ "$variant" = "$s" ] && variant=
 	if [ -n "${RUN_ALL_ONLY:-}" ]; then
-		[[ " $RUN_ALL_ONLY " == *" $s "* || " $RUN_ALL_ONLY " == *" $group "* ]] || return 1
+		listed "$RUN_ALL_ONLY" "$s" "$group" "$variant" || return 1
 	fi
-	[[ " ${RUN_ALL_SKIP:-} " == *" $s "* || " ${RUN_ALL_SKIP:-} " == *" $group "* ]] && return 1
+	listed "${RUN_ALL_SKIP:-}" "$s" "$group" "$variant" && return 1
 	return 0
 }
 
@@ -93,10 +111,12 @@ skip_stage() { # NAME REASON
 # ------------------------------------------------------------------ builds
 stage build-release make -j"$jobs" all
 stage build-san make -j"$jobs" SAN=1 all
+stage build-tsan make -j"$jobs" TSAN=1 all
 
 # -------------------------------------------------------------------- unit
 stage unit-release tests/run-unit.sh build
 stage unit-san tests/run-unit.sh build-san
+stage unit-tsan tests/run-unit.sh build-tsan
 if command -v valgrind >/dev/null; then
 	stage unit-valgrind tests/run-unit.sh --valgrind build
 else
@@ -107,17 +127,27 @@ fi
 if [ -f tests/integration/run.sh ]; then
 	stage integration-release bash tests/integration/run.sh build
 	stage integration-san bash tests/integration/run.sh build-san
+	stage integration-tsan bash tests/integration/run.sh build-tsan
 else
-	skip_stage integration-release "tests/integration/run.sh does not exist yet"
-	skip_stage integration-san "tests/integration/run.sh does not exist yet"
+	for s in integration-release integration-san integration-tsan; do
+		skip_stage "$s" "tests/integration/run.sh does not exist yet"
+	done
 fi
-# Further integration suites (e.g. control.sh), on the sanitizer build too.
+# Further integration suites (e.g. control.sh), on the sanitizer builds too.
 for f in tests/integration/*.sh; do
 	[ -f "$f" ] && [ "$f" != tests/integration/run.sh ] || continue
 	n=$(basename "$f" .sh)
 	stage "integration-$n" bash "$f" build
 	stage "integration-$n-san" bash "$f" build-san
+	stage "integration-$n-tsan" bash "$f" build-tsan
 done
+
+# -------------------------------------------------------------------- soak
+if [ -f tests/soak/run.sh ]; then
+	stage soak bash tests/soak/run.sh build-san
+else
+	skip_stage soak "tests/soak/run.sh does not exist yet"
+fi
 
 # -------------------------------------------------------------------- fuzz
 if command -v "${CLANG:-clang}" >/dev/null; then

@@ -8,9 +8,14 @@
 # cases; a program that crashes or exits nonzero without a cmocka summary
 # counts as one failure. With --valgrind every program runs under
 # valgrind --error-exitcode=1 --leak-check=full, and any valgrind error fails
-# that program. The last line is "N passed, N failed"; the exit status is
-# nonzero if anything failed or no test program was found.
+# that program. In a ThreadSanitizer build (make TSAN=1) any race report fails
+# the program that printed it (suppressions: tests/tsan.supp, if any). The
+# last line is "N passed, N failed"; the exit status is nonzero if anything
+# failed or no test program was found.
 set -u
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+args=("$@")
 
 valgrind=0
 if [ "${1:-}" = --valgrind ]; then
@@ -26,6 +31,8 @@ if [ ! -d "$build/tests" ]; then
 	echo "0 passed, 1 failed"
 	exit 1
 fi
+tsan=0
+tsan_setup "$build" "${args[@]}" && tsan=1
 
 wrap=()
 if [ "$valgrind" = 1 ]; then
@@ -75,6 +82,7 @@ for t in "$build"/tests/test_*; do
 	[ "$rc" = 124 ] && why="timed out after ${timeout_s}s"
 	[ "$rc" = 137 ] && why="timed out after ${timeout_s}s and ignored SIGTERM (killed)"
 	[ "$rc" = 99 ] && [ "$valgrind" = 1 ] && why="valgrind reported errors"
+	[ "$rc" = 66 ] && [ "$tsan" = 1 ] && why="ThreadSanitizer reported races"
 	[ "$rc" -gt 128 ] && [ "$rc" != 137 ] && why="killed by signal $((rc - 128))"
 	[ "$nf" = 0 ] && nf=1 # a crash or valgrind error fails the program as a whole
 	passed=$((passed + np))
@@ -84,6 +92,8 @@ for t in "$build"/tests/test_*; do
 	# cmocka failure lines and sanitizer/valgrind reports, then the tail.
 	if [ "$(wc -l <"$log")" -le 80 ]; then
 		sed 's/^/    | /' "$log"
+	elif grep -q '^WARNING: ThreadSanitizer' "$log"; then
+		sed -n '/^==================$/,/^==================$/p' "$log" | head -n 200 | sed 's/^/    | /'
 	else
 		grep -E '\[  FAILED  \]|\[  ERROR   \]|\[   LINE   \]|ERROR: |runtime error|^==[0-9]+==' "$log" |
 			head -n 60 | sed 's/^/    /'

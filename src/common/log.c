@@ -4,19 +4,28 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
 
-static enum log_level current_level = LOG_LVL_NOTICE;
-static bool to_syslog;
+/* Changed at run time by the control thread, read by every thread. */
+static atomic_int current_level = LOG_LVL_NOTICE;
+static bool to_syslog; /* set once at startup, before any thread */
 
 static const char *const level_names[] = { "error", "warn", "notice", "info", "debug" };
 
-void log_set_level(enum log_level level) { current_level = level; }
+/* Relaxed: the level guards nothing but itself. */
+void log_set_level(enum log_level level)
+{
+	atomic_store_explicit(&current_level, (int)level, memory_order_relaxed);
+}
 
-enum log_level log_get_level(void) { return current_level; }
+enum log_level log_get_level(void)
+{
+	return (enum log_level)atomic_load_explicit(&current_level, memory_order_relaxed);
+}
 
 int log_parse_level(const char *name, enum log_level *out)
 {
@@ -41,7 +50,7 @@ void log_msg(enum log_level level, const char *component, const char *fmt, ...)
 	char msg[1024];
 	va_list ap;
 
-	if (level > current_level)
+	if (level > log_get_level())
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);

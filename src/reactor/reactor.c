@@ -85,7 +85,10 @@ struct reactor {
 	struct reactor_deferred *defer_head;
 	struct reactor_deferred *defer_tail;
 
-	struct reactor_stats stats;
+	/* Written by the owning thread only, read by any (reactor_get_stats). */
+	struct {
+		_Atomic uint64_t loops, completions, busy_polls, sleeps, busy_ns, idle_ns;
+	} stats;
 };
 
 static _Thread_local struct reactor *current_reactor;
@@ -118,9 +121,21 @@ struct io_uring *reactor_ring(struct reactor *r)
 	return &r->ring;
 }
 
+/* One writer: a relaxed load and store, no locked read-modify-write. */
+static void stat_add(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v, memory_order_relaxed);
+}
+
 void reactor_get_stats(const struct reactor *r, struct reactor_stats *st)
 {
-	*st = r->stats;
+	/* Each counter is exact; together they are a moving picture, not a snapshot. */
+	st->loops = atomic_load_explicit(&r->stats.loops, memory_order_relaxed);
+	st->completions = atomic_load_explicit(&r->stats.completions, memory_order_relaxed);
+	st->busy_polls = atomic_load_explicit(&r->stats.busy_polls, memory_order_relaxed);
+	st->sleeps = atomic_load_explicit(&r->stats.sleeps, memory_order_relaxed);
+	st->busy_ns = atomic_load_explicit(&r->stats.busy_ns, memory_order_relaxed);
+	st->idle_ns = atomic_load_explicit(&r->stats.idle_ns, memory_order_relaxed);
 }
 
 /* ------------------------------------------------------------------ */
@@ -607,7 +622,7 @@ int reactor_run(struct reactor *r)
 		uint64_t t_start = now;
 		unsigned int n;
 
-		r->stats.loops++;
+		stat_add(&r->stats.loops, 1);
 		reactor_run_timers(r, now);
 		reactor_run_deferred(r);
 		reactor_drain_backlog(r);
@@ -619,7 +634,7 @@ int reactor_run(struct reactor *r)
 			ret = io_uring_submit(&r->ring);
 			if (ret < 0 && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR)
 				log_error("reactor", "reactor %u: submit failed: %s", r->id, strerror(-ret));
-			r->stats.busy_polls++;
+			stat_add(&r->stats.busy_polls, 1);
 			while (io_uring_peek_cqe(&r->ring, &cqe) != 0) {
 				now = reactor_now_ns();
 				if (now - last_completion >= spin_ns || reactor_stopping(r) ||
@@ -631,7 +646,7 @@ int reactor_run(struct reactor *r)
 					sched_yield();
 			}
 			now = reactor_now_ns();
-			r->stats.busy_ns += now - t_start;
+			stat_add(&r->stats.busy_ns, now - t_start);
 		} else {
 			struct __kernel_timespec ts, *tsp = NULL;
 			struct io_uring_cqe *cqe;
@@ -645,7 +660,7 @@ int reactor_run(struct reactor *r)
 				tsp = &ts;
 			}
 			t_block = reactor_now_ns();
-			r->stats.busy_ns += t_block - t_start;
+			stat_add(&r->stats.busy_ns, t_block - t_start);
 			if (r->wait_in_poll)
 				ret = reactor_wait_in_poll(r, tsp);
 			else
@@ -653,17 +668,17 @@ int reactor_run(struct reactor *r)
 			if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN)
 				log_error("reactor", "reactor %u: wait failed: %s", r->id, strerror(-ret));
 			now = reactor_now_ns();
-			r->stats.idle_ns += now - t_block;
-			r->stats.sleeps++;
+			stat_add(&r->stats.idle_ns, now - t_block);
+			stat_add(&r->stats.sleeps, 1);
 		}
 
 		t_start = now;
 		n = reactor_reap(r);
 		if (n) {
-			r->stats.completions += n;
+			stat_add(&r->stats.completions, n);
 			now = reactor_now_ns();
 			last_completion = now;
-			r->stats.busy_ns += now - t_start;
+			stat_add(&r->stats.busy_ns, now - t_start);
 		}
 	}
 

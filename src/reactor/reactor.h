@@ -16,8 +16,9 @@
  * idle target uses no CPU. reactor_stats tells how the time was split.
  *
  * Threading: a reactor and everything it owns are touched only by its own
- * thread, with one exception: reactor_post() may be called from any thread to
- * run a function on the reactor's thread (control path only; it takes a lock).
+ * thread, with two exceptions: reactor_post() may be called from any thread to
+ * run a function on the reactor's thread (control path only; it takes a lock),
+ * and reactor_get_stats() may read the counters from any thread.
  */
 #ifndef NVMEOF_REACTOR_H
 #define NVMEOF_REACTOR_H

@@ -7,7 +7,9 @@
 #
 #   usage: tests/integration/control.sh [BUILD]      (BUILD defaults to build)
 #
-# Ports are picked free in 16000-16999. The last line is "N passed, N failed".
+# Ports are picked free in 16000-16999. In a ThreadSanitizer build, each
+# distinct race reported by a program is one more failure. The last line is
+# "N passed, N failed".
 set -u
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$repo" || exit 1
@@ -34,7 +36,10 @@ for b in "$TGT" "$CLI"; do
 done
 command -v python3 >/dev/null || { echo "control: python3 needed"; echo "0 passed, 1 failed"; exit 1; }
 
+tsan=0
+tsan_setup "$bdir" "$@" && tsan=1
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nvmeof-control.XXXXXX")
+[ "$tsan" = 1 ] && tsan_log_to "$tmp/tsan"
 tpid=
 cleanup() {
 	[ -n "$tpid" ] && kill "$tpid" 2>/dev/null && wait "$tpid" 2>/dev/null
@@ -431,6 +436,7 @@ check "a second daemon on the same socket refuses to start" bash -c "
 	rc=\$?; test \$rc != 0 -a \$rc != 124"
 check "the first daemon still answers" quiet tcli list
 check "final SIGTERM shutdown" stop_target
+[ "$tsan" = 1 ] && tsan_check "$tmp/tsan"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

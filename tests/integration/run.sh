@@ -8,8 +8,10 @@
 #
 #   tests/integration/run.sh BUILD_DIR
 #
-# Ports are picked in 15000-15999. Every test is bounded in time. The last
-# line is "N passed, N failed"; the exit status is nonzero on any failure.
+# Ports are picked in 15000-15999. Every test is bounded in time. In a
+# ThreadSanitizer build (make TSAN=1), each distinct race reported by the
+# target or the host tool is one more failure. The last line is
+# "N passed, N failed"; the exit status is nonzero on any failure.
 set -u
 # shellcheck source=../lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -19,7 +21,10 @@ NVMEOF="$BUILD/nvmeof"
 TARGET="${NVMEOF_TARGET:-$BUILD/nvmeof-target}"
 NQN=nqn.2026-01.io.nvmeof:ramdisk
 TEST_TIMEOUT=${TEST_TIMEOUT:-120}
+tsan=0
+tsan_setup "$BUILD" "$@" && tsan=1
 TMP=$(mktemp -d)
+[ "$tsan" = 1 ] && tsan_log_to "$TMP/tsan"
 passed=0
 failed=0
 
@@ -331,5 +336,8 @@ if ! target_alive; then
 	failed=$((failed + 1))
 fi
 stop_target TERM
+if [ "$tsan" = 1 ]; then
+	CHECK_PREFIX= tsan_check "$TMP/tsan"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

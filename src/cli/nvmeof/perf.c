@@ -32,7 +32,7 @@
 enum perf_pattern { PAT_READ, PAT_WRITE, PAT_RANDREAD, PAT_RANDWRITE, PAT_RANDRW };
 static const char *const pattern_names[] = { "read", "write", "randread", "randwrite", "randrw" };
 
-enum phase { PH_PREFILL, PH_RUN, PH_READBACK, PH_DONE };
+enum phase { PH_PREFILL, PH_RUN, PH_READBACK };
 
 struct perf_cfg {
 	uint32_t qd;
@@ -91,6 +91,7 @@ struct perf_thread {
 	_Atomic uint64_t done_ios; /* read by the progress printer */
 	_Atomic uint64_t done_bytes;
 	_Atomic uint64_t done_errors;
+	atomic_bool finished; /* set last by the thread, polled by the main loop */
 	bool dead;
 };
 
@@ -103,7 +104,8 @@ static struct {
 	atomic_bool stop;
 	_Atomic uint64_t issued; /* with --count */
 	pthread_barrier_t barrier;
-	uint64_t run_start_ns, run_end_ns;
+	/* Written by thread 0, read by every thread and the progress printer. */
+	_Atomic uint64_t run_start_ns, run_end_ns;
 } g;
 
 static uint64_t now_ns(void)
@@ -312,10 +314,11 @@ static void run_phase(struct perf_thread *t, enum phase ph)
 	if (ph == PH_RUN) {
 		pthread_barrier_wait(&g.barrier);
 		if (t->id == 0)
-			g.run_start_ns = now_ns();
+			atomic_store_explicit(&g.run_start_ns, now_ns(), memory_order_relaxed);
 		pthread_barrier_wait(&g.barrier);
 		if (!t->cfg->count)
-			deadline = g.run_start_ns + (uint64_t)(t->cfg->time_s * 1e9);
+			deadline = atomic_load_explicit(&g.run_start_ns, memory_order_relaxed) +
+				   (uint64_t)(t->cfg->time_s * 1e9);
 	}
 	for (unsigned int i = 0; i < t->nios; i++)
 		io_submit(&t->ios[i]);
@@ -361,10 +364,11 @@ static void *perf_thread_main(void *arg)
 	run_phase(t, PH_RUN);
 	pthread_barrier_wait(&g.barrier);
 	if (t->id == 0)
-		g.run_end_ns = now_ns();
+		atomic_store_explicit(&g.run_end_ns, now_ns(), memory_order_relaxed);
 	if (t->cfg->verify && !atomic_load(&g.stop) && !t->dead)
 		run_phase(t, PH_READBACK);
-	t->phase = PH_DONE;
+	/* Release: the main loop reads this thread's results once it sees the flag. */
+	atomic_store_explicit(&t->finished, true, memory_order_release);
 	return NULL;
 }
 
@@ -704,7 +708,7 @@ int cmd_perf(int argc, char **argv)
 		bool done = true;
 
 		for (unsigned int ti = 0; ti < c.threads; ti++)
-			if (threads[ti].phase != PH_DONE)
+			if (!atomic_load_explicit(&threads[ti].finished, memory_order_acquire))
 				done = false;
 		if (done)
 			break;
@@ -713,7 +717,10 @@ int cmd_perf(int argc, char **argv)
 		nanosleep(&ts, NULL);
 		uint64_t now = now_ns();
 
-		if (progress && now - last_ns >= 1000000000ull && g.run_start_ns && !g.run_end_ns) {
+		uint64_t start_ns = atomic_load_explicit(&g.run_start_ns, memory_order_relaxed);
+
+		if (progress && now - last_ns >= 1000000000ull && start_ns &&
+		    !atomic_load_explicit(&g.run_end_ns, memory_order_relaxed)) {
 			uint64_t ios = 0, errs = 0;
 
 			for (unsigned int ti = 0; ti < c.threads; ti++) {
@@ -724,7 +731,7 @@ int cmd_perf(int argc, char **argv)
 			double iops = (double)(ios - last_ios) / dt;
 
 			fprintf(stderr, "\r[%5.1f s] %10.0f IOPS %9.2f MiB/s  %" PRIu64 " errors   ",
-				(double)(now - g.run_start_ns) / 1e9, iops, iops * (double)c.io_size / 1048576.0,
+				(double)(now - start_ns) / 1e9, iops, iops * (double)c.io_size / 1048576.0,
 				errs);
 			last_ios = ios;
 			last_ns = now;
@@ -747,7 +754,7 @@ int cmd_perf(int argc, char **argv)
 		errors += threads[ti].errors;
 		verify_errors += threads[ti].verify_errors;
 	}
-	double secs = (double)(g.run_end_ns - g.run_start_ns) / 1e9;
+	double secs = (double)(atomic_load(&g.run_end_ns) - atomic_load(&g.run_start_ns)) / 1e9;
 
 	report(&c, total, errors, verify_errors, secs, &ru0, &ru1);
 	free(total);

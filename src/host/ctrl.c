@@ -486,6 +486,64 @@ static void ns_scan_locked(struct nvmeof_ctrl *ctrl)
 	free(list);
 }
 
+/* ---- waiting for the recovery ---- */
+
+void ctrl_event_init(struct nvmeof_ctrl *ctrl)
+{
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&ctrl->event_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ctrl->event_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_init(&ctrl->events, 0);
+}
+
+void ctrl_event_destroy(struct nvmeof_ctrl *ctrl)
+{
+	pthread_cond_destroy(&ctrl->event_cond);
+	pthread_mutex_destroy(&ctrl->event_lock);
+}
+
+void ctrl_notify(struct nvmeof_ctrl *ctrl)
+{
+	pthread_mutex_lock(&ctrl->event_lock);
+	atomic_fetch_add(&ctrl->events, 1);
+	pthread_cond_broadcast(&ctrl->event_cond);
+	pthread_mutex_unlock(&ctrl->event_lock);
+}
+
+void ctrl_wait_event(struct nvmeof_ctrl *ctrl, unsigned int seen, uint64_t deadline_ns)
+{
+	pthread_mutex_lock(&ctrl->event_lock);
+	while (atomic_load(&ctrl->events) == seen) {
+		if (deadline_ns == UINT64_MAX) {
+			pthread_cond_wait(&ctrl->event_cond, &ctrl->event_lock);
+			continue;
+		}
+		if (host_now_ns() >= deadline_ns)
+			break;
+		/* event_cond runs on CLOCK_MONOTONIC, the clock of host_now_ns(). */
+		struct timespec ts = { .tv_sec = (time_t)(deadline_ns / 1000000000),
+				       .tv_nsec = (long)(deadline_ns % 1000000000) };
+
+		if (pthread_cond_timedwait(&ctrl->event_cond, &ctrl->event_lock, &ts) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&ctrl->event_lock);
+}
+
+uint64_t ctrl_fast_fail_at(struct nvmeof_ctrl *ctrl)
+{
+	int tmo = ctrl->opts.fast_io_fail_tmo_s;
+	uint64_t lost = atomic_load(&ctrl->lost_at_ns);
+
+	if (tmo < 0 || !lost)
+		return 0;
+	return lost + (uint64_t)tmo * 1000000000ull;
+}
+
 /* ---- failure, recovery and keep-alive ---- */
 
 void ctrl_report_failure(struct nvmeof_ctrl *ctrl, unsigned int e)
@@ -501,6 +559,7 @@ void ctrl_report_failure(struct nvmeof_ctrl *ctrl, unsigned int e)
 	pthread_mutex_lock(&ctrl->lock);
 	pthread_cond_broadcast(&ctrl->cond);
 	pthread_mutex_unlock(&ctrl->lock);
+	ctrl_notify(ctrl);
 }
 
 static void clear_handoffs(struct nvmeof_ctrl *ctrl)
@@ -531,6 +590,7 @@ static void ctrl_start_recovery(struct nvmeof_ctrl *ctrl, const char *why)
 	sync_conn_close(&ctrl->admin);
 	pthread_mutex_unlock(&ctrl->admin_lock);
 	clear_handoffs(ctrl);
+	ctrl_notify(ctrl);
 }
 
 /* One reconnect attempt: admin queue, then a fresh connection per I/O queue. */
@@ -645,6 +705,7 @@ static void *ctrl_thread(void *arg)
 					  ctrl->opts.traddr, ctrl->opts.trsvcid, ctrl->opts.ctrl_loss_tmo_s);
 				atomic_fetch_add(&ctrl->epoch, 1);
 				atomic_store(&ctrl->state, NVMEOF_CTRL_DEAD);
+				ctrl_notify(ctrl);
 				continue;
 			}
 			if (now >= next_attempt) {
@@ -657,6 +718,7 @@ static void *ctrl_thread(void *arg)
 					atomic_store(&ctrl->lost_at_ns, 0);
 					atomic_fetch_add(&ctrl->reconnects, 1);
 					atomic_store(&ctrl->state, NVMEOF_CTRL_LIVE);
+					ctrl_notify(ctrl);
 					log_notice(HOST_LOG, "%s:%s: reconnected, cntlid %u", ctrl->opts.traddr,
 						   ctrl->opts.trsvcid, ctrl->cntlid);
 					next_ka = host_now_ns() + ka_period;
@@ -689,6 +751,7 @@ static void ctrl_free(struct nvmeof_ctrl *ctrl)
 	pthread_mutex_destroy(&ctrl->lock);
 	pthread_mutex_destroy(&ctrl->ns_lock);
 	pthread_cond_destroy(&ctrl->cond);
+	ctrl_event_destroy(ctrl);
 	free(ctrl);
 }
 
@@ -729,6 +792,7 @@ int nvmeof_ctrl_connect(const struct nvmeof_ctrl_opts *opts, struct nvmeof_ctrl 
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&ctrl->cond, &ca);
 	pthread_condattr_destroy(&ca);
+	ctrl_event_init(ctrl);
 	atomic_init(&ctrl->state, NVMEOF_CTRL_LIVE);
 	atomic_init(&ctrl->epoch, 1);
 	atomic_init(&ctrl->failed_epoch, 0);
@@ -842,12 +906,57 @@ struct nvmeof_qpair *nvmeof_ctrl_get_qpair(struct nvmeof_ctrl *ctrl, unsigned in
 	return idx < ctrl->nr_io_queues ? &ctrl->qpairs[idx] : NULL;
 }
 
+enum nvmeof_ctrl_state nvmeof_ctrl_get_state(struct nvmeof_ctrl *ctrl)
+{
+	return (enum nvmeof_ctrl_state)atomic_load(&ctrl->state);
+}
+
+/* A queue reported a failure the controller thread has not acted on yet. */
+static bool ctrl_failure_pending(struct nvmeof_ctrl *ctrl)
+{
+	return ctrl->thread_started && atomic_load(&ctrl->failed_epoch) == atomic_load(&ctrl->epoch);
+}
+
+int nvmeof_ctrl_wait_recovery(struct nvmeof_ctrl *ctrl, int timeout_ms)
+{
+	uint64_t start = 0, deadline = UINT64_MAX;
+
+	for (;;) {
+		/* Read before the checks: a change after them ends the wait at once. */
+		unsigned int seen = atomic_load(&ctrl->events);
+		int state = atomic_load(&ctrl->state);
+
+		if (state == NVMEOF_CTRL_DEAD)
+			return -ENODEV;
+		if (state == NVMEOF_CTRL_LIVE && !ctrl_failure_pending(ctrl))
+			return 0;
+		uint64_t now = host_now_ns();
+
+		if (!start) {
+			start = now;
+			if (timeout_ms >= 0)
+				deadline = start + (uint64_t)timeout_ms * 1000000;
+		}
+		if (now >= deadline)
+			return -EAGAIN;
+		/* Wake when fast_io_fail_tmo expires, once: then the caller's poll fails the I/O. */
+		uint64_t until = deadline, ff = ctrl_fast_fail_at(ctrl);
+
+		if (ff > start && ff < until)
+			until = ff;
+		ctrl_wait_event(ctrl, seen, until);
+		if (until != deadline && host_now_ns() >= until)
+			return -EAGAIN;
+	}
+}
+
 /* Wait (bounded) for the admin queue to be usable; caller then takes admin_lock. */
 static int admin_wait_live(struct nvmeof_ctrl *ctrl)
 {
 	uint64_t deadline = host_now_ns() + (uint64_t)ctrl->opts.admin_timeout_ms * 1000000;
 
 	for (;;) {
+		unsigned int seen = atomic_load(&ctrl->events);
 		int state = atomic_load(&ctrl->state);
 
 		if (state == NVMEOF_CTRL_LIVE)
@@ -856,7 +965,7 @@ static int admin_wait_live(struct nvmeof_ctrl *ctrl)
 			return -ENODEV;
 		if (host_now_ns() >= deadline)
 			return -ETIMEDOUT;
-		sleep_ms(20);
+		ctrl_wait_event(ctrl, seen, deadline);
 	}
 }
 

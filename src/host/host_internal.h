@@ -215,6 +215,14 @@ struct nvmeof_ctrl {
 	pthread_cond_t cond;
 	bool stop;
 
+	/*
+	 * Callers waiting for the recovery to make progress sleep here; never
+	 * held across anything that blocks, so a waiter's timeout holds.
+	 */
+	pthread_mutex_t event_lock;
+	pthread_cond_t event_cond;
+	atomic_uint events; /* bumped on a state change or a reported failure */
+
 	pthread_mutex_t ns_lock;
 	struct ns_cache_ent ns[HOST_MAX_NS_CACHE];
 	unsigned int nr_ns;
@@ -222,6 +230,19 @@ struct nvmeof_ctrl {
 
 /* A connection of `epoch` failed: starts the reconnect logic (stale epochs are ignored). */
 void ctrl_report_failure(struct nvmeof_ctrl *ctrl, unsigned int epoch);
+/* Wake everyone in ctrl_wait_event(): the state changed or a queue failed. */
+void ctrl_notify(struct nvmeof_ctrl *ctrl);
+/*
+ * Sleep until ctrl->events differs from `seen` (read it before checking the
+ * condition waited for) or until deadline_ns (CLOCK_MONOTONIC, UINT64_MAX =
+ * none). Spurious returns are possible: callers re-check and loop.
+ */
+void ctrl_wait_event(struct nvmeof_ctrl *ctrl, unsigned int seen, uint64_t deadline_ns);
+/* When fast_io_fail_tmo expires for the current loss, 0 if it cannot (live, or -1). */
+uint64_t ctrl_fast_fail_at(struct nvmeof_ctrl *ctrl);
+/* Shared by the controller and the unit tests' hand-built controllers. */
+void ctrl_event_init(struct nvmeof_ctrl *ctrl);
+void ctrl_event_destroy(struct nvmeof_ctrl *ctrl);
 /* Block size shift for nsid, or -EINVAL if unknown. */
 int ctrl_ns_lba_shift(struct nvmeof_ctrl *ctrl, uint32_t nsid);
 

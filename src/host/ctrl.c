@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -641,7 +642,7 @@ static int send_keep_alive(struct nvmeof_ctrl *ctrl)
 	pthread_mutex_lock(&ctrl->admin_lock);
 	rc = admin_cmd_locked(ctrl, &sqe, NULL, 0, false, (int)ctrl->opts.kato_ms, &cpl);
 	pthread_mutex_unlock(&ctrl->admin_lock);
-	if (rc)
+	if (rc && rc != -ECANCELED)
 		log_error(HOST_LOG, "%s:%s cntlid %u: keep-alive failed: %s (status 0x%x)",
 			  ctrl->opts.traddr, ctrl->opts.trsvcid, ctrl->cntlid, strerror(-rc), cpl.status);
 	return rc;
@@ -672,6 +673,7 @@ static void *ctrl_thread(void *arg)
 	uint64_t next_ka = host_now_ns() + ka_period;
 	uint64_t next_attempt = 0;
 
+	sock_set_cancel_fd(ctrl->stop_fd);
 	pthread_mutex_lock(&ctrl->lock);
 	while (!ctrl->stop) {
 		uint64_t now = host_now_ns();
@@ -713,6 +715,8 @@ static void *ctrl_thread(void *arg)
 				int rc = ctrl_reconnect(ctrl);
 
 				pthread_mutex_lock(&ctrl->lock);
+				if (rc && ctrl->stop)
+					continue; /* cancelled by the disconnect */
 				if (rc == 0) {
 					atomic_store(&ctrl->failed_epoch, 0);
 					atomic_store(&ctrl->lost_at_ns, 0);
@@ -747,6 +751,8 @@ static void ctrl_free(struct nvmeof_ctrl *ctrl)
 		free(ctrl->qpairs);
 	}
 	sync_conn_close(&ctrl->admin);
+	if (ctrl->stop_fd >= 0)
+		close(ctrl->stop_fd);
 	pthread_mutex_destroy(&ctrl->admin_lock);
 	pthread_mutex_destroy(&ctrl->lock);
 	pthread_mutex_destroy(&ctrl->ns_lock);
@@ -785,6 +791,7 @@ int nvmeof_ctrl_connect(const struct nvmeof_ctrl_opts *opts, struct nvmeof_ctrl 
 		}
 	}
 	ctrl->admin.fd = -1;
+	ctrl->stop_fd = -1;
 	pthread_mutex_init(&ctrl->admin_lock, NULL);
 	pthread_mutex_init(&ctrl->lock, NULL);
 	pthread_mutex_init(&ctrl->ns_lock, NULL);
@@ -798,6 +805,12 @@ int nvmeof_ctrl_connect(const struct nvmeof_ctrl_opts *opts, struct nvmeof_ctrl 
 	atomic_init(&ctrl->failed_epoch, 0);
 	atomic_init(&ctrl->lost_at_ns, 0);
 	atomic_init(&ctrl->reconnects, 0);
+	ctrl->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ctrl->stop_fd < 0) {
+		rc = -errno;
+		ctrl_free(ctrl);
+		return rc;
+	}
 
 	pthread_mutex_lock(&ctrl->admin_lock);
 	rc = admin_establish(ctrl, true, &local_cpl);
@@ -867,10 +880,16 @@ void nvmeof_ctrl_disconnect(struct nvmeof_ctrl *ctrl)
 	if (!ctrl)
 		return;
 	if (ctrl->thread_started) {
+		uint64_t one = 1;
+
 		pthread_mutex_lock(&ctrl->lock);
 		ctrl->stop = true;
 		pthread_cond_broadcast(&ctrl->cond);
 		pthread_mutex_unlock(&ctrl->lock);
+		/* Ends a keep-alive or reconnect attempt in progress at once. */
+		if (write(ctrl->stop_fd, &one, sizeof(one)) != sizeof(one))
+			log_warn(HOST_LOG, "%s:%s: cannot cancel the controller thread's I/O: %s",
+				 ctrl->traddr, ctrl->trsvcid, strerror(errno));
 		pthread_join(ctrl->thread, NULL);
 	}
 	for (unsigned int i = 0; ctrl->qpairs && i < ctrl->nr_io_queues; i++)

@@ -51,6 +51,13 @@ int sock_connect(const char *addr, const char *port, int timeout_ms, char *peer,
 int sock_send_all(int fd, const struct iovec *iov, int iovcnt, uint64_t deadline_ns);
 int sock_recv_all(int fd, void *buf, size_t len, uint64_t deadline_ns);
 int sock_set_nonblock(int fd, bool on);
+/*
+ * The calling thread's blocking waits above (connect, send, receive) end
+ * with -ECANCELED as soon as fd is readable; -1 = none. The controller
+ * thread names its stop eventfd, so that a disconnect never waits for a
+ * keep-alive or a reconnect attempt to time out.
+ */
+void sock_set_cancel_fd(int fd);
 
 /* ---- sync.c: one command at a time, blocking ---- */
 struct sync_conn {
@@ -214,6 +221,7 @@ struct nvmeof_ctrl {
 	pthread_mutex_t lock; /* protects stop and the condition */
 	pthread_cond_t cond;
 	bool stop;
+	int stop_fd; /* eventfd, readable once disconnect began: cancels the thread's socket waits */
 
 	/*
 	 * Callers waiting for the recovery to make progress sleep here; never

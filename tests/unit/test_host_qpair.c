@@ -3,8 +3,9 @@
  * The host I/O queue engine against a scripted controller on a socketpair:
  * C2HData with padding and the SUCCESS flag, R2T answered in MAXH2CDATA
  * pieces, MDTS splitting completed as one, in-capsule writes with data
- * digests, a C2HTermReq turning into a failed connection, and callers that
- * wait for a reconnect sleeping (not spinning) until it happens.
+ * digests, a C2HTermReq turning into a failed connection, callers that
+ * wait for a reconnect sleeping (not spinning) until it happens, and the
+ * controller thread's blocking socket waits being cancelled at disconnect.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -14,6 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,6 +62,7 @@ static struct fixture *setup(uint32_t max_xfer, uint32_t incapsule, uint32_t max
 	c->nr_io_queues = 1;
 	c->ns[0] = (struct ns_cache_ent){ .nsid = 1, .lba_shift = 9, .nsze = 1 << 20 };
 	c->nr_ns = 1;
+	c->stop_fd = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->ns_lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
@@ -587,6 +590,31 @@ static void test_wait_recovery_fast_fail(void **state)
 	teardown(f);
 }
 
+
+/* A thread's cancel fd ends its blocking socket waits, but data already there wins. */
+static void test_sock_wait_cancelled(void **state)
+{
+	int sv[2], efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	uint64_t one = 1;
+	uint8_t b[4];
+
+	assert_true(efd >= 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	sock_set_cancel_fd(efd);
+	assert_int_equal(sock_recv_all(sv[0], b, 4, host_now_ns() + 50000000ull), -ETIMEDOUT);
+	assert_int_equal(write(efd, &one, sizeof(one)), sizeof(one));
+	uint64_t t0 = host_now_ns();
+
+	assert_int_equal(sock_recv_all(sv[0], b, 4, host_now_ns() + 5000000000ull), -ECANCELED);
+	assert_true(host_now_ns() - t0 < 1000000000ull);
+	assert_int_equal(write(sv[1], "abcd", 4), 4);
+	assert_int_equal(sock_recv_all(sv[0], b, 4, host_now_ns() + 5000000000ull), 0);
+	sock_set_cancel_fd(-1);
+	close(sv[0]);
+	close(sv[1]);
+	close(efd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -600,6 +628,7 @@ int main(void)
 		cmocka_unit_test(test_wait_ends_when_controller_dies),
 		cmocka_unit_test(test_wait_recovery),
 		cmocka_unit_test(test_wait_recovery_fast_fail),
+		cmocka_unit_test(test_sock_wait_cancelled),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

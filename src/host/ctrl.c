@@ -25,6 +25,7 @@
 #include "proto/endian.h"
 
 #define RECOVERY_POLL_MS 100
+#define SHUTDOWN_MS 5000 /* CC.SHN at disconnect, all steps together (Linux: shutdown_timeout) */
 
 void nvmeof_ctrl_opts_init(struct nvmeof_ctrl_opts *o)
 {
@@ -162,7 +163,7 @@ static int admin_cmd_locked(struct nvmeof_ctrl *ctrl, struct nvme_sqe *sqe, void
 	return cpl->status ? -EREMOTEIO : 0;
 }
 
-static int prop_get(struct nvmeof_ctrl *ctrl, uint32_t off, bool eight, uint64_t *val)
+static int prop_get(struct nvmeof_ctrl *ctrl, uint32_t off, bool eight, uint64_t *val, int timeout_ms)
 {
 	struct nvme_sqe sqe = { 0 };
 	struct nvmf_property_sqe *p = (struct nvmf_property_sqe *)&sqe;
@@ -173,7 +174,7 @@ static int prop_get(struct nvmeof_ctrl *ctrl, uint32_t off, bool eight, uint64_t
 	p->fctype = NVMF_FCTYPE_PROPERTY_GET;
 	p->attrib = eight ? 1 : 0;
 	p->offset = to_le32(off);
-	rc = admin_cmd_locked(ctrl, &sqe, NULL, 0, false, (int)ctrl->opts.admin_timeout_ms, &cpl);
+	rc = admin_cmd_locked(ctrl, &sqe, NULL, 0, false, timeout_ms, &cpl);
 	if (rc) {
 		log_error(HOST_LOG, "%s: Property Get 0x%x failed: %s (status 0x%x)", ctrl->admin.peer, off,
 			  strerror(-rc), cpl.status);
@@ -183,7 +184,7 @@ static int prop_get(struct nvmeof_ctrl *ctrl, uint32_t off, bool eight, uint64_t
 	return 0;
 }
 
-static int prop_set(struct nvmeof_ctrl *ctrl, uint32_t off, uint32_t val)
+static int prop_set(struct nvmeof_ctrl *ctrl, uint32_t off, uint32_t val, int timeout_ms)
 {
 	struct nvme_sqe sqe = { 0 };
 	struct nvmf_property_sqe *p = (struct nvmf_property_sqe *)&sqe;
@@ -195,7 +196,7 @@ static int prop_set(struct nvmeof_ctrl *ctrl, uint32_t off, uint32_t val)
 	p->attrib = 0;
 	p->offset = to_le32(off);
 	p->value = to_le64(val);
-	rc = admin_cmd_locked(ctrl, &sqe, NULL, 0, false, (int)ctrl->opts.admin_timeout_ms, &cpl);
+	rc = admin_cmd_locked(ctrl, &sqe, NULL, 0, false, timeout_ms, &cpl);
 	if (rc)
 		log_error(HOST_LOG, "%s: Property Set 0x%x = 0x%x failed: %s (status 0x%x)",
 			  ctrl->admin.peer, off, val, strerror(-rc), cpl.status);
@@ -209,13 +210,23 @@ static void sleep_ms(unsigned int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Milliseconds left until deadline_ns (at least 1), capped at max. */
+static int ms_left(uint64_t deadline_ns, uint32_t max)
+{
+	uint64_t now = host_now_ns();
+	uint64_t ms = deadline_ns > now ? (deadline_ns - now + 999999) / 1000000 : 1;
+
+	return (int)(ms < max ? ms : max);
+}
+
 static int wait_csts(struct nvmeof_ctrl *ctrl, uint32_t mask, uint32_t want, uint32_t timeout_ms)
 {
 	uint64_t deadline = host_now_ns() + (uint64_t)timeout_ms * 1000000;
 
 	for (;;) {
 		uint64_t csts;
-		int rc = prop_get(ctrl, NVME_REG_CSTS, false, &csts);
+		int rc = prop_get(ctrl, NVME_REG_CSTS, false, &csts,
+				  ms_left(deadline, ctrl->opts.admin_timeout_ms));
 
 		if (rc)
 			return rc;
@@ -265,7 +276,7 @@ static int admin_establish(struct nvmeof_ctrl *ctrl, bool initial, struct nvmeof
 		goto fail;
 	uint64_t cap;
 
-	rc = prop_get(ctrl, NVME_REG_CAP, true, &cap);
+	rc = prop_get(ctrl, NVME_REG_CAP, true, &cap, (int)o->admin_timeout_ms);
 	if (rc)
 		goto fail;
 	uint32_t mqes = (uint32_t)(cap & 0xffff) + 1;
@@ -273,7 +284,7 @@ static int admin_establish(struct nvmeof_ctrl *ctrl, bool initial, struct nvmeof
 	ctrl->mpsmin = (uint8_t)((cap >> 48) & 0xf);
 	ctrl->cap_to_ms = ((uint32_t)((cap >> 24) & 0xff) + 1) * 500;
 
-	rc = prop_set(ctrl, NVME_REG_CC, NVME_CC_EN | (6u << 16) | (4u << 20));
+	rc = prop_set(ctrl, NVME_REG_CC, NVME_CC_EN | (6u << 16) | (4u << 20), (int)o->admin_timeout_ms);
 	if (!rc)
 		rc = wait_csts(ctrl, NVME_CSTS_RDY, NVME_CSTS_RDY, ctrl->cap_to_ms);
 	if (rc) {
@@ -896,12 +907,17 @@ void nvmeof_ctrl_disconnect(struct nvmeof_ctrl *ctrl)
 		qpair_cancel_all(&ctrl->qpairs[i], -ECANCELED);
 	pthread_mutex_lock(&ctrl->admin_lock);
 	if (ctrl->admin.fd >= 0 && atomic_load(&ctrl->state) == NVMEOF_CTRL_LIVE) {
+		/* One budget for all of it: a hung controller must not hold the caller for minutes. */
+		uint64_t deadline = host_now_ns() + (uint64_t)SHUTDOWN_MS * 1000000;
+		uint32_t max = ctrl->opts.admin_timeout_ms;
 		uint64_t cc;
 
 		/* Normal shutdown: CC.SHN = 01b, then wait for CSTS.SHST = complete. */
-		if (prop_get(ctrl, NVME_REG_CC, false, &cc) == 0 &&
-		    prop_set(ctrl, NVME_REG_CC, ((uint32_t)cc & ~(3u << 14)) | (1u << 14)) == 0 &&
-		    wait_csts(ctrl, NVME_CSTS_SHST_MASK, NVME_CSTS_SHST_CMPLT, 5000) != 0)
+		if (prop_get(ctrl, NVME_REG_CC, false, &cc, ms_left(deadline, max)) == 0 &&
+		    prop_set(ctrl, NVME_REG_CC, ((uint32_t)cc & ~(3u << 14)) | (1u << 14),
+			     ms_left(deadline, max)) == 0 &&
+		    wait_csts(ctrl, NVME_CSTS_SHST_MASK, NVME_CSTS_SHST_CMPLT,
+			      (uint32_t)ms_left(deadline, max)) != 0)
 			log_warn(HOST_LOG, "%s:%s: shutdown did not complete", ctrl->traddr, ctrl->trsvcid);
 	}
 	pthread_mutex_unlock(&ctrl->admin_lock);

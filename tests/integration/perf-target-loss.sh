@@ -163,6 +163,10 @@ run_loss() {
 	else
 		fail "$name: no spinning after the kill ($pct % CPU < $CPU_MAX_PCT %)"
 	fi
+	if grep -qE 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$tmp/perf.err"; then
+		fail "$name: sanitizer report"
+		grep -m 10 -A 10 -E 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$tmp/perf.err" | sed 's/^/    /'
+	fi
 	if python3 - "$tmp/perf.json" <<'PY'
 import json, sys
 try:

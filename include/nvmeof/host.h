@@ -134,6 +134,19 @@ void nvmeof_ctrl_disconnect(struct nvmeof_ctrl *ctrl);
 
 void nvmeof_ctrl_get_info(struct nvmeof_ctrl *ctrl, struct nvmeof_ctrl_info *info);
 const char *nvmeof_ctrl_state_name(enum nvmeof_ctrl_state state);
+/* Current state: one atomic load, cheap enough for a polling loop. */
+enum nvmeof_ctrl_state nvmeof_ctrl_get_state(struct nvmeof_ctrl *ctrl);
+
+/*
+ * Sleep while the controller recovers from a lost connection (reconnecting,
+ * or a queue failed and the reconnect is about to start). Returns 0 once it
+ * is live again, at once and without a system call if nothing failed;
+ * -ENODEV if it is dead; -EAGAIN after timeout_ms (-1 = no limit) or when
+ * fast_io_fail_tmo expires, so that the caller can poll its queues (which
+ * fails the waiting I/O) and call again. Sleeps on a condition the reconnect
+ * thread signals: a caller never spins while a reconnect is pending.
+ */
+int nvmeof_ctrl_wait_recovery(struct nvmeof_ctrl *ctrl, int timeout_ms);
 
 /*
  * Synchronous admin command. data/len: buffer for the transfer, host to
@@ -186,7 +199,11 @@ int nvmeof_flush(struct nvmeof_qpair *qp, uint32_t nsid, nvmeof_cb cb, void *cb_
  */
 int nvmeof_qpair_poll(struct nvmeof_qpair *qp, unsigned int max);
 
-/* Like poll, but sleeps up to timeout_ms (-1 = forever) for a completion. */
+/*
+ * Like poll, but sleeps up to timeout_ms (-1 = forever) for a completion.
+ * While the queue is disconnected it sleeps until the reconnect hands it a
+ * new connection, the controller dies or fast_io_fail_tmo expires.
+ */
 int nvmeof_qpair_wait(struct nvmeof_qpair *qp, int timeout_ms);
 
 /* Requests submitted and not yet completed to the caller. */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "proto/endian.h"
 
 #define RECOVERY_POLL_MS 100
+#define SHUTDOWN_MS 5000 /* CC.SHN at disconnect, all steps together (Linux: shutdown_timeout) */
 
 void nvmeof_ctrl_opts_init(struct nvmeof_ctrl_opts *o)
 {
@@ -161,7 +163,7 @@ static int admin_cmd_locked(struct nvmeof_ctrl *ctrl, struct nvme_sqe *sqe, void
 	return cpl->status ? -EREMOTEIO : 0;
 }
 
-static int prop_get(struct nvmeof_ctrl *ctrl, uint32_t off, bool eight, uint64_t *val)
+static int prop_get(struct nvmeof_ctrl *ctrl, uint32_t off, bool eight, uint64_t *val, int timeout_ms)
 {
 	struct nvme_sqe sqe = { 0 };
 	struct nvmf_property_sqe *p = (struct nvmf_property_sqe *)&sqe;
@@ -172,7 +174,7 @@ static int prop_get(struct nvmeof_ctrl *ctrl, uint32_t off, bool eight, uint64_t
 	p->fctype = NVMF_FCTYPE_PROPERTY_GET;
 	p->attrib = eight ? 1 : 0;
 	p->offset = to_le32(off);
-	rc = admin_cmd_locked(ctrl, &sqe, NULL, 0, false, (int)ctrl->opts.admin_timeout_ms, &cpl);
+	rc = admin_cmd_locked(ctrl, &sqe, NULL, 0, false, timeout_ms, &cpl);
 	if (rc) {
 		log_error(HOST_LOG, "%s: Property Get 0x%x failed: %s (status 0x%x)", ctrl->admin.peer, off,
 			  strerror(-rc), cpl.status);
@@ -182,7 +184,7 @@ static int prop_get(struct nvmeof_ctrl *ctrl, uint32_t off, bool eight, uint64_t
 	return 0;
 }
 
-static int prop_set(struct nvmeof_ctrl *ctrl, uint32_t off, uint32_t val)
+static int prop_set(struct nvmeof_ctrl *ctrl, uint32_t off, uint32_t val, int timeout_ms)
 {
 	struct nvme_sqe sqe = { 0 };
 	struct nvmf_property_sqe *p = (struct nvmf_property_sqe *)&sqe;
@@ -194,7 +196,7 @@ static int prop_set(struct nvmeof_ctrl *ctrl, uint32_t off, uint32_t val)
 	p->attrib = 0;
 	p->offset = to_le32(off);
 	p->value = to_le64(val);
-	rc = admin_cmd_locked(ctrl, &sqe, NULL, 0, false, (int)ctrl->opts.admin_timeout_ms, &cpl);
+	rc = admin_cmd_locked(ctrl, &sqe, NULL, 0, false, timeout_ms, &cpl);
 	if (rc)
 		log_error(HOST_LOG, "%s: Property Set 0x%x = 0x%x failed: %s (status 0x%x)",
 			  ctrl->admin.peer, off, val, strerror(-rc), cpl.status);
@@ -208,13 +210,23 @@ static void sleep_ms(unsigned int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Milliseconds left until deadline_ns (at least 1), capped at max. */
+static int ms_left(uint64_t deadline_ns, uint32_t max)
+{
+	uint64_t now = host_now_ns();
+	uint64_t ms = deadline_ns > now ? (deadline_ns - now + 999999) / 1000000 : 1;
+
+	return (int)(ms < max ? ms : max);
+}
+
 static int wait_csts(struct nvmeof_ctrl *ctrl, uint32_t mask, uint32_t want, uint32_t timeout_ms)
 {
 	uint64_t deadline = host_now_ns() + (uint64_t)timeout_ms * 1000000;
 
 	for (;;) {
 		uint64_t csts;
-		int rc = prop_get(ctrl, NVME_REG_CSTS, false, &csts);
+		int rc = prop_get(ctrl, NVME_REG_CSTS, false, &csts,
+				  ms_left(deadline, ctrl->opts.admin_timeout_ms));
 
 		if (rc)
 			return rc;
@@ -264,7 +276,7 @@ static int admin_establish(struct nvmeof_ctrl *ctrl, bool initial, struct nvmeof
 		goto fail;
 	uint64_t cap;
 
-	rc = prop_get(ctrl, NVME_REG_CAP, true, &cap);
+	rc = prop_get(ctrl, NVME_REG_CAP, true, &cap, (int)o->admin_timeout_ms);
 	if (rc)
 		goto fail;
 	uint32_t mqes = (uint32_t)(cap & 0xffff) + 1;
@@ -272,7 +284,7 @@ static int admin_establish(struct nvmeof_ctrl *ctrl, bool initial, struct nvmeof
 	ctrl->mpsmin = (uint8_t)((cap >> 48) & 0xf);
 	ctrl->cap_to_ms = ((uint32_t)((cap >> 24) & 0xff) + 1) * 500;
 
-	rc = prop_set(ctrl, NVME_REG_CC, NVME_CC_EN | (6u << 16) | (4u << 20));
+	rc = prop_set(ctrl, NVME_REG_CC, NVME_CC_EN | (6u << 16) | (4u << 20), (int)o->admin_timeout_ms);
 	if (!rc)
 		rc = wait_csts(ctrl, NVME_CSTS_RDY, NVME_CSTS_RDY, ctrl->cap_to_ms);
 	if (rc) {
@@ -486,6 +498,64 @@ static void ns_scan_locked(struct nvmeof_ctrl *ctrl)
 	free(list);
 }
 
+/* ---- waiting for the recovery ---- */
+
+void ctrl_event_init(struct nvmeof_ctrl *ctrl)
+{
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&ctrl->event_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ctrl->event_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_init(&ctrl->events, 0);
+}
+
+void ctrl_event_destroy(struct nvmeof_ctrl *ctrl)
+{
+	pthread_cond_destroy(&ctrl->event_cond);
+	pthread_mutex_destroy(&ctrl->event_lock);
+}
+
+void ctrl_notify(struct nvmeof_ctrl *ctrl)
+{
+	pthread_mutex_lock(&ctrl->event_lock);
+	atomic_fetch_add(&ctrl->events, 1);
+	pthread_cond_broadcast(&ctrl->event_cond);
+	pthread_mutex_unlock(&ctrl->event_lock);
+}
+
+void ctrl_wait_event(struct nvmeof_ctrl *ctrl, unsigned int seen, uint64_t deadline_ns)
+{
+	pthread_mutex_lock(&ctrl->event_lock);
+	while (atomic_load(&ctrl->events) == seen) {
+		if (deadline_ns == UINT64_MAX) {
+			pthread_cond_wait(&ctrl->event_cond, &ctrl->event_lock);
+			continue;
+		}
+		if (host_now_ns() >= deadline_ns)
+			break;
+		/* event_cond runs on CLOCK_MONOTONIC, the clock of host_now_ns(). */
+		struct timespec ts = { .tv_sec = (time_t)(deadline_ns / 1000000000),
+				       .tv_nsec = (long)(deadline_ns % 1000000000) };
+
+		if (pthread_cond_timedwait(&ctrl->event_cond, &ctrl->event_lock, &ts) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&ctrl->event_lock);
+}
+
+uint64_t ctrl_fast_fail_at(struct nvmeof_ctrl *ctrl)
+{
+	int tmo = ctrl->opts.fast_io_fail_tmo_s;
+	uint64_t lost = atomic_load(&ctrl->lost_at_ns);
+
+	if (tmo < 0 || !lost)
+		return 0;
+	return lost + (uint64_t)tmo * 1000000000ull;
+}
+
 /* ---- failure, recovery and keep-alive ---- */
 
 void ctrl_report_failure(struct nvmeof_ctrl *ctrl, unsigned int e)
@@ -501,6 +571,7 @@ void ctrl_report_failure(struct nvmeof_ctrl *ctrl, unsigned int e)
 	pthread_mutex_lock(&ctrl->lock);
 	pthread_cond_broadcast(&ctrl->cond);
 	pthread_mutex_unlock(&ctrl->lock);
+	ctrl_notify(ctrl);
 }
 
 static void clear_handoffs(struct nvmeof_ctrl *ctrl)
@@ -531,6 +602,7 @@ static void ctrl_start_recovery(struct nvmeof_ctrl *ctrl, const char *why)
 	sync_conn_close(&ctrl->admin);
 	pthread_mutex_unlock(&ctrl->admin_lock);
 	clear_handoffs(ctrl);
+	ctrl_notify(ctrl);
 }
 
 /* One reconnect attempt: admin queue, then a fresh connection per I/O queue. */
@@ -581,7 +653,7 @@ static int send_keep_alive(struct nvmeof_ctrl *ctrl)
 	pthread_mutex_lock(&ctrl->admin_lock);
 	rc = admin_cmd_locked(ctrl, &sqe, NULL, 0, false, (int)ctrl->opts.kato_ms, &cpl);
 	pthread_mutex_unlock(&ctrl->admin_lock);
-	if (rc)
+	if (rc && rc != -ECANCELED)
 		log_error(HOST_LOG, "%s:%s cntlid %u: keep-alive failed: %s (status 0x%x)",
 			  ctrl->opts.traddr, ctrl->opts.trsvcid, ctrl->cntlid, strerror(-rc), cpl.status);
 	return rc;
@@ -612,6 +684,7 @@ static void *ctrl_thread(void *arg)
 	uint64_t next_ka = host_now_ns() + ka_period;
 	uint64_t next_attempt = 0;
 
+	sock_set_cancel_fd(ctrl->stop_fd);
 	pthread_mutex_lock(&ctrl->lock);
 	while (!ctrl->stop) {
 		uint64_t now = host_now_ns();
@@ -645,6 +718,7 @@ static void *ctrl_thread(void *arg)
 					  ctrl->opts.traddr, ctrl->opts.trsvcid, ctrl->opts.ctrl_loss_tmo_s);
 				atomic_fetch_add(&ctrl->epoch, 1);
 				atomic_store(&ctrl->state, NVMEOF_CTRL_DEAD);
+				ctrl_notify(ctrl);
 				continue;
 			}
 			if (now >= next_attempt) {
@@ -652,11 +726,14 @@ static void *ctrl_thread(void *arg)
 				int rc = ctrl_reconnect(ctrl);
 
 				pthread_mutex_lock(&ctrl->lock);
+				if (rc && ctrl->stop)
+					continue; /* cancelled by the disconnect */
 				if (rc == 0) {
 					atomic_store(&ctrl->failed_epoch, 0);
 					atomic_store(&ctrl->lost_at_ns, 0);
 					atomic_fetch_add(&ctrl->reconnects, 1);
 					atomic_store(&ctrl->state, NVMEOF_CTRL_LIVE);
+					ctrl_notify(ctrl);
 					log_notice(HOST_LOG, "%s:%s: reconnected, cntlid %u", ctrl->opts.traddr,
 						   ctrl->opts.trsvcid, ctrl->cntlid);
 					next_ka = host_now_ns() + ka_period;
@@ -685,10 +762,13 @@ static void ctrl_free(struct nvmeof_ctrl *ctrl)
 		free(ctrl->qpairs);
 	}
 	sync_conn_close(&ctrl->admin);
+	if (ctrl->stop_fd >= 0)
+		close(ctrl->stop_fd);
 	pthread_mutex_destroy(&ctrl->admin_lock);
 	pthread_mutex_destroy(&ctrl->lock);
 	pthread_mutex_destroy(&ctrl->ns_lock);
 	pthread_cond_destroy(&ctrl->cond);
+	ctrl_event_destroy(ctrl);
 	free(ctrl);
 }
 
@@ -722,6 +802,7 @@ int nvmeof_ctrl_connect(const struct nvmeof_ctrl_opts *opts, struct nvmeof_ctrl 
 		}
 	}
 	ctrl->admin.fd = -1;
+	ctrl->stop_fd = -1;
 	pthread_mutex_init(&ctrl->admin_lock, NULL);
 	pthread_mutex_init(&ctrl->lock, NULL);
 	pthread_mutex_init(&ctrl->ns_lock, NULL);
@@ -729,11 +810,18 @@ int nvmeof_ctrl_connect(const struct nvmeof_ctrl_opts *opts, struct nvmeof_ctrl 
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&ctrl->cond, &ca);
 	pthread_condattr_destroy(&ca);
+	ctrl_event_init(ctrl);
 	atomic_init(&ctrl->state, NVMEOF_CTRL_LIVE);
 	atomic_init(&ctrl->epoch, 1);
 	atomic_init(&ctrl->failed_epoch, 0);
 	atomic_init(&ctrl->lost_at_ns, 0);
 	atomic_init(&ctrl->reconnects, 0);
+	ctrl->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ctrl->stop_fd < 0) {
+		rc = -errno;
+		ctrl_free(ctrl);
+		return rc;
+	}
 
 	pthread_mutex_lock(&ctrl->admin_lock);
 	rc = admin_establish(ctrl, true, &local_cpl);
@@ -803,22 +891,33 @@ void nvmeof_ctrl_disconnect(struct nvmeof_ctrl *ctrl)
 	if (!ctrl)
 		return;
 	if (ctrl->thread_started) {
+		uint64_t one = 1;
+
 		pthread_mutex_lock(&ctrl->lock);
 		ctrl->stop = true;
 		pthread_cond_broadcast(&ctrl->cond);
 		pthread_mutex_unlock(&ctrl->lock);
+		/* Ends a keep-alive or reconnect attempt in progress at once. */
+		if (write(ctrl->stop_fd, &one, sizeof(one)) != sizeof(one))
+			log_warn(HOST_LOG, "%s:%s: cannot cancel the controller thread's I/O: %s",
+				 ctrl->traddr, ctrl->trsvcid, strerror(errno));
 		pthread_join(ctrl->thread, NULL);
 	}
 	for (unsigned int i = 0; ctrl->qpairs && i < ctrl->nr_io_queues; i++)
 		qpair_cancel_all(&ctrl->qpairs[i], -ECANCELED);
 	pthread_mutex_lock(&ctrl->admin_lock);
 	if (ctrl->admin.fd >= 0 && atomic_load(&ctrl->state) == NVMEOF_CTRL_LIVE) {
+		/* One budget for all of it: a hung controller must not hold the caller for minutes. */
+		uint64_t deadline = host_now_ns() + (uint64_t)SHUTDOWN_MS * 1000000;
+		uint32_t max = ctrl->opts.admin_timeout_ms;
 		uint64_t cc;
 
 		/* Normal shutdown: CC.SHN = 01b, then wait for CSTS.SHST = complete. */
-		if (prop_get(ctrl, NVME_REG_CC, false, &cc) == 0 &&
-		    prop_set(ctrl, NVME_REG_CC, ((uint32_t)cc & ~(3u << 14)) | (1u << 14)) == 0 &&
-		    wait_csts(ctrl, NVME_CSTS_SHST_MASK, NVME_CSTS_SHST_CMPLT, 5000) != 0)
+		if (prop_get(ctrl, NVME_REG_CC, false, &cc, ms_left(deadline, max)) == 0 &&
+		    prop_set(ctrl, NVME_REG_CC, ((uint32_t)cc & ~(3u << 14)) | (1u << 14),
+			     ms_left(deadline, max)) == 0 &&
+		    wait_csts(ctrl, NVME_CSTS_SHST_MASK, NVME_CSTS_SHST_CMPLT,
+			      (uint32_t)ms_left(deadline, max)) != 0)
 			log_warn(HOST_LOG, "%s:%s: shutdown did not complete", ctrl->traddr, ctrl->trsvcid);
 	}
 	pthread_mutex_unlock(&ctrl->admin_lock);
@@ -842,12 +941,57 @@ struct nvmeof_qpair *nvmeof_ctrl_get_qpair(struct nvmeof_ctrl *ctrl, unsigned in
 	return idx < ctrl->nr_io_queues ? &ctrl->qpairs[idx] : NULL;
 }
 
+enum nvmeof_ctrl_state nvmeof_ctrl_get_state(struct nvmeof_ctrl *ctrl)
+{
+	return (enum nvmeof_ctrl_state)atomic_load(&ctrl->state);
+}
+
+/* A queue reported a failure the controller thread has not acted on yet. */
+static bool ctrl_failure_pending(struct nvmeof_ctrl *ctrl)
+{
+	return ctrl->thread_started && atomic_load(&ctrl->failed_epoch) == atomic_load(&ctrl->epoch);
+}
+
+int nvmeof_ctrl_wait_recovery(struct nvmeof_ctrl *ctrl, int timeout_ms)
+{
+	uint64_t start = 0, deadline = UINT64_MAX;
+
+	for (;;) {
+		/* Read before the checks: a change after them ends the wait at once. */
+		unsigned int seen = atomic_load(&ctrl->events);
+		int state = atomic_load(&ctrl->state);
+
+		if (state == NVMEOF_CTRL_DEAD)
+			return -ENODEV;
+		if (state == NVMEOF_CTRL_LIVE && !ctrl_failure_pending(ctrl))
+			return 0;
+		uint64_t now = host_now_ns();
+
+		if (!start) {
+			start = now;
+			if (timeout_ms >= 0)
+				deadline = start + (uint64_t)timeout_ms * 1000000;
+		}
+		if (now >= deadline)
+			return -EAGAIN;
+		/* Wake when fast_io_fail_tmo expires, once: then the caller's poll fails the I/O. */
+		uint64_t until = deadline, ff = ctrl_fast_fail_at(ctrl);
+
+		if (ff > start && ff < until)
+			until = ff;
+		ctrl_wait_event(ctrl, seen, until);
+		if (until != deadline && host_now_ns() >= until)
+			return -EAGAIN;
+	}
+}
+
 /* Wait (bounded) for the admin queue to be usable; caller then takes admin_lock. */
 static int admin_wait_live(struct nvmeof_ctrl *ctrl)
 {
 	uint64_t deadline = host_now_ns() + (uint64_t)ctrl->opts.admin_timeout_ms * 1000000;
 
 	for (;;) {
+		unsigned int seen = atomic_load(&ctrl->events);
 		int state = atomic_load(&ctrl->state);
 
 		if (state == NVMEOF_CTRL_LIVE)
@@ -856,7 +1000,7 @@ static int admin_wait_live(struct nvmeof_ctrl *ctrl)
 			return -ENODEV;
 		if (host_now_ns() >= deadline)
 			return -ETIMEDOUT;
-		sleep_ms(20);
+		ctrl_wait_event(ctrl, seen, deadline);
 	}
 }
 

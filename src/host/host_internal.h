@@ -51,6 +51,13 @@ int sock_connect(const char *addr, const char *port, int timeout_ms, char *peer,
 int sock_send_all(int fd, const struct iovec *iov, int iovcnt, uint64_t deadline_ns);
 int sock_recv_all(int fd, void *buf, size_t len, uint64_t deadline_ns);
 int sock_set_nonblock(int fd, bool on);
+/*
+ * The calling thread's blocking waits above (connect, send, receive) end
+ * with -ECANCELED as soon as fd is readable; -1 = none. The controller
+ * thread names its stop eventfd, so that a disconnect never waits for a
+ * keep-alive or a reconnect attempt to time out.
+ */
+void sock_set_cancel_fd(int fd);
 
 /* ---- sync.c: one command at a time, blocking ---- */
 struct sync_conn {
@@ -214,6 +221,15 @@ struct nvmeof_ctrl {
 	pthread_mutex_t lock; /* protects stop and the condition */
 	pthread_cond_t cond;
 	bool stop;
+	int stop_fd; /* eventfd, readable once disconnect began: cancels the thread's socket waits */
+
+	/*
+	 * Callers waiting for the recovery to make progress sleep here; never
+	 * held across anything that blocks, so a waiter's timeout holds.
+	 */
+	pthread_mutex_t event_lock;
+	pthread_cond_t event_cond;
+	atomic_uint events; /* bumped on a state change or a reported failure */
 
 	pthread_mutex_t ns_lock;
 	struct ns_cache_ent ns[HOST_MAX_NS_CACHE];
@@ -222,6 +238,19 @@ struct nvmeof_ctrl {
 
 /* A connection of `epoch` failed: starts the reconnect logic (stale epochs are ignored). */
 void ctrl_report_failure(struct nvmeof_ctrl *ctrl, unsigned int epoch);
+/* Wake everyone in ctrl_wait_event(): the state changed or a queue failed. */
+void ctrl_notify(struct nvmeof_ctrl *ctrl);
+/*
+ * Sleep until ctrl->events differs from `seen` (read it before checking the
+ * condition waited for) or until deadline_ns (CLOCK_MONOTONIC, UINT64_MAX =
+ * none). Spurious returns are possible: callers re-check and loop.
+ */
+void ctrl_wait_event(struct nvmeof_ctrl *ctrl, unsigned int seen, uint64_t deadline_ns);
+/* When fast_io_fail_tmo expires for the current loss, 0 if it cannot (live, or -1). */
+uint64_t ctrl_fast_fail_at(struct nvmeof_ctrl *ctrl);
+/* Shared by the controller and the unit tests' hand-built controllers. */
+void ctrl_event_init(struct nvmeof_ctrl *ctrl);
+void ctrl_event_destroy(struct nvmeof_ctrl *ctrl);
 /* Block size shift for nsid, or -EINVAL if unknown. */
 int ctrl_ns_lba_shift(struct nvmeof_ctrl *ctrl, uint32_t nsid);
 

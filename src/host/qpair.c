@@ -534,13 +534,9 @@ static void qp_fail_requests(struct nvmeof_qpair *qp, int err, bool sent_too)
 
 static bool fast_fail_expired(struct nvmeof_qpair *qp)
 {
-	int tmo = qp->ctrl->opts.fast_io_fail_tmo_s;
-	uint64_t lost;
+	uint64_t at = ctrl_fast_fail_at(qp->ctrl);
 
-	if (tmo < 0)
-		return false;
-	lost = atomic_load(&qp->ctrl->lost_at_ns);
-	return lost && qp->now_ns >= lost + (uint64_t)tmo * 1000000000ull;
+	return at && qp->now_ns >= at;
 }
 
 static void qp_sync_slow(struct nvmeof_qpair *qp, unsigned int epoch)
@@ -942,6 +938,8 @@ int nvmeof_qpair_wait(struct nvmeof_qpair *qp, int timeout_ms)
 	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : host_now_ns() + (uint64_t)timeout_ms * 1000000;
 
 	for (;;) {
+		/* Read before the poll: a reconnect finishing after it ends the sleep at once. */
+		unsigned int seen = atomic_load(&qp->ctrl->events);
 		int n = nvmeof_qpair_poll(qp, 0);
 
 		if (n != 0 || qp->outstanding == 0)
@@ -950,19 +948,25 @@ int nvmeof_qpair_wait(struct nvmeof_qpair *qp, int timeout_ms)
 
 		if (now >= deadline)
 			return 0;
-		uint64_t left_ms = (deadline - now + 999999) / 1000000;
-		int ms = left_ms > 100 ? 100 : (int)left_ms; /* re-check timeouts and reconnects */
-
 		if (qp->fd >= 0) {
+			uint64_t left_ms = (deadline - now + 999999) / 1000000;
+			int ms = left_ms > 100 ? 100 : (int)left_ms; /* re-check timeouts and the epoch */
 			struct pollfd pfd = { .fd = qp->fd, .events = POLLIN };
 
 			if (qp->ring_head != qp->ring_tail)
 				pfd.events |= POLLOUT;
 			poll(&pfd, 1, ms);
 		} else {
-			struct timespec ts = { 0, (long)(ms < 10 ? ms : 10) * 1000000 };
+			/*
+			 * Disconnected: nothing can complete before the controller
+			 * thread hands over a new connection or gives up, both of which
+			 * wake us, or fast_io_fail_tmo fails the waiting requests.
+			 */
+			uint64_t until = deadline, ff = ctrl_fast_fail_at(qp->ctrl);
 
-			nanosleep(&ts, NULL);
+			if (ff > now && ff < until)
+				until = ff;
+			ctrl_wait_event(qp->ctrl, seen, until);
 		}
 	}
 }

@@ -36,18 +36,26 @@ static int remaining_ms(uint64_t deadline_ns)
 	return ms > 1000000 ? 1000000 : (int)ms;
 }
 
+/* Per thread: readable = give up every blocking wait (see sock_set_cancel_fd()). */
+static _Thread_local int cancel_fd = -1;
+
+void sock_set_cancel_fd(int fd) { cancel_fd = fd; }
+
 static int wait_fd(int fd, short events, uint64_t deadline_ns)
 {
 	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = events };
+		struct pollfd pfd[2] = { { .fd = fd, .events = events },
+					 { .fd = cancel_fd, .events = POLLIN } };
 		int ms = remaining_ms(deadline_ns);
 
 		if (ms == 0)
 			return -ETIMEDOUT;
-		int rc = poll(&pfd, 1, ms);
+		int rc = poll(pfd, cancel_fd >= 0 ? 2 : 1, ms);
 
-		if (rc > 0)
+		if (rc > 0 && pfd[0].revents)
 			return 0;
+		if (rc > 0)
+			return -ECANCELED;
 		if (rc < 0 && errno != EINTR)
 			return -errno;
 	}

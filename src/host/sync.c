@@ -31,7 +31,8 @@ int sync_conn_open(struct sync_conn *sc, const char *addr, const char *port, uin
 	sc->fd = sock_connect(addr, port, timeout_ms, sc->peer, sizeof(sc->peer));
 	if (sc->fd < 0) {
 		rc = sc->fd;
-		log_error(HOST_LOG, "%s qid %u: connect failed: %s", sc->peer, qid, strerror(-rc));
+		if (rc != -ECANCELED)
+			log_error(HOST_LOG, "%s qid %u: connect failed: %s", sc->peer, qid, strerror(-rc));
 		sc->fd = -1;
 		return rc;
 	}
@@ -42,8 +43,9 @@ int sync_conn_open(struct sync_conn *sc, const char *addr, const char *port, uin
 	if (!rc)
 		rc = sock_recv_all(sc->fd, &resp, sizeof(resp), deadline);
 	if (rc) {
-		log_error(HOST_LOG, "%s qid %u: ICReq/ICResp exchange failed: %s", sc->peer, qid,
-			  strerror(-rc));
+		if (rc != -ECANCELED)
+			log_error(HOST_LOG, "%s qid %u: ICReq/ICResp exchange failed: %s", sc->peer, qid,
+				  strerror(-rc));
 		goto fail;
 	}
 	if (resp.hdr.type == NVME_TCP_C2H_TERM) {
@@ -222,8 +224,9 @@ int sync_conn_cmd(struct sync_conn *sc, struct nvme_sqe *sqe, void *buf, uint32_
 		goto out_err;
 	}
 out_err:
-	log_error(HOST_LOG, "%s qid %u cid %u opcode 0x%02x: %s", sc->peer, sc->qid, cid, sqe->opcode,
-		  strerror(-rc));
+	if (rc != -ECANCELED) /* the controller is being disconnected: nothing went wrong */
+		log_error(HOST_LOG, "%s qid %u cid %u opcode 0x%02x: %s", sc->peer, sc->qid, cid,
+			  sqe->opcode, strerror(-rc));
 	sync_conn_close(sc);
 	return rc;
 }

@@ -3,16 +3,21 @@
  * The host I/O queue engine against a scripted controller on a socketpair:
  * C2HData with padding and the SUCCESS flag, R2T answered in MAXH2CDATA
  * pieces, MDTS splitting completed as one, in-capsule writes with data
- * digests, and a C2HTermReq turning into a failed connection.
+ * digests, a C2HTermReq turning into a failed connection, callers that
+ * wait for a reconnect sleeping (not spinning) until it happens, and the
+ * controller thread's blocking socket waits being cancelled at disconnect.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -57,9 +62,11 @@ static struct fixture *setup(uint32_t max_xfer, uint32_t incapsule, uint32_t max
 	c->nr_io_queues = 1;
 	c->ns[0] = (struct ns_cache_ent){ .nsid = 1, .lba_shift = 9, .nsze = 1 << 20 };
 	c->nr_ns = 1;
+	c->stop_fd = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->ns_lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
+	ctrl_event_init(c);
 	atomic_init(&c->epoch, 1);
 	atomic_init(&c->state, NVMEOF_CTRL_LIVE);
 	c->qpairs = calloc(1, sizeof(*c->qpairs));
@@ -80,6 +87,7 @@ static void teardown(struct fixture *f)
 	qpair_cancel_all(f->qp, -ECANCELED);
 	qpair_destroy(f->qp);
 	free(f->ctrl->qpairs);
+	ctrl_event_destroy(f->ctrl);
 	free(f->ctrl);
 	close(f->peer);
 	free(f);
@@ -388,6 +396,225 @@ static void test_unknown_cid_is_protocol_error(void **state)
 	assert_int_equal(d.cpl.err, -ECANCELED);
 }
 
+
+/* ---- waiting for a reconnect ---- */
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Break the queue's connection the way a dead target does. */
+static void lose_connection(struct fixture *f)
+{
+	close(f->peer);
+	f->peer = -1;
+	for (int i = 0; i < 100 && f->qp->fd >= 0; i++) {
+		nvmeof_qpair_poll(f->qp, 0);
+		usleep(200);
+	}
+	assert_int_equal(f->qp->fd, -1);
+}
+
+/*
+ * Plays the controller thread: after delay_ms hands the queue a new
+ * connection and marks the controller live again (or dead), then answers
+ * the command the queue resends. No cmocka asserts off the main thread.
+ */
+struct reconnector {
+	struct fixture *f;
+	int delay_ms;
+	bool die;
+	int rc;
+};
+
+static void *reconnect_later(void *arg)
+{
+	struct reconnector *r = arg;
+	struct nvmeof_ctrl *c = r->f->ctrl;
+	struct nvmeof_qpair *qp = r->f->qp;
+	int sv[2];
+
+	usleep((useconds_t)r->delay_ms * 1000);
+	if (r->die) {
+		atomic_fetch_add(&c->epoch, 1);
+		atomic_store(&c->state, NVMEOF_CTRL_DEAD);
+		ctrl_notify(c);
+		return NULL;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) || sock_set_nonblock(sv[0], true)) {
+		r->rc = -errno;
+		return NULL;
+	}
+	pthread_mutex_lock(&qp->handoff_lock);
+	qp->handoff_fd = sv[0];
+	qp->handoff_epoch = atomic_load(&c->epoch);
+	qp->handoff_params = r->f->params;
+	pthread_mutex_unlock(&qp->handoff_lock);
+	atomic_store(&c->failed_epoch, 0);
+	atomic_store(&c->lost_at_ns, 0);
+	atomic_store(&c->state, NVMEOF_CTRL_LIVE);
+	ctrl_notify(c);
+
+	struct nvme_tcp_cmd_pdu pdu;
+	struct nvme_tcp_rsp_pdu rsp = { 0 };
+
+	r->rc = sock_recv_all(sv[1], &pdu, sizeof(pdu), host_now_ns() + 2000000000ull);
+	if (r->rc == 0) {
+		rsp.hdr.type = NVME_TCP_RSP;
+		rsp.hdr.hlen = 24;
+		rsp.hdr.plen = to_le32(24);
+		rsp.cqe.cid = pdu.sqe.cid;
+		struct iovec iov = { &rsp, sizeof(rsp) };
+
+		r->rc = sock_send_all(sv[1], &iov, 1, host_now_ns() + 2000000000ull);
+	}
+	r->f->peer = sv[1];
+	return NULL;
+}
+
+/* A request waiting for the reconnect: qpair_wait sleeps until the handoff, then completes it. */
+static void test_wait_sleeps_until_reconnect(void **state)
+{
+	struct fixture *f = setup(1 << 20, 0, 1 << 20, false);
+	struct reconnector r = { .f = f, .delay_ms = 300 };
+	struct done d = { 0 };
+	pthread_t th;
+
+	f->ctrl->thread_started = true;
+	assert_int_equal(nvmeof_flush(f->qp, 1, on_done, &d), 0);
+	nvmeof_qpair_poll(f->qp, 0);
+	(void)read_cmd(f);
+	lose_connection(f);
+	atomic_store(&f->ctrl->state, NVMEOF_CTRL_RECONNECTING);
+	assert_int_equal(pthread_create(&th, NULL, reconnect_later, &r), 0);
+
+	uint64_t t0 = host_now_ns(), cpu0 = thread_cpu_ns();
+	int n = nvmeof_qpair_wait(f->qp, 5000);
+	uint64_t waited = host_now_ns() - t0, cpu = thread_cpu_ns() - cpu0;
+
+	pthread_join(th, NULL);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.cpl.err, 0);
+	assert_int_equal(d.cpl.status, 0);
+	assert_true(waited >= 250000000ull && waited < 2000000000ull);
+	assert_true(cpu < waited / 10); /* slept, did not spin */
+	f->ctrl->thread_started = false;
+	teardown(f);
+}
+
+/* qpair_wait on a disconnected queue ends when the controller dies, with -ENODEV. */
+static void test_wait_ends_when_controller_dies(void **state)
+{
+	struct fixture *f = setup(1 << 20, 0, 1 << 20, false);
+	struct reconnector r = { .f = f, .delay_ms = 200, .die = true };
+	uint8_t buf[512];
+	struct done d = { 0 };
+	pthread_t th;
+
+	assert_int_equal(nvmeof_read(f->qp, 1, 0, 1, buf, on_done, &d), 0);
+	nvmeof_qpair_poll(f->qp, 0);
+	(void)read_cmd(f);
+	lose_connection(f);
+	atomic_store(&f->ctrl->state, NVMEOF_CTRL_RECONNECTING);
+	assert_int_equal(pthread_create(&th, NULL, reconnect_later, &r), 0);
+	uint64_t t0 = host_now_ns(), cpu0 = thread_cpu_ns();
+
+	assert_int_equal(nvmeof_qpair_wait(f->qp, 5000), 1);
+	uint64_t waited = host_now_ns() - t0;
+
+	assert_true(thread_cpu_ns() - cpu0 < waited / 10);
+	assert_true(waited < 2000000000ull);
+	pthread_join(th, NULL);
+	assert_int_equal(d.cpl.err, -ENODEV);
+	teardown(f);
+}
+
+/* nvmeof_ctrl_wait_recovery: at once when live, sleeps while reconnecting, then the outcome. */
+static void test_wait_recovery(void **state)
+{
+	struct fixture *f = setup(1 << 20, 0, 1 << 20, false);
+	struct nvmeof_ctrl *c = f->ctrl;
+	struct reconnector r = { .f = f, .delay_ms = 200, .die = true };
+	pthread_t th;
+
+	c->thread_started = true;
+	assert_int_equal(nvmeof_ctrl_wait_recovery(c, 1000), 0);
+
+	/* A failure reported, recovery not started yet: that is waited for too. */
+	atomic_store(&c->failed_epoch, 1);
+	uint64_t t0 = host_now_ns(), cpu0 = thread_cpu_ns();
+
+	assert_int_equal(nvmeof_ctrl_wait_recovery(c, 300), -EAGAIN);
+	uint64_t waited = host_now_ns() - t0;
+
+	assert_true(waited >= 300000000ull);
+	assert_true(thread_cpu_ns() - cpu0 < waited / 10);
+
+	atomic_store(&c->state, NVMEOF_CTRL_RECONNECTING);
+	assert_int_equal(nvmeof_ctrl_wait_recovery(c, 0), -EAGAIN);
+	assert_int_equal(pthread_create(&th, NULL, reconnect_later, &r), 0);
+	t0 = host_now_ns();
+	assert_int_equal(nvmeof_ctrl_wait_recovery(c, -1), -ENODEV);
+	assert_true(host_now_ns() - t0 < 2000000000ull);
+	pthread_join(th, NULL);
+	assert_int_equal(nvmeof_ctrl_wait_recovery(c, -1), -ENODEV);
+	c->thread_started = false;
+	teardown(f);
+}
+
+/* fast_io_fail_tmo expiring ends one wait early (to fail the I/O), not every later one. */
+static void test_wait_recovery_fast_fail(void **state)
+{
+	struct fixture *f = setup(1 << 20, 0, 1 << 20, false);
+	struct nvmeof_ctrl *c = f->ctrl;
+	uint64_t t0 = host_now_ns();
+
+	c->thread_started = true;
+	c->opts.fast_io_fail_tmo_s = 1;
+	atomic_store(&c->state, NVMEOF_CTRL_RECONNECTING);
+	atomic_store(&c->lost_at_ns, t0 - 800000000ull); /* expires 200 ms from now */
+	assert_int_equal(nvmeof_ctrl_wait_recovery(c, 5000), -EAGAIN);
+	uint64_t waited = host_now_ns() - t0;
+
+	assert_true(waited >= 200000000ull && waited < 1000000000ull);
+	t0 = host_now_ns();
+	assert_int_equal(nvmeof_ctrl_wait_recovery(c, 300), -EAGAIN);
+	assert_true(host_now_ns() - t0 >= 300000000ull);
+	c->thread_started = false;
+	teardown(f);
+}
+
+
+/* A thread's cancel fd ends its blocking socket waits, but data already there wins. */
+static void test_sock_wait_cancelled(void **state)
+{
+	int sv[2], efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	uint64_t one = 1;
+	uint8_t b[4];
+
+	assert_true(efd >= 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	sock_set_cancel_fd(efd);
+	assert_int_equal(sock_recv_all(sv[0], b, 4, host_now_ns() + 50000000ull), -ETIMEDOUT);
+	assert_int_equal(write(efd, &one, sizeof(one)), sizeof(one));
+	uint64_t t0 = host_now_ns();
+
+	assert_int_equal(sock_recv_all(sv[0], b, 4, host_now_ns() + 5000000000ull), -ECANCELED);
+	assert_true(host_now_ns() - t0 < 1000000000ull);
+	assert_int_equal(write(sv[1], "abcd", 4), 4);
+	assert_int_equal(sock_recv_all(sv[0], b, 4, host_now_ns() + 5000000000ull), 0);
+	sock_set_cancel_fd(-1);
+	close(sv[0]);
+	close(sv[1]);
+	close(efd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +624,11 @@ int main(void)
 		cmocka_unit_test(test_incapsule_write_digest),
 		cmocka_unit_test(test_term_req_fails_connection),
 		cmocka_unit_test(test_unknown_cid_is_protocol_error),
+		cmocka_unit_test(test_wait_sleeps_until_reconnect),
+		cmocka_unit_test(test_wait_ends_when_controller_dies),
+		cmocka_unit_test(test_wait_recovery),
+		cmocka_unit_test(test_wait_recovery_fast_fail),
+		cmocka_unit_test(test_sock_wait_cancelled),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

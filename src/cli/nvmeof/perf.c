@@ -12,6 +12,12 @@
  * (generation 1), the timed workload then bumps the generation on every
  * write and checks LBA + generation of every block it reads, and a final
  * pass reads everything back. A mismatch is reported with its LBA.
+ *
+ * -T ends the timed run whatever the controller's state. While it
+ * reconnects nothing can complete, so the threads sleep in the library's
+ * wait instead of polling; at the end, I/O still in flight gets a short grace
+ * on a live controller and none on a lost one, and is reported as not
+ * completed.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -32,7 +38,10 @@
 enum perf_pattern { PAT_READ, PAT_WRITE, PAT_RANDREAD, PAT_RANDWRITE, PAT_RANDRW };
 static const char *const pattern_names[] = { "read", "write", "randread", "randwrite", "randrw" };
 
-enum phase { PH_PREFILL, PH_RUN, PH_READBACK };
+enum phase { PH_PREFILL, PH_RUN, PH_READBACK, PH_DONE };
+
+#define PERF_DRAIN_NS 1000000000ull /* in-flight I/O may finish this long after the end */
+#define PERF_WAIT_MAX_MS 250 /* longest sleep while reconnecting: a signal is seen by then */
 
 struct perf_cfg {
 	uint32_t qd;
@@ -88,6 +97,7 @@ struct perf_thread {
 	bool running; /* new I/O may start */
 	uint64_t errors;
 	uint64_t verify_errors;
+	uint64_t unfinished; /* I/Os still outstanding when the thread gave up on them */
 	_Atomic uint64_t done_ios; /* read by the progress printer */
 	_Atomic uint64_t done_bytes;
 	_Atomic uint64_t done_errors;
@@ -242,6 +252,8 @@ static void io_complete(void *arg, const struct nvmeof_cpl *cpl)
 	bool failed = cpl->err || cpl->status;
 
 	io->busy = false;
+	if (t->phase == PH_DONE)
+		return; /* given up on and counted as not completed; cancelled at disconnect */
 	if (failed) {
 		if (t->errors < 5) {
 			if (cpl->err)
@@ -298,10 +310,18 @@ static unsigned int outstanding(struct perf_thread *t)
 	return n;
 }
 
+/* Milliseconds from now until t (0 if passed), at most max. */
+static int ms_until(uint64_t now, uint64_t t, int max)
+{
+	uint64_t ms = t > now ? (t - now + 999999) / 1000000 : 0;
+
+	return ms < (uint64_t)max ? (int)ms : max;
+}
+
 /* Run one phase: start every context, poll until all are idle and drained. */
 static void run_phase(struct perf_thread *t, enum phase ph)
 {
-	uint64_t deadline = 0;
+	uint64_t deadline = 0, stopped_ns = 0;
 	unsigned int spins = 0;
 
 	t->phase = ph;
@@ -321,7 +341,8 @@ static void run_phase(struct perf_thread *t, enum phase ph)
 				   (uint64_t)(t->cfg->time_s * 1e9);
 	}
 	for (unsigned int i = 0; i < t->nios; i++)
-		io_submit(&t->ios[i]);
+		if (!t->ios[i].busy) /* one left over from an earlier phase that gave up */
+			io_submit(&t->ios[i]);
 	for (;;) {
 		for (unsigned int i = 0; i < t->nqps; i++)
 			nvmeof_qpair_poll(t->qps[i], 0);
@@ -331,28 +352,56 @@ static void run_phase(struct perf_thread *t, enum phase ph)
 		uint64_t now = now_ns();
 
 		if (t->running && (atomic_load_explicit(&g.stop, memory_order_relaxed) ||
-				   (deadline && now >= deadline) || t->dead))
+				   (deadline && now >= deadline) || t->dead)) {
 			t->running = false;
+			stopped_ns = now;
+		}
 		bool all_idle = true;
+		uint64_t next_retry = UINT64_MAX;
 
 		for (unsigned int i = 0; i < t->nios; i++) {
 			struct perf_io *io = &t->ios[i];
 
 			if (!io->busy && !io->idle) {
-				if (now >= io->retry_ns)
+				/* Once stopped, io_submit() just marks a parked context idle. */
+				if (!t->running || now >= io->retry_ns)
 					io_submit(io);
-				if (!io->busy && !io->idle)
+				if (!io->busy && !io->idle) {
 					all_idle = false;
+					if (io->retry_ns < next_retry)
+						next_retry = io->retry_ns;
+				}
 			}
 			if (io->busy)
 				all_idle = false;
 		}
 		if (all_idle && outstanding(t) == 0)
 			break;
-		/* Stuck draining (e.g. waiting for a reconnect): allow a hard stop. */
-		if (!t->running && t->dead)
-			break;
+		if (!t->running) {
+			/*
+			 * Stopped (time is up, a signal, or the controller died): what is
+			 * in flight may finish on a live controller for a short while;
+			 * waiting for a reconnect would overrun -T, so that ends it.
+			 */
+			if (t->dead || now >= stopped_ns + PERF_DRAIN_NS ||
+			    nvmeof_ctrl_wait_recovery(t->ctrl, 0) != 0)
+				break;
+			continue;
+		}
+		/*
+		 * Nothing completes while the controller reconnects: sleep until it
+		 * is back or dead, the next parked retry, or the end of the run. It
+		 * returns at once on a healthy controller.
+		 */
+		int ms = PERF_WAIT_MAX_MS;
+
+		if (deadline)
+			ms = ms_until(now, deadline, ms);
+		if (next_retry != UINT64_MAX)
+			ms = ms_until(now, next_retry, ms);
+		nvmeof_ctrl_wait_recovery(t->ctrl, ms);
 	}
+	t->unfinished += outstanding(t);
 }
 
 static void *perf_thread_main(void *arg)
@@ -365,8 +414,10 @@ static void *perf_thread_main(void *arg)
 	pthread_barrier_wait(&g.barrier);
 	if (t->id == 0)
 		atomic_store_explicit(&g.run_end_ns, now_ns(), memory_order_relaxed);
-	if (t->cfg->verify && !atomic_load(&g.stop) && !t->dead)
+	if (t->cfg->verify && !atomic_load(&g.stop) && !t->dead && !t->unfinished &&
+	    nvmeof_ctrl_get_state(t->ctrl) == NVMEOF_CTRL_LIVE)
 		run_phase(t, PH_READBACK);
+	t->phase = PH_DONE; /* late completions (cancelled at disconnect) are ignored */
 	/* Release: the main loop reads this thread's results once it sees the flag. */
 	atomic_store_explicit(&t->finished, true, memory_order_release);
 	return NULL;
@@ -404,7 +455,7 @@ static void perf_usage(FILE *f)
 		"  -o, --io-size=BYTES     I/O size, k/m suffixes (default 4096)\n"
 		"  -w, --pattern=P         read, write, randread, randwrite, randrw (default randread)\n"
 		"  -M, --mix=PCT           read percentage for randrw (default 50)\n"
-		"  -T, --time=SEC          run time (default 10)\n"
+		"  -T, --time=SEC          run time, even if the target is lost (default 10)\n"
 		"      --count=N           stop after N I/Os instead\n"
 		"      --queues=N          I/O queues (default: --threads)\n"
 		"      --threads=N         threads, each owning queues (default 1)\n"
@@ -505,9 +556,17 @@ bad:
 
 static double tv_s(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv_usec / 1e6; }
 
-static void report(const struct perf_cfg *c, const struct hist *h, uint64_t errors, uint64_t verify_errors,
+struct perf_result {
+	uint64_t errors;
+	uint64_t verify_errors;
+	uint64_t unfinished;
+	enum nvmeof_ctrl_state state; /* when the run ended */
+};
+
+static void report(const struct perf_cfg *c, const struct hist *h, const struct perf_result *r,
 		   double secs, const struct rusage *ru0, const struct rusage *ru1)
 {
+	uint64_t errors = r->errors, verify_errors = r->verify_errors;
 	double iops = secs > 0 ? (double)h->count / secs : 0;
 	uint64_t bytes = h->count * c->io_size;
 	double mibps = secs > 0 ? (double)bytes / 1048576.0 / secs : 0;
@@ -537,6 +596,9 @@ static void report(const struct perf_cfg *c, const struct hist *h, uint64_t erro
 		json_object_object_add(o, "seconds", json_object_new_double(secs));
 		json_object_object_add(o, "errors", json_object_new_uint64(errors + verify_errors));
 		json_object_object_add(o, "verify_errors", json_object_new_uint64(verify_errors));
+		json_object_object_add(o, "not_completed", json_object_new_uint64(r->unfinished));
+		json_object_object_add(o, "ctrl_state",
+				       json_object_new_string(nvmeof_ctrl_state_name(r->state)));
 		json_object_object_add(o, "pattern", json_object_new_string(pattern_names[c->pattern]));
 		json_object_object_add(o, "io_size", json_object_new_uint64(c->io_size));
 		json_object_object_add(o, "queue_depth", json_object_new_int((int)c->qd));
@@ -554,9 +616,13 @@ static void report(const struct perf_cfg *c, const struct hist *h, uint64_t erro
 	       p9999);
 	printf("  cpu       : user %.2f s, sys %.2f s (%.0f%% of one core)\n", user, sys,
 	       secs > 0 ? (user + sys) / secs * 100 : 0);
-	printf("  total     : %" PRIu64 " I/Os, %" PRIu64 " bytes in %.2f s, %" PRIu64 " errors%s\n",
+	printf("  total     : %" PRIu64 " I/Os, %" PRIu64 " bytes in %.2f s, %" PRIu64 " errors%s, "
+	       "%" PRIu64 " not completed\n",
 	       h->count, bytes, secs, errors + verify_errors,
-	       verify_errors ? " (verify mismatches included)" : "");
+	       verify_errors ? " (verify mismatches included)" : "", r->unfinished);
+	if (r->state != NVMEOF_CTRL_LIVE)
+		printf("  controller: %s at the end of the run (target lost)\n",
+		       nvmeof_ctrl_state_name(r->state));
 }
 
 int cmd_perf(int argc, char **argv)
@@ -744,22 +810,23 @@ int cmd_perf(int argc, char **argv)
 		fprintf(stderr, "\n");
 
 	struct hist *total = malloc(sizeof(*total));
-	uint64_t errors = 0, verify_errors = 0;
+	struct perf_result res = { .state = nvmeof_ctrl_get_state(ctrl) };
 
 	if (!total)
 		goto out;
 	hist_init(total);
 	for (unsigned int ti = 0; ti < c.threads; ti++) {
 		hist_merge(total, &threads[ti].hist);
-		errors += threads[ti].errors;
-		verify_errors += threads[ti].verify_errors;
+		res.errors += threads[ti].errors;
+		res.verify_errors += threads[ti].verify_errors;
+		res.unfinished += threads[ti].unfinished;
 	}
 	double secs = (double)(atomic_load(&g.run_end_ns) - atomic_load(&g.run_start_ns)) / 1e9;
 
-	report(&c, total, errors, verify_errors, secs, &ru0, &ru1);
+	report(&c, total, &res, secs, &ru0, &ru1);
 	free(total);
 	pthread_barrier_destroy(&g.barrier);
-	ret = (errors || verify_errors) ? 1 : 0;
+	ret = (res.errors || res.verify_errors || res.unfinished || res.state != NVMEOF_CTRL_LIVE) ? 1 : 0;
 out:
 	if (ctrl)
 		nvmeof_ctrl_disconnect(ctrl);

@@ -4,10 +4,11 @@
 
     usage: gen_corpus.py OUTDIR
 
-creates OUTDIR/fuzz_tcp_pdu/ and OUTDIR/fuzz_target_cmd/ with one file per
-seed: well-formed PDU streams and command sequences (the way a Linux host
-starts a connection), plus a few classic malformations. The input formats are
-described at the top of fuzz_tcp_pdu.c and fuzz_target_cmd.c.
+creates OUTDIR/fuzz_tcp_pdu/, OUTDIR/fuzz_target_cmd/ and OUTDIR/fuzz_tcp_conn/
+with one file per seed: well-formed PDU streams, command sequences and host
+programs (the way a Linux host starts a connection), plus a few classic
+malformations. The input formats are described at the top of fuzz_tcp_pdu.c,
+fuzz_target_cmd.c and fuzz_tcp_conn.c.
 """
 import os
 import struct
@@ -284,11 +285,181 @@ def cmd_seeds():
     return seeds
 
 
+# ------------------------------------------------- connection program seeds
+
+# fuzz_tcp_conn opcodes; slot in bits 4-5, bad header / data digest in bits 6-7
+(C_RAW, C_ICREQ, C_CONNECT, C_CMD, C_IO, C_PROP, C_H2C, C_TERM, C_DRAIN, C_CLOSE, C_FRAG, C_ADMIN,
+ C_REOPEN, C_CORK, C_DRAIN_ALL) = range(15)
+BAD_HD, BAD_DD = 0x40, 0x80
+# CONNECT a: subsystem in bits 0-1 (0 ramdisk, 2 discovery, 3 unknown)
+CN_IO, CN_R2T, CN_CNTLID, CN_HOST2, CN_NOSQFLOW, CN_KATO0 = 4, 8, 16, 32, 64, 128
+# IO ctl: opcode in bits 0-2 (write, read, flush, write zeroes, compare, DSM, write unc.)
+IO_WRITE, IO_READ, IO_FLUSH, IO_WZ, IO_COMPARE, IO_DSM, IO_WUNC = range(7)
+IO_INCAPSULE, IO_FILE, IO_LONG = 8, 16, 32
+# ADMIN table indexes
+AD_ID_CTRL, AD_ID_NS, AD_NS_LIST, AD_NS_DESC, AD_SMART, AD_DISC_LOG, AD_NQUEUES, AD_GET_FEAT, \
+    AD_KEEP_ALIVE, AD_AER, AD_ABORT, AD_DISCONNECT, AD_AEC, AD_ERRLOG, AD_KATO, AD_CHANGED_NS = range(16)
+
+
+def op(kind, slot=0, flags=0, *operands):
+    return bytes([kind | slot << 4 | flags]) + bytes(operands)
+
+
+def c_icreq(slot=0, hd=False, dd=False, extra=0):
+    return op(C_ICREQ, slot, 0, (1 if hd else 0) | (2 if dd else 0) | extra)
+
+
+def c_connect(slot=0, a=0, b=0, cid=1, flags=0):
+    return op(C_CONNECT, slot, flags, a, b, cid)
+
+
+def c_io(slot, ctl, cid, slba=0, nlb=7, flags=0):
+    return op(C_IO, slot, flags, ctl, cid, slba, nlb)
+
+
+def c_prop(slot, ctl, cid):
+    return op(C_PROP, slot, 0, ctl, cid)
+
+
+def c_admin(slot, which, cid, arg=0, flags=0):
+    return op(C_ADMIN, slot, flags, which, cid, arg)
+
+
+def c_h2c(slot=0, mode=0, chunk=0, nolast=False, p=b"\0\0\0\0", flags=0):
+    return op(C_H2C, slot, flags, mode | (4 if nolast else 0) | chunk << 4) + p
+
+
+def c_drain(slot=0, t=0):
+    return op(C_DRAIN, slot, 0, t)
+
+
+def c_cmd(slot, ctl, length, sqe_bytes, data=b"", flags=0):
+    return op(C_CMD, slot, flags, ctl) + struct.pack("<H", length) + sqe_bytes + data
+
+
+# Property ctl: bit0 set, bits1-2 CAP/VS/CC/CSTS, bit3 8 bytes, bits4-5 value (EN, SHN, 0, cid)
+P_GET_CAP, P_GET_VS, P_GET_CSTS, P_SET_EN, P_SET_SHN, P_SET_0 = 0x08, 0x02, 0x06, 0x05, 0x15, 0x25
+
+
+def admin_up(slot=0, hd=False, dd=False, a=0, sqsize_sel=0):
+    """ICReq, admin Connect, enable, Identify: what a Linux host does first."""
+    return (c_icreq(slot, hd, dd) + c_drain(slot) + c_connect(slot, a, sqsize_sel << 4, 1) + c_drain(slot) +
+            c_prop(slot, P_GET_CAP, 2) + c_prop(slot, P_SET_EN, 3) + c_prop(slot, P_GET_CSTS, 4) +
+            c_prop(slot, P_GET_VS, 5) + c_admin(slot, AD_ID_CTRL, 6) + c_admin(slot, AD_NQUEUES, 7, 3) +
+            c_drain(slot))
+
+
+def io_up(slot=1, hd=False, dd=False, qid=0, a=0, sqsize_sel=1):
+    return c_icreq(slot, hd, dd) + c_drain(slot) + c_connect(slot, CN_IO | a, sqsize_sel << 4 | qid, 1) + \
+        c_drain(slot)
+
+
+def conn_seeds():
+    seeds = {}
+    for hd in (False, True):
+        for dd in (False, True):
+            tag = f"{'h' if hd else 'n'}{'d' if dd else 'n'}"
+            prog = admin_up(0, hd, dd) + io_up(1, hd, dd)
+            prog += c_io(1, IO_WRITE, 10, 0, 15) + c_h2c(1) + c_drain(1)
+            prog += c_io(1, IO_READ, 11, 0, 15) + c_drain(1)
+            prog += c_io(1, IO_WRITE | IO_INCAPSULE, 12, 4, 7) + c_io(1, IO_COMPARE | IO_INCAPSULE, 13, 4, 7)
+            prog += c_io(1, IO_FLUSH, 14) + c_io(1, IO_WZ, 15, 8, 3) + c_io(1, IO_DSM | IO_INCAPSULE, 16)
+            prog += c_io(1, IO_READ, 17, 0, 255) + c_drain(1)
+            prog += c_admin(0, AD_ID_NS, 20) + c_admin(0, AD_NS_LIST, 21) + c_admin(0, AD_SMART, 22)
+            prog += c_admin(0, AD_AER, 23) + c_admin(0, AD_KEEP_ALIVE, 24) + c_drain(0)
+            seeds[f"session-{tag}"] = prog
+            # Connect data and a big write delivered by R2T, in several H2CData PDUs.
+            seeds[f"r2t-connect-{tag}"] = c_icreq(0, hd, dd) + c_connect(0, CN_R2T) + c_h2c(0) + c_drain(0) + \
+                c_prop(0, P_SET_EN, 2) + c_icreq(1, hd, dd) + c_connect(1, CN_IO | CN_R2T, 0x10) + c_h2c(1) + \
+                c_drain(1) + c_io(1, IO_WRITE, 3, 0, 255) + c_h2c(1, chunk=1) + c_drain(1)
+            seeds[f"bad-hdgst-{tag}"] = c_icreq(0, True, dd) + c_connect(0, flags=BAD_HD) + c_drain(0)
+            seeds[f"bad-ddgst-{tag}"] = admin_up(0, hd, True) + io_up(1, hd, True) + \
+                c_io(1, IO_WRITE, 10, 0, 7) + c_h2c(1, flags=BAD_DD) + c_drain(1)
+    seeds["discovery"] = c_icreq() + c_connect(0, 2 | CN_KATO0) + c_drain() + c_prop(0, P_GET_CAP, 2) + \
+        c_prop(0, P_SET_EN, 3) + c_admin(0, AD_ID_CTRL, 4) + c_admin(0, AD_DISC_LOG, 5, 0) + \
+        c_admin(0, AD_DISC_LOG, 6, 3) + c_admin(0, AD_AER, 7) + c_drain()
+    seeds["unknown-subsys"] = c_icreq() + c_connect(0, 3) + c_drain()
+    seeds["io-connect-bad-cntlid"] = admin_up() + c_icreq(1) + c_connect(1, CN_IO | CN_CNTLID, 0x17, 1) + c_drain(1)
+    seeds["io-before-enable"] = c_icreq() + c_connect(0) + c_drain() + io_up(1) + c_io(1, IO_READ, 9)
+    # H2CData nobody asked for, and H2CData that misses its R2T's window.
+    seeds["h2c-unknown-ttag"] = admin_up() + io_up(1) + c_io(1, IO_WRITE, 10) + c_drain(1) + \
+        c_h2c(1, 2, p=struct.pack("<HHII", 10, 77, 0, 4096)) + c_drain(1)
+    seeds["h2c-no-r2t"] = admin_up() + io_up(1) + c_h2c(1, 2, p=struct.pack("<HHII", 10, 0, 0, 512)) + c_drain(1)
+    for i, (dofs, dlen, bits) in enumerate([(8, 0, 0), (0, 4, 0), (0, -8, 0), (0, 0, 1), (0, 0, 2), (0, 0, 4),
+                                            (0, 0, 8), (-4, 0, 0)]):
+        seeds[f"h2c-window-{i}"] = admin_up() + io_up(1) + c_io(1, IO_WRITE, 10) + c_drain(1) + \
+            c_h2c(1, 1, p=struct.pack("<bbBB", dofs, dlen, bits, 0)) + c_drain(1)
+    seeds["h2c-split-nolast"] = admin_up() + io_up(1) + c_io(1, IO_WRITE, 10, 0, 31) + \
+        c_h2c(1, chunk=2, nolast=True) + c_drain(1)
+    # Two writes waiting for data, answered in the wrong order, then one again.
+    seeds["r2t-race"] = admin_up() + io_up(1) + c_io(1, IO_WRITE, 10) + c_io(1, IO_WRITE, 11, 16) + c_drain(1) + \
+        c_h2c(1, 3, p=b"\0\0\0\0") + c_h2c(1, 3, p=b"\1\0\0\0") + c_h2c(1, 3, p=b"\1\0\0\0") + c_drain(1)
+    # The host goes away mid-PDU, mid-transfer, with reads in flight, with an AER held.
+    seeds["close-mid-h2c"] = admin_up() + io_up(1) + c_io(1, IO_WRITE, 10, 0, 63) + c_drain(1) + \
+        op(C_CLOSE, 1, 0, 3, 100) + c_h2c(1) + c_io(1, IO_READ, 11)
+    seeds["close-mid-capsule"] = admin_up() + op(C_CLOSE, 0, 0, 3, 40) + c_admin(0, AD_ID_CTRL, 9)
+    seeds["half-close-reads"] = admin_up() + io_up(1) + c_io(1, IO_READ, 10, 0, 255) + c_io(1, IO_READ, 11, 0, 255) + \
+        op(C_CLOSE, 1, 0, 1, 0) + c_drain(1)
+    seeds["shutdown-rdwr"] = admin_up() + c_admin(0, AD_AER, 9) + op(C_CLOSE, 0, 0, 2, 0) + c_drain(0)
+    seeds["admin-close-first"] = admin_up() + io_up(1) + c_io(1, IO_WRITE, 10) + c_drain(1) + \
+        op(C_CLOSE, 0, 0, 0, 0) + c_h2c(1) + c_drain(1)
+    seeds["reopen"] = admin_up() + op(C_REOPEN) + admin_up() + io_up(1)
+    seeds["fragments"] = op(C_FRAG, 0, 0, 1) + c_icreq() + op(C_FRAG, 0, 0, 7) + c_connect(0) + c_drain() + \
+        op(C_FRAG, 0, 0, 13) + c_prop(0, P_SET_EN, 2) + c_io(0, IO_WRITE, 3) + c_drain() + c_h2c(0) + c_drain()
+    seeds["term"] = c_icreq() + c_drain() + op(C_TERM, 0, 0, 1, 4, 24) + c_drain()
+    seeds["term-long"] = c_icreq() + op(C_TERM, 0, 0, 2, 0, 200) + c_drain()
+    seeds["cmd-before-icreq"] = c_connect(0) + c_drain()
+    seeds["icreq-twice"] = c_icreq() + c_icreq() + c_drain()
+    seeds["icreq-bad"] = c_icreq(0, extra=12) + c_drain() + c_icreq(1, extra=16) + c_drain(1) + \
+        c_icreq(2, extra=0xe0) + c_drain(2)
+    seeds["raw-garbage"] = op(C_RAW, 0, 0, 8) + bytes([4, 0, 72, 0, 255, 255, 255, 255]) + c_drain()
+    seeds["raw-icreq"] = op(C_RAW, 0, 0, 128) + icreq() + c_drain()
+    # More commands than the queue holds, none of their data sent.
+    seeds["queue-depth"] = admin_up() + io_up(1, sqsize_sel=14) + \
+        b"".join(c_io(1, IO_WRITE, 32 + i) for i in range(8)) + c_drain(1)
+    seeds["pool-exhausted"] = admin_up() + io_up(1) + \
+        b"".join(c_io(1, IO_WRITE, i) for i in range(132)) + c_drain(1)
+    seeds["abort-aer-disconnect"] = admin_up() + c_admin(0, AD_AER, 9) + c_admin(0, AD_AER, 10) + \
+        c_admin(0, AD_ABORT, 11, 9) + c_admin(0, AD_AEC, 12, 0x9) + c_admin(0, AD_KATO, 13, 50) + \
+        io_up(1) + c_admin(1, AD_DISCONNECT, 14) + c_drain(1) + c_drain(0)
+    seeds["interleaved-connects"] = c_icreq(0) + c_icreq(1) + c_icreq(2) + op(C_DRAIN_ALL) + \
+        c_connect(0, 0, 0, 1) + c_connect(1, CN_HOST2, 0, 1) + c_connect(2, 2 | CN_KATO0, 0, 1) + \
+        c_connect(0, 0, 0, 2) + op(C_DRAIN_ALL) + c_prop(0, P_SET_EN, 3) + c_prop(1, P_SET_EN, 3) + \
+        op(C_DRAIN_ALL) + op(C_REOPEN, 2) + io_up(2) + c_io(2, IO_READ, 4)
+    seeds["shutdown-with-io"] = admin_up() + io_up(1) + c_io(1, IO_WRITE, 10, 0, 63) + c_drain(1) + \
+        c_prop(0, P_SET_SHN, 20) + c_h2c(1) + c_drain(1) + c_prop(0, P_GET_CSTS, 21) + c_drain(0)
+    seeds["nosqflow-reads"] = admin_up(a=CN_NOSQFLOW) + io_up(1, a=CN_NOSQFLOW) + c_io(1, IO_READ, 10) + c_drain(1)
+    seeds["incapsule-too-big"] = admin_up() + io_up(1) + c_io(1, IO_WRITE | IO_INCAPSULE, 10, 0, 31) + c_drain(1)
+    # The file namespace: I/O completes later, on the ring; the host leaves meanwhile.
+    seeds["file-io"] = admin_up() + io_up(1) + c_io(1, IO_WRITE | IO_FILE, 10, 0, 255) + c_h2c(1) + \
+        c_io(1, IO_READ | IO_FILE, 11, 0, 255) + c_io(1, IO_FLUSH | IO_FILE, 12) + \
+        c_io(1, IO_WZ | IO_FILE, 13, 8, 15) + c_io(1, IO_DSM | IO_FILE | IO_INCAPSULE, 14) + \
+        c_io(1, IO_COMPARE | IO_FILE | IO_INCAPSULE, 15, 0, 7) + c_drain(1)
+    seeds["file-io-close"] = admin_up() + io_up(1) + c_io(1, IO_READ | IO_FILE, 11, 0, 255) + \
+        c_io(1, IO_WRITE | IO_FILE | IO_INCAPSULE, 12, 0, 7) + op(C_CLOSE, 1, 0, 0, 0)
+    seeds["file-io-term"] = admin_up() + io_up(1) + op(C_CORK, 1, 0, 1) + \
+        c_io(1, IO_READ | IO_FILE, 11, 0, 255) + op(C_RAW, 1, 0, 8) + bytes([9, 0, 24, 0, 24, 0, 0, 0]) + \
+        op(C_CORK, 1, 0, 0) + c_drain(1)
+    # Many PDUs in one segment: several per receive completion.
+    seeds["corked"] = admin_up() + io_up(1) + op(C_CORK, 1, 0, 1) + \
+        b"".join(c_io(1, IO_WRITE | IO_INCAPSULE, i, i, 7) for i in range(40)) + \
+        b"".join(c_io(1, IO_READ, 64 + i, i, 15) for i in range(8)) + op(C_CORK, 1, 0, 0) + c_drain(1)
+    seeds["corked-connect"] = op(C_CORK, 0, 0, 1) + c_icreq() + c_connect(0) + c_prop(0, P_SET_EN, 2) + \
+        c_admin(0, AD_ID_CTRL, 3) + c_drain()
+    # Generic capsules: in-capsule data, R2T data, an SGL that disagrees with the data sent.
+    seeds["cmd-raw"] = admin_up() + c_cmd(0, 1, 64, sqe(0x09, cid=30, cdw10=0x80), bytes(64)) + \
+        c_cmd(0, 2, 4096, sqe(0x06, cid=31, cdw10=1)) + \
+        c_cmd(0, 0, 16, sqe(0x09, cid=33, cdw10=0x80, sgl_len=32, sgl_type=1), bytes(16)) + \
+        c_cmd(0, 6, 0x8001, sqe(0x01, cid=32, nsid=1)) + c_drain()
+    return seeds
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     out = sys.argv[1]
-    for name, seeds in (("fuzz_tcp_pdu", tcp_seeds()), ("fuzz_target_cmd", cmd_seeds())):
+    for name, seeds in (("fuzz_tcp_pdu", tcp_seeds()), ("fuzz_target_cmd", cmd_seeds()),
+                        ("fuzz_tcp_conn", conn_seeds())):
         d = os.path.join(out, name)
         os.makedirs(d, exist_ok=True)
         for seed, data in seeds.items():

@@ -28,7 +28,7 @@ seconds=${FUZZ_SECONDS:-60}
 jobs=${FUZZ_JOBS:-1}
 out=${FUZZ_OUT:-build-fuzz}
 clang=${CLANG:-clang}
-all_targets="fuzz_tcp_pdu fuzz_target_cmd"
+all_targets="fuzz_tcp_pdu fuzz_target_cmd fuzz_tcp_conn"
 targets=${*:-$all_targets}
 
 # What each target links: the directories under src/ it needs.
@@ -36,6 +36,7 @@ target_dirs() {
 	case $1 in
 	fuzz_tcp_pdu) echo "src/common src/proto" ;;
 	fuzz_target_cmd) echo "src/common src/proto src/reactor src/backend src/target src/transport src/control" ;;
+	fuzz_tcp_conn) echo "src/common src/proto src/reactor src/backend src/target src/transport src/control" ;;
 	*) return 1 ;;
 	esac
 }
@@ -162,6 +163,8 @@ for t in $targets; do
 			head -n 60 | sed 's/^/    /'
 		echo "    (full log: $log)"
 		art=$(grep -oE 'Test unit written to [^ ]+' "$log" | tail -n 1 | sed 's/.* //')
+		# Replay: the input that was running when it failed.
+		[ -z "$art" ] && [ "$replay" = 1 ] && art=$(sed -n 's/^Running: //p' "$log" | tail -n 1)
 		[ -n "$art" ] && echo "    reproduce (messages on stderr included): $bindir/$t $art"
 	fi
 done

@@ -37,6 +37,8 @@ static int run_file(const char *path)
 		return -1;
 	}
 	fclose(f);
+	/* Names the input a sanitizer report that follows belongs to. */
+	fprintf(stderr, "Running: %s\n", path);
 	LLVMFuzzerTestOneInput(buf, (size_t)len);
 	free(buf);
 	return 0;

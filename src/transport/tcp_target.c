@@ -8,11 +8,17 @@
  * buffer; several PDUs are parsed per completion, and large H2C payloads are
  * received straight into the request's data buffer when the buffer is empty.
  *
- * Requests come from a fixed pool per connection (queue depth + 1 for the
- * AER), each with a page-aligned NVMF_MAX_XFER data buffer carved from one
- * MAP_NORESERVE mapping and its own outgoing PDU headers. A request walks
+ * Requests come from a pool per connection, one until Connect has completed
+ * (a queue admits nothing else meanwhile), then as many as the queue size
+ * the host asked for (plus the AERs), set up on first use. Each has its own
+ * outgoing PDU headers and an in-capsule data slot (8 KiB, touched only when
+ * used). A command whose data does not come in the capsule (R2T writes,
+ * reads, admin data) takes a buffer from its reactor's pool (tcp_buf_pool.h),
+ * shared by all the reactor's connections and bounded; when the pool is dry
+ * the request waits for one (the connection keeps reading, so requests that
+ * hold buffers and wait for their H2C data always progress). A request walks
  *
- *   FREE -> RECV_CAPSULE -> [WAIT_H2C_DATA] -> EXECUTING -> SENDING -> FREE
+ *   FREE -> RECV_CAPSULE -> [WAIT_BUF] -> [WAIT_H2C_DATA] -> EXECUTING -> SENDING -> FREE
  *
  * through tcp_req_set_state(), which also keeps the counters the close path
  * waits on. Outgoing PDUs are queued per connection and flushed with one
@@ -45,6 +51,7 @@
 #include "proto/crc32c.h"
 #include "proto/endian.h"
 #include "proto/nvme_tcp.h"
+#include "tcp_buf_pool.h"
 
 /* The kernel fills receive buffers behind memcheck's back (io_uring). */
 #if __has_include(<valgrind/memcheck.h>)
@@ -58,7 +65,6 @@
 
 #define TCP_AER_SLOTS 4 /* the command layer parks up to four AERs (AERL 3) */
 #define TCP_POOL_SIZE (NVMF_MAX_QUEUE_SIZE + TCP_AER_SLOTS)
-#define TCP_SEND_STALL_NS (30ull * 1000000000ull) /* queued bytes, none taken: peer gone */
 #define TCP_RBUF_SIZE (64u * 1024)
 #define TCP_MAX_IOV 64
 #define TCP_DIRECT_RECV_MIN 4096 /* receive payloads this big straight into the request */
@@ -76,6 +82,7 @@ _Static_assert(TCP_POOL_SIZE <= 0xffff, "TTAG is a pool index");
 enum tcp_req_state {
 	TCP_REQ_FREE,
 	TCP_REQ_RECV_CAPSULE, /* CapsuleCmd header seen, in-capsule data arriving */
+	TCP_REQ_WAIT_BUF, /* parsed, waiting for a data buffer from the reactor's pool */
 	TCP_REQ_WAIT_H2C_DATA, /* R2T queued/sent, H2CData arriving */
 	TCP_REQ_EXECUTING, /* owned by the command layer / backend */
 	TCP_REQ_SENDING, /* C2HData and/or CapsuleResp queued or on the wire */
@@ -108,6 +115,8 @@ struct tcp_req {
 	bool aer; /* an AER may stay outstanding forever; closing does not wait for it */
 	uint16_t sgl_status; /* SGL error found before parse; sent instead of executing */
 	uint32_t h2c_received;
+	void *buf; /* data buffer from the reactor's pool, held until FREE */
+	struct tcp_buf_waiter buf_wait;
 
 	struct tcp_send_item r2t_item;
 	struct tcp_send_item c2h_item;
@@ -188,21 +197,23 @@ struct tcp_conn {
 	/* request pool: entries are set up on first use, at most pool_limit
 	 * of them (one until Connect, then the negotiated queue size) */
 	struct tcp_req *reqs;
-	uint8_t *boot_data; /* data buffer of the first request until Connect */
-	uint8_t *pool_map; /* reqs, rbuf and boot_data, reserved lazily */
+	uint8_t *pool_map; /* reqs, rbuf and icd, reserved lazily */
 	size_t pool_map_len;
-	uint8_t *data_area; /* pool_limit data buffers, mapped at Connect */
-	size_t data_area_len;
+	uint8_t *icd; /* in-capsule data slots, TCP_INCAPSULE_MAX per request */
+	struct tcp_buf_pool *bufs; /* the reactor's data buffers */
+	unsigned int buf_waiting; /* requests in WAIT_BUF */
 	uint16_t free_head; /* TCP_POOL_SIZE = empty */
 	uint16_t pool_inited;
 	uint16_t pool_limit;
 	uint64_t connect_timeout_ns; /* (limits, taken at accept) */
 	uint64_t icreq_timeout_ns;
 
-	/* a peer that stops reading: bytes queued, none sent for too long */
-	struct reactor_timer tx_timer;
+	/* a peer that stops reading (bytes queued, none sent for too long) or
+	 * never sends the data of a command it started */
+	struct reactor_timer watchdog;
 	uint64_t tx_sends; /* send completions that moved bytes */
-	uint64_t tx_sends_checked; /* tx_sends when tx_timer was last armed */
+	uint64_t tx_sends_checked; /* tx_sends when the watchdog last looked */
+	uint64_t stall_ns; /* (limits, taken at accept); 0 = no watchdog */
 	char peer_ip[48]; /* peer address without the port, for per-address limits */
 	unsigned int active; /* requests not FREE */
 	unsigned int executing; /* EXECUTING, not counting AERs */
@@ -250,6 +261,8 @@ static struct {
 		.connect_timeout_ms = TCP_DEFAULT_CONNECT_TIMEOUT_MS,
 		.max_connections = TCP_DEFAULT_MAX_CONNECTIONS,
 		.max_per_addr = TCP_DEFAULT_MAX_PER_ADDR,
+		.buffer_mib = TCP_DEFAULT_BUFFER_MIB,
+		.stall_timeout_ms = TCP_DEFAULT_STALL_TIMEOUT_MS,
 	},
 };
 
@@ -260,7 +273,10 @@ static void tcp_rx_arm(struct tcp_conn *c);
 static int tcp_rx_process(struct tcp_conn *c);
 static void tcp_sq_complete(struct nvmf_req *nreq);
 static void tcp_sq_disconnect(struct nvmf_sq *sq);
-static int tcp_conn_size_pool(struct tcp_conn *c);
+static void tcp_reqs_resume_granted(struct tcp_conn *c);
+static void tcp_req_buf_granted(struct tcp_buf_waiter *w);
+static void tcp_conn_watch(struct tcp_conn *c);
+static void tcp_conn_size_pool(struct tcp_conn *c);
 
 static const struct nvmf_sq_ops tcp_sq_ops = {
 	.complete = tcp_sq_complete,
@@ -310,15 +326,12 @@ static void tcp_conn_kick_later(struct tcp_conn *c)
 
 static void tcp_conn_free_resources(struct tcp_conn *c)
 {
-	if (c->data_area)
-		munmap(c->data_area, c->data_area_len);
-	c->data_area = NULL;
 	if (c->pool_map)
 		munmap(c->pool_map, c->pool_map_len);
 	c->pool_map = NULL;
 	c->reqs = NULL;
 	c->rbuf = NULL;
-	c->boot_data = NULL;
+	c->icd = NULL;
 }
 
 static void tcp_conn_timer_fired(struct reactor_timer *t)
@@ -353,6 +366,10 @@ static void tcp_req_set_state(struct tcp_req *req, enum tcp_req_state to)
 		req->aer ? c->aers-- : c->executing--;
 	else if (from == TCP_REQ_SENDING)
 		c->sending--;
+	else if (from == TCP_REQ_WAIT_BUF)
+		c->buf_waiting--;
+	if (to == TCP_REQ_WAIT_BUF)
+		c->buf_waiting++;
 
 	if (to == TCP_REQ_EXECUTING) {
 		req->aer ? c->aers++ : c->executing++;
@@ -362,6 +379,12 @@ static void tcp_req_set_state(struct tcp_req *req, enum tcp_req_state to)
 		/* Its last byte is out (or it was abandoned): only now may the
 		 * namespace, and the memory its data came from, go away. */
 		nvmf_req_release(&req->nreq);
+		tcp_buf_cancel_wait(c->bufs, &req->buf_wait);
+		if (req->buf) {
+			req->nreq.data = NULL;
+			tcp_buf_put(c->bufs, req->buf);
+			req->buf = NULL;
+		}
 		c->active--;
 		req->next_free = c->free_head;
 		c->free_head = req->index;
@@ -383,6 +406,7 @@ static struct tcp_req *tcp_req_get(struct tcp_conn *c)
 
 	if (!tcp_req_available(c))
 		return NULL;
+	tcp_conn_watch(c);
 	if (c->free_head < TCP_POOL_SIZE) {
 		req = &c->reqs[c->free_head];
 		c->free_head = req->next_free;
@@ -394,14 +418,18 @@ static struct tcp_req *tcp_req_get(struct tcp_conn *c)
 	req->index = c->pool_inited++;
 	req->state = TCP_REQ_FREE;
 	req->nreq.sq = &c->sq;
+	req->buf_wait.wake = tcp_req_buf_granted;
 	return req;
 }
 
-static void *tcp_req_data(const struct tcp_conn *c, const struct tcp_req *req)
+/* A buffer came back to the reactor's pool and is this request's now; it
+ * continues from the connection's deferred work, not from inside the put. */
+static void tcp_req_buf_granted(struct tcp_buf_waiter *w)
 {
-	if (!c->data_area)
-		return c->boot_data;
-	return c->data_area + (size_t)req->index * NVMF_MAX_XFER;
+	struct tcp_req *req = container_of(w, struct tcp_req, buf_wait);
+
+	req->buf = tcp_buf_get(req->conn->bufs);
+	tcp_conn_kick_later(req->conn);
 }
 
 /* Requests that are not waiting on anyone but the host (closing). */
@@ -410,7 +438,7 @@ static void tcp_req_release_idle(struct tcp_conn *c)
 	for (unsigned int i = 0; i < c->pool_inited; i++) {
 		enum tcp_req_state s = c->reqs[i].state;
 
-		if (s == TCP_REQ_RECV_CAPSULE || s == TCP_REQ_WAIT_H2C_DATA)
+		if (s == TCP_REQ_RECV_CAPSULE || s == TCP_REQ_WAIT_BUF || s == TCP_REQ_WAIT_H2C_DATA)
 			tcp_req_set_state(&c->reqs[i], TCP_REQ_FREE);
 	}
 }
@@ -476,31 +504,52 @@ static void tcp_tx_flush(struct tcp_conn *c)
 	sqe = reactor_sqe(c->reactor, &c->send_rc);
 	io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
 	c->send_inflight = true;
-	if (!c->tx_timer.heap_index) {
-		c->tx_sends_checked = c->tx_sends;
-		reactor_timer_arm(c->reactor, &c->tx_timer, TCP_SEND_STALL_NS);
-	}
+	tcp_conn_watch(c);
 }
 
 /*
- * Bytes have been waiting to go out: has the peer taken any since the last
- * check? (A counter, not a clock read per send: a stall is found within one
- * to two periods.)
+ * Bytes have been waiting to go out, or a command's data to come in: has the
+ * peer made progress? Sends are counted, not timed (no clock read per send),
+ * so a stall is found within one to two periods; a command whose data has
+ * not all arrived within a period of its capsule is a stall too.
  */
-static void tcp_tx_stall_check(struct reactor_timer *t)
+static void tcp_conn_watchdog_fired(struct reactor_timer *t)
 {
-	struct tcp_conn *c = container_of(t, struct tcp_conn, tx_timer);
+	struct tcp_conn *c = container_of(t, struct tcp_conn, watchdog);
+	uint64_t now = reactor_now_ns();
 
-	if (c->state >= TCP_CONN_CLOSING || !c->tx_head)
+	if (c->state >= TCP_CONN_CLOSING)
 		return;
-	if (c->tx_sends != c->tx_sends_checked) {
-		c->tx_sends_checked = c->tx_sends;
-		reactor_timer_arm(c->reactor, &c->tx_timer, TCP_SEND_STALL_NS);
+	if (c->tx_head && c->tx_sends == c->tx_sends_checked) {
+		log_warn_rl("tcp", "%s qid %u: peer has not read anything for %llu ms, closing", c->peer,
+			    tcp_qid(c), c->stall_ns / 1000000ull);
+		tcp_conn_close(c);
 		return;
 	}
-	log_warn_rl("tcp", "%s qid %u: peer has not read anything for %llu s, closing", c->peer, tcp_qid(c),
-		    TCP_SEND_STALL_NS / 1000000000ull);
-	tcp_conn_close(c);
+	for (unsigned int i = 0; i < c->pool_inited; i++) {
+		const struct tcp_req *req = &c->reqs[i];
+
+		if ((req->state == TCP_REQ_RECV_CAPSULE || req->state == TCP_REQ_WAIT_H2C_DATA) &&
+		    now - req->nreq.start_ns > c->stall_ns) {
+			log_warn_rl("tcp", "%s qid %u: cid %u: data not received within %llu ms, closing", c->peer,
+				    tcp_qid(c), le16(req->nreq.cmd.cid), c->stall_ns / 1000000ull);
+			tcp_conn_close(c);
+			return;
+		}
+	}
+	if (c->tx_head || c->active > c->aers) {
+		c->tx_sends_checked = c->tx_sends;
+		reactor_timer_arm(c->reactor, &c->watchdog, c->stall_ns);
+	}
+}
+
+/* Something now waits on the peer: make sure the watchdog looks. */
+static void tcp_conn_watch(struct tcp_conn *c)
+{
+	if (c->stall_ns && !c->watchdog.heap_index) {
+		c->tx_sends_checked = c->tx_sends;
+		reactor_timer_arm(c->reactor, &c->watchdog, c->stall_ns);
+	}
 }
 
 /* Account res bytes as sent; finished items release their requests. */
@@ -588,6 +637,8 @@ static void tcp_conn_kick(struct reactor_deferred *d)
 {
 	struct tcp_conn *c = container_of(d, struct tcp_conn, kick);
 
+	if (c->state < TCP_CONN_TERMINATING && c->buf_waiting)
+		tcp_reqs_resume_granted(c);
 	if (c->state == TCP_CONN_CLOSING) {
 		tcp_conn_close_progress(c);
 	} else if (c->state < TCP_CONN_CLOSING) {
@@ -643,7 +694,7 @@ static void tcp_conn_close(struct tcp_conn *c)
 	c->state = TCP_CONN_CLOSING;
 	c->rx_state = TCP_RX_STOPPED;
 	reactor_timer_cancel(c->reactor, &c->timer);
-	reactor_timer_cancel(c->reactor, &c->tx_timer);
+	reactor_timer_cancel(c->reactor, &c->watchdog);
 	/* Wake a recv/sendmsg parked in the kernel; they complete with 0 / an error. */
 	shutdown(c->fd, SHUT_RDWR);
 	if (c->recv_inflight || c->send_inflight) {
@@ -797,14 +848,10 @@ static void tcp_sq_complete(struct nvmf_req *nreq)
 			tcp_conn_kick_later(c);
 		return;
 	}
-	if (c->sq.connected && !c->data_area) {
+	if (c->sq.connected && c->pool_limit == 1) {
 		/* This is the Connect that bound the queue. */
 		reactor_timer_cancel(c->reactor, &c->timer);
-		if (tcp_conn_size_pool(c) < 0) {
-			tcp_req_set_state(req, TCP_REQ_FREE);
-			tcp_conn_close(c);
-			return;
-		}
+		tcp_conn_size_pool(c);
 	}
 
 	if (c2h) {
@@ -873,6 +920,20 @@ static void tcp_req_send_r2t(struct tcp_conn *c, struct tcp_req *req)
 	tcp_tx_queue(c, &req->r2t_item);
 }
 
+/* Parsed, with somewhere to put its data: fetch that data or execute. */
+static void tcp_req_start(struct tcp_conn *c, struct tcp_req *req)
+{
+	struct nvmf_req *nreq = &req->nreq;
+
+	if (req->buf)
+		nreq->data = req->buf;
+	if (nreq->dir == NVMF_DATA_H2C && !nreq->in_capsule && nreq->data_len) {
+		tcp_req_send_r2t(c, req);
+		return;
+	}
+	tcp_req_execute(req);
+}
+
 /* The whole capsule (SQE + in-capsule data) is in: parse and go. */
 static void tcp_capsule_ready(struct tcp_conn *c, struct tcp_req *req)
 {
@@ -892,11 +953,26 @@ static void tcp_capsule_ready(struct tcp_conn *c, struct tcp_req *req)
 	}
 	/* Only an AER on the admin queue may stay outstanding indefinitely. */
 	req->aer = c->sq.connected && c->sq.qid == 0 && nreq->cmd.opcode == NVME_ADMIN_ASYNC_EVENT;
-	if (nreq->dir == NVMF_DATA_H2C && !nreq->in_capsule && nreq->data_len) {
-		tcp_req_send_r2t(c, req);
-		return;
+	if (nreq->dir != NVMF_DATA_NONE && !nreq->in_capsule && nreq->data_len) {
+		req->buf = tcp_buf_get(c->bufs);
+		if (!req->buf) {
+			tcp_req_set_state(req, TCP_REQ_WAIT_BUF);
+			tcp_buf_wait(c->bufs, &req->buf_wait);
+			return;
+		}
 	}
-	tcp_req_execute(req);
+	tcp_req_start(c, req);
+}
+
+/* Resume requests whose buffer was granted while they waited. */
+static void tcp_reqs_resume_granted(struct tcp_conn *c)
+{
+	for (unsigned int i = 0; i < c->pool_inited && c->buf_waiting; i++) {
+		struct tcp_req *req = &c->reqs[i];
+
+		if (req->state == TCP_REQ_WAIT_BUF && req->buf)
+			tcp_req_start(c, req);
+	}
 }
 
 /*
@@ -917,7 +993,7 @@ static void tcp_req_init_from_capsule(struct tcp_conn *c, struct tcp_req *req)
 	nreq->status = 0;
 	nreq->data_len = 0;
 	nreq->in_capsule = false;
-	nreq->data = tcp_req_data(c, req);
+	nreq->data = icdata ? c->icd + (size_t)req->index * TCP_INCAPSULE_MAX : NULL;
 	nreq->dir = NVMF_DATA_NONE;
 	nreq->execute = NULL;
 	nreq->ns = NULL;
@@ -1291,7 +1367,7 @@ static size_t page_round(size_t n)
 	return (n + 4095) & ~(size_t)4095;
 }
 
-static void tcp_tx_stall_check(struct reactor_timer *t);
+static void tcp_conn_watchdog_fired(struct reactor_timer *t);
 
 /*
  * Request entries, receive buffer and the first request's data buffer in
@@ -1306,7 +1382,7 @@ static struct tcp_conn *tcp_conn_alloc(void)
 
 	if (!c)
 		return NULL;
-	c->pool_map_len = reqs_len + rbuf_len + page_round(TCP_INCAPSULE_MAX);
+	c->pool_map_len = reqs_len + rbuf_len + (size_t)TCP_POOL_SIZE * TCP_INCAPSULE_MAX;
 	c->pool_map = mmap(NULL, c->pool_map_len, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (c->pool_map == MAP_FAILED) {
@@ -1315,7 +1391,7 @@ static struct tcp_conn *tcp_conn_alloc(void)
 	}
 	c->reqs = (struct tcp_req *)c->pool_map;
 	c->rbuf = c->pool_map + reqs_len;
-	c->boot_data = c->rbuf + rbuf_len;
+	c->icd = c->rbuf + rbuf_len;
 	c->free_head = TCP_POOL_SIZE;
 	/* Until Connect has completed, a queue admits that one command. */
 	c->pool_limit = 1;
@@ -1327,30 +1403,16 @@ static struct tcp_conn *tcp_conn_alloc(void)
 	c->send_rc.fn = tcp_send_done;
 	c->kick.fn = tcp_conn_kick;
 	c->timer.fn = tcp_conn_timer_fired;
-	c->tx_timer.fn = tcp_tx_stall_check;
+	c->watchdog.fn = tcp_conn_watchdog_fired;
 	return c;
 }
 
-/* Connect completed: size the pool (and map its buffers) for the queue the
- * host asked for. */
-static int tcp_conn_size_pool(struct tcp_conn *c)
+/* Connect completed: as many requests as the queue the host asked for. */
+static void tcp_conn_size_pool(struct tcp_conn *c)
 {
 	unsigned int limit = c->sq.sqsize + 1u + (c->sq.qid == 0 ? TCP_AER_SLOTS : 0);
-	size_t len;
-	void *map;
 
-	if (limit > TCP_POOL_SIZE)
-		limit = TCP_POOL_SIZE;
-	len = (size_t)limit * NVMF_MAX_XFER;
-	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (map == MAP_FAILED) {
-		log_error_rl("tcp", "%s qid %u: no memory for %u request buffers", c->peer, tcp_qid(c), limit);
-		return -ENOMEM;
-	}
-	c->data_area = map;
-	c->data_area_len = len;
-	c->pool_limit = (uint16_t)limit;
-	return 0;
+	c->pool_limit = (uint16_t)(limit > TCP_POOL_SIZE ? TCP_POOL_SIZE : limit);
 }
 
 static void tcp_conn_destroy_unstarted(struct tcp_conn *c)
@@ -1394,6 +1456,13 @@ int tcp_conn_adopt(struct nvmf_tgt *tgt, struct nvmf_port *port, struct reactor 
 	c->tgt = tgt;
 	c->port = port;
 	c->reactor = r;
+	c->bufs = tcp_buf_pool_for(r);
+	if (!c->bufs) {
+		log_error_rl("tcp", "no buffer pool for reactor %u", reactor_id(r));
+		close(fd);
+		tcp_conn_destroy_unstarted(c);
+		return -ENOMEM;
+	}
 	snprintf(c->peer, sizeof(c->peer), "?");
 	snprintf(c->peer_ip, sizeof(c->peer_ip), "?");
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
@@ -1420,6 +1489,7 @@ int tcp_conn_adopt(struct nvmf_tgt *tgt, struct nvmf_port *port, struct reactor 
 	pthread_mutex_lock(&g.lock);
 	c->icreq_timeout_ns = (uint64_t)g.limits.icreq_timeout_ms * 1000000ull;
 	c->connect_timeout_ns = (uint64_t)g.limits.connect_timeout_ms * 1000000ull;
+	c->stall_ns = (uint64_t)g.limits.stall_timeout_ms * 1000000ull;
 	limit = g.shutting_down ? NULL : tcp_limit_reached_locked(c->peer_ip);
 	if (g.shutting_down || limit) {
 		ret = g.shutting_down ? -ESHUTDOWN : -EMFILE;
@@ -1470,6 +1540,7 @@ void tcp_transport_set_limits(const struct tcp_transport_limits *limits)
 	pthread_mutex_lock(&g.lock);
 	g.limits = *limits;
 	pthread_mutex_unlock(&g.lock);
+	tcp_buf_pool_set_limit((size_t)limits->buffer_mib << 20);
 }
 
 /* ------------------------------------------------------------------ */

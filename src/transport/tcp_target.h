@@ -57,11 +57,19 @@ struct tcp_transport_limits {
 	unsigned int connect_timeout_ms; /* ICResp -> Connect completed; default 10000 */
 	unsigned int max_connections; /* over all ports; 0 = unlimited; default 4096 */
 	unsigned int max_per_addr; /* per peer IP address; 0 = unlimited; default 512 */
+	/* request data buffers in use per reactor, all its connections together;
+	 * 0 = unlimited; default 256 */
+	unsigned int buffer_mib;
+	/* peer reads nothing we send, or withholds a command's data; 0 = wait
+	 * forever; default 30000 */
+	unsigned int stall_timeout_ms;
 };
 #define TCP_DEFAULT_ICREQ_TIMEOUT_MS 10000
 #define TCP_DEFAULT_CONNECT_TIMEOUT_MS 10000
 #define TCP_DEFAULT_MAX_CONNECTIONS 4096
 #define TCP_DEFAULT_MAX_PER_ADDR 512
+#define TCP_DEFAULT_BUFFER_MIB 256
+#define TCP_DEFAULT_STALL_TIMEOUT_MS 30000
 
 /* Thread-safe; new values apply to connections accepted afterwards. */
 void tcp_transport_get_limits(struct tcp_transport_limits *out);

@@ -47,6 +47,8 @@ static const struct tcp_transport_limits default_limits = {
 	.connect_timeout_ms = TCP_DEFAULT_CONNECT_TIMEOUT_MS,
 	.max_connections = TCP_DEFAULT_MAX_CONNECTIONS,
 	.max_per_addr = TCP_DEFAULT_MAX_PER_ADDR,
+	.buffer_mib = TCP_DEFAULT_BUFFER_MIB,
+	.stall_timeout_ms = TCP_DEFAULT_STALL_TIMEOUT_MS,
 };
 
 /* Time allowances are stretched under valgrind, where everything is slow. */
@@ -817,13 +819,15 @@ static void limit_case(struct verdict *v, const char *what, const struct tcp_tra
 
 static void test_hostile_idle_peers(void **state)
 {
-	struct tcp_transport_limits lim = { .icreq_timeout_ms = 300, .connect_timeout_ms = 300 };
+	struct tcp_transport_limits lim = default_limits;
 	unsigned int allowed = slow(1000);
 	struct verdict v = { 0 };
 	struct host h;
 	int fd;
 
 	(void)state;
+	lim.icreq_timeout_ms = 300;
+	lim.connect_timeout_ms = 300;
 	tcp_transport_set_limits(&lim);
 	/* (a) Connects and says nothing. */
 	fd = tcp_dial();
@@ -846,6 +850,120 @@ static void test_hostile_idle_peers(void **state)
 	lim.max_connections = 0;
 	lim.max_per_addr = 4;
 	limit_case(&v, "max_per_addr", &lim);
+	verdict_check(&v);
+}
+
+/* ------------------------------------------------------------------ */
+/* 8. Data buffers shared per reactor                                  */
+
+#define POOL_WRITES 48
+
+/*
+ * Each reactor's connections share a bounded set of data buffers. With
+ * only eight per reactor, a queue that starts 48 R2T writes must still
+ * finish them all: requests wait for buffers, but the connection keeps
+ * reading, so the writes that hold buffers get their data and give the
+ * buffers back (a receive paused for a buffer would deadlock here).
+ */
+static void test_hostile_buffer_pool_exhausted(void **state)
+{
+	struct tcp_transport_limits lim = default_limits;
+	size_t total = (size_t)POOL_WRITES * XFER;
+	uint8_t *out = scratch_alloc(total), *in = scratch_alloc(XFER);
+	struct dsink sink = { .buf = NULL, .len = 0, .n = 0 };
+	unsigned int ndone = 0;
+	struct session ses;
+	struct rx_pdu p;
+	uint16_t cid0;
+
+	(void)state;
+	lim.buffer_mib = 1; /* 8 buffers of 128 KiB per reactor */
+	tcp_transport_set_limits(&lim);
+	fill_pattern(out, (uint32_t)total, 0xb0f);
+	session_open_ex(&ses, SUBNQN, false, false, 64, 0);
+	cid0 = ses.io.cid;
+	for (unsigned int i = 0; i < POOL_WRITES; i++) {
+		struct nvme_sqe sqe = mk_rw(&ses.io, NVME_CMD_WRITE, RAM_NSID, (uint64_t)i * (XFER / BLOCK), XFER);
+
+		send_capsule(&ses.io, &sqe, NULL, 0);
+	}
+	while (ndone < POOL_WRITES) {
+		recv_pdu_ex(&ses.io, &p, &sink, RX_EOF_NEVER);
+		if (p.type == NVME_TCP_R2T) {
+			const struct nvme_tcp_r2t_pdu *r2t = (const void *)p.hdr;
+			unsigned int i = (uint16_t)(le16(r2t->cccid) - cid0);
+			uint32_t chunk = ses.io.maxh2c;
+
+			assert_true(i < POOL_WRITES);
+			assert_int_equal(le32(r2t->r2tl), XFER);
+			for (uint32_t off = 0; off < XFER; off += chunk) {
+				uint32_t n = XFER - off < chunk ? XFER - off : chunk;
+
+				assert_int_equal(send_h2c_try(&ses.io, le16(r2t->cccid), le16(r2t->ttag),
+							      out + (size_t)i * XFER, off, n, off + n == XFER),
+						 0);
+			}
+			continue;
+		}
+		assert_int_equal(p.type, NVME_TCP_RSP);
+		assert_int_equal(cqe_status((const struct nvme_cqe *)(p.hdr + 8)), 0);
+		ndone++;
+	}
+	for (unsigned int i = 0; i < POOL_WRITES; i++) {
+		assert_int_equal(read_blocks(&ses.io, RAM_NSID, (uint64_t)i * (XFER / BLOCK), in, XFER), 0);
+		assert_memory_equal(in, out + (size_t)i * XFER, XFER);
+	}
+	session_close(&ses);
+	tcp_transport_set_limits(&default_limits);
+	wait_conns(0);
+}
+
+/* ------------------------------------------------------------------ */
+/* 9. Peers that stall                                                 */
+
+/*
+ * A peer that starts a write and never sends its data, or that stops
+ * reading what the target sends, would hold the request, its buffer and
+ * (for reads) the namespace forever: the stall timeout closes it.
+ */
+static void test_hostile_stalled_peers(void **state)
+{
+	struct tcp_transport_limits lim = default_limits;
+	unsigned int allowed = slow(1500);
+	struct verdict v = { 0 };
+	struct session ses;
+	struct nvme_sqe sqe;
+	uint64_t end;
+
+	(void)state;
+	lim.stall_timeout_ms = 300;
+	tcp_transport_set_limits(&lim);
+
+	/* (a) A write whose data never comes. */
+	session_open_ex(&ses, SUBNQN, false, false, 32, 0);
+	sqe = mk_rw(&ses.io, NVME_CMD_WRITE, RAM_NSID, 0, XFER);
+	(void)start_r2t(&ses.io, &sqe, XFER);
+	idle_verdict(&v, "peer withholding H2CData (stall timeout 300 ms)", closed_within(ses.io.fd, allowed + 500),
+		     allowed);
+	session_close(&ses);
+	wait_conns(0);
+
+	/* (b) Reads whose data the peer never reads. */
+	session_open_ex(&ses, SUBNQN, false, false, DEEP_QUEUE, SMALL_RCVBUF);
+	for (unsigned int i = 0; i < DEEP_READS; i++) {
+		sqe = mk_rw(&ses.io, NVME_CMD_READ, RAM_NSID, (uint64_t)i * (XFER / BLOCK) % 8192, XFER);
+		send_capsule(&ses.io, &sqe, NULL, 0);
+	}
+	/* Only the admin queue is left once the I/O queue is closed. */
+	end = now_ns() + (uint64_t)(allowed + 1000) * MS;
+	while (tcp_transport_connections() > 1 && now_ns() < end)
+		usleep(10000);
+	if (tcp_transport_connections() > 1)
+		verdict_add(&v, "peer not reading (stall timeout 300 ms): still connected after %u ms",
+			    allowed + 1000);
+	session_close(&ses);
+	tcp_transport_set_limits(&default_limits);
+	wait_conns(0);
 	verdict_check(&v);
 }
 
@@ -907,6 +1025,8 @@ int main(void)
 		TT(test_hostile_fd_exhaustion),
 		TT(test_hostile_idle_peers),
 		TT(test_hostile_empty_hostnqn),
+		TT(test_hostile_buffer_pool_exhausted),
+		TT(test_hostile_stalled_peers),
 	};
 	const char *only = getenv("HOSTILE_TEST"), *skip_these = getenv("HOSTILE_SKIP");
 

@@ -98,11 +98,17 @@ static void usage(FILE *out)
 		"                        (default %d; 0 = wait forever)\n"
 		"      --connect-timeout SEC  close a connection that completes no Connect\n"
 		"                        within SEC of its ICResp (default %d; 0 = wait forever)\n"
+		"      --stall-timeout SEC  close a connection whose peer reads nothing that is\n"
+		"                        sent, or withholds a command's data, this long\n"
+		"                        (default %d; 0 = wait forever)\n"
+		"      --buffer-mib N    MiB of request data buffers each reactor shares among\n"
+		"                        its connections (default %d; 0 = no limit)\n"
 		"  -h, --help            this text\n"
 		"      --version         print the version\n",
 		DAEMON_NAME, DEFAULT_ADDR, DEFAULT_PORT, DEFAULT_DISC_PORT, DEFAULT_NQN, DEFAULT_SPIN_US,
 		CONTROL_DEFAULT_SOCKET, TCP_DEFAULT_MAX_CONNECTIONS, TCP_DEFAULT_MAX_PER_ADDR,
-		TCP_DEFAULT_ICREQ_TIMEOUT_MS / 1000, TCP_DEFAULT_CONNECT_TIMEOUT_MS / 1000);
+		TCP_DEFAULT_ICREQ_TIMEOUT_MS / 1000, TCP_DEFAULT_CONNECT_TIMEOUT_MS / 1000,
+		TCP_DEFAULT_STALL_TIMEOUT_MS / 1000, TCP_DEFAULT_BUFFER_MIB);
 }
 
 static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
@@ -147,6 +153,8 @@ enum {
 	OPT_MAX_PER_ADDR,
 	OPT_ICREQ_TIMEOUT,
 	OPT_CONNECT_TIMEOUT,
+	OPT_BUFFER_MIB,
+	OPT_STALL_TIMEOUT,
 };
 
 /* Returns 0 to run, 1 to exit successfully (help/version), -1 on error. */
@@ -171,6 +179,8 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "max-connections-per-addr", required_argument, NULL, OPT_MAX_PER_ADDR },
 		{ "icreq-timeout", required_argument, NULL, OPT_ICREQ_TIMEOUT },
 		{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
+		{ "buffer-mib", required_argument, NULL, OPT_BUFFER_MIB },
+		{ "stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long long v;
@@ -278,15 +288,28 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			break;
 		case OPT_ICREQ_TIMEOUT:
 		case OPT_CONNECT_TIMEOUT:
+		case OPT_STALL_TIMEOUT:
 			if (parse_uint(optarg, 3600, &v)) {
 				fprintf(stderr, "%s: invalid --%s '%s' (seconds, 0-3600)\n", DAEMON_NAME,
-					opt == OPT_ICREQ_TIMEOUT ? "icreq-timeout" : "connect-timeout", optarg);
+					opt == OPT_ICREQ_TIMEOUT	? "icreq-timeout" :
+					opt == OPT_CONNECT_TIMEOUT ? "connect-timeout" :
+								     "stall-timeout",
+					optarg);
 				return -1;
 			}
 			if (opt == OPT_ICREQ_TIMEOUT)
 				o->limits.icreq_timeout_ms = (unsigned int)v * 1000;
-			else
+			else if (opt == OPT_CONNECT_TIMEOUT)
 				o->limits.connect_timeout_ms = (unsigned int)v * 1000;
+			else
+				o->limits.stall_timeout_ms = (unsigned int)v * 1000;
+			break;
+		case OPT_BUFFER_MIB:
+			if (parse_uint(optarg, 1u << 20, &v)) {
+				fprintf(stderr, "%s: invalid --buffer-mib '%s' (0-1048576)\n", DAEMON_NAME, optarg);
+				return -1;
+			}
+			o->limits.buffer_mib = (unsigned int)v;
 			break;
 		case 'h':
 			usage(stdout);

@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A real NVMe/TCP target in this process and a raw host to drive it, for
- * the transport tests that attack it: nvmf_tgt with one subsystem (any
- * host, one RAM namespace), two reactor threads, a listener on 127.0.0.1,
- * and a host written with blocking sockets that checks every PDU it gets
- * independently of the target's own helpers.
+ * the transport tests: nvmf_tgt with one subsystem (any host, one RAM
+ * namespace), two reactor threads, a listener on 127.0.0.1, and a host
+ * written with blocking sockets that checks every PDU it gets independently
+ * of the target's own helpers, as strictly as a Linux host does.
+ *
+ * The including test names its subsystem (#define SUBNQN before the
+ * #include). A test that needs more than the RAM namespace builds the
+ * target in two steps: harness_target_create, its own additions, then
+ * harness_target_start.
  *
  * Every socket the host opens is remembered, so that the fixture can close
  * what a test that failed half-way left open (tcp_harness_close_all) and
@@ -47,7 +52,9 @@
 #include "target/target.h"
 #include "transport/tcp_target.h"
 
-#define SUBNQN "nqn.2024-01.io.nvmeof:tcp-hostile-test"
+#ifndef SUBNQN
+#error "define SUBNQN, the test subsystem's NQN, before including tcp_harness.h"
+#endif
 #define HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:6b1f3c2a-0d4e-4f5a-8b9c-1d2e3f405162"
 #define RAM_NSID 1
 #define RAM_SIZE (16u << 20)
@@ -83,6 +90,7 @@ static struct {
 	pthread_t threads[NREACTORS];
 	unsigned int nthreads;
 	uint16_t tcp_port;
+	bool shut_down; /* tcp_transport_shutdown was called */
 	atomic_int shutdown_calls;
 	int host_fds[MAX_HOST_FDS]; /* sockets the host has open; -1 = free */
 } T;
@@ -147,14 +155,14 @@ static inline struct nvmf_port *harness_port_create(uint16_t portid, uint16_t *t
 	return port;
 }
 
-static inline int harness_target_setup(void **state)
+/* The target with its RAM namespace and its port, not yet started. */
+static inline void harness_target_create(void)
 {
 	struct backend_open_opts bo = { .path = NULL, .size = RAM_SIZE, .block_size = BLOCK };
 	struct nvmf_ns_opts nso;
 	struct backend *be;
 	char err[256];
 
-	(void)state;
 	for (unsigned int i = 0; i < MAX_HOST_FDS; i++)
 		T.host_fds[i] = -1;
 	log_set_level(LOG_LVL_ERROR);
@@ -168,7 +176,11 @@ static inline int harness_target_setup(void **state)
 	nso.enabled = true;
 	assert_int_equal(nvmf_subsys_add_ns(T.subsys, &nso, NULL), 0);
 	T.port = harness_port_create(1, &T.tcp_port);
+}
 
+/* Reactor threads and the listener: the target serves from here on. */
+static inline void harness_target_start(void)
+{
 	for (unsigned int i = 0; i < NREACTORS; i++) {
 		struct reactor_opts ro = { .ring_entries = 256, .spin_us = 20 };
 
@@ -181,6 +193,13 @@ static inline int harness_target_setup(void **state)
 		T.nthreads++;
 	}
 	assert_int_equal(tcp_listener_start(T.tgt, T.port, T.reactors, NREACTORS, &T.listener), 0);
+}
+
+static inline int harness_target_setup(void **state)
+{
+	(void)state;
+	harness_target_create();
+	harness_target_start();
 	return 0;
 }
 
@@ -198,11 +217,21 @@ static inline bool wait_until(atomic_int *v, int want, unsigned int ms)
 	return atomic_load(v) >= want;
 }
 
+/* Start the graceful transport shutdown, once; T.shutdown_calls counts its
+ * completions. */
+static inline void harness_shutdown(void)
+{
+	if (T.shut_down)
+		return;
+	T.shut_down = true;
+	tcp_transport_shutdown(harness_shutdown_done, &T.shutdown_calls);
+}
+
 static inline int harness_target_teardown(void **state)
 {
 	(void)state;
 	alarm(60);
-	tcp_transport_shutdown(harness_shutdown_done, &T.shutdown_calls);
+	harness_shutdown();
 	wait_until(&T.shutdown_calls, 1, 10000);
 	for (unsigned int i = 0; i < T.nthreads; i++)
 		reactor_stop(T.reactors[i]);
@@ -394,12 +423,19 @@ static inline void host_icreq(struct host *h, bool hdgst, bool ddgst)
 	nvme_tcp_build_icreq(&req, hdgst, ddgst, 0);
 	send_all(h->fd, &req, sizeof(req));
 	recv_all(h->fd, &resp, sizeof(resp));
+	/* What a Linux host insists on. */
 	assert_int_equal(resp.hdr.type, NVME_TCP_ICRESP);
+	assert_int_equal(resp.hdr.flags, 0);
 	assert_int_equal(resp.hdr.hlen, 128);
+	assert_int_equal(resp.hdr.pdo, 0);
 	assert_int_equal(le32(resp.hdr.plen), 128);
+	assert_int_equal(le16(resp.pfv), 0);
 	assert_int_equal(resp.cpda, 0);
 	assert_int_equal(resp.digest, want);
 	assert_true(le32(resp.maxdata) >= 4096);
+	assert_int_equal(le32(resp.maxdata) % 4, 0);
+	for (size_t i = 0; i < sizeof(resp.rsvd); i++)
+		assert_int_equal(resp.rsvd[i], 0);
 	h->hdgst = hdgst;
 	h->ddgst = ddgst;
 	h->maxh2c = le32(resp.maxdata);
@@ -423,6 +459,15 @@ static inline void host_close(struct host *h)
 	if (h->fd >= 0)
 		host_fd_close(h->fd);
 	h->fd = -1;
+}
+
+/* Close with SO_LINGER 0: the peer sees a reset, as after a host crash. */
+static inline void host_reset(struct host *h)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(h->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	host_close(h);
 }
 
 static inline struct nvme_tcp_conn_params host_params(const struct host *h)
@@ -496,6 +541,8 @@ static inline bool recv_pdu_ex(struct host *h, struct rx_pdu *p, const struct ds
 	switch (p->type) {
 	case NVME_TCP_C2H_TERM:
 		assert_int_equal(ch->hlen, 24);
+		assert_int_equal(ch->pdo, 0);
+		assert_int_equal(ch->flags, 0);
 		assert_in_range(p->plen, 24, 24 + NVME_TCP_TERM_MAX_COPY);
 		return rx_bytes(h->fd, p->hdr + 8, p->plen - 8, mode, false);
 	case NVME_TCP_RSP:
@@ -503,6 +550,7 @@ static inline bool recv_pdu_ex(struct host *h, struct rx_pdu *p, const struct ds
 		assert_int_equal(ch->hlen, 24);
 		assert_int_equal(ch->pdo, 0);
 		assert_int_equal(!!(ch->flags & NVME_TCP_F_HDGST), !!hd);
+		assert_int_equal(ch->flags & NVME_TCP_F_DDGST, 0);
 		assert_int_equal(p->plen, 24 + hd);
 		if (!rx_bytes(h->fd, p->hdr + 8, p->plen - 8, mode, false))
 			return false;
@@ -520,6 +568,7 @@ static inline bool recv_pdu_ex(struct host *h, struct rx_pdu *p, const struct ds
 		assert_int_equal(ch->hlen, 24);
 		assert_int_equal(!!(ch->flags & NVME_TCP_F_HDGST), !!hd);
 		assert_int_equal(!!(ch->flags & NVME_TCP_F_DDGST), !!dd);
+		/* Linux ignores PDO: the data must follow the header directly. */
 		assert_int_equal(ch->pdo, 24 + hd);
 		if (!rx_bytes(h->fd, p->hdr + 8, 24 + hd - 8, mode, false))
 			return false;
@@ -598,6 +647,7 @@ static inline void send_capsule(struct host *h, const struct nvme_sqe *sqe, cons
 		if (h->ddgst)
 			put_le32(buf + hl + len, crc32c(data, len));
 	}
+	assert_int_equal(le32(pdu->hdr.plen), hl + len + (len && h->ddgst ? NVME_TCP_DIGEST_LEN : 0));
 	send_all(h->fd, buf, le32(pdu->hdr.plen));
 	free(buf);
 }
@@ -634,6 +684,7 @@ static inline struct nvme_cqe wait_rsp(struct host *h, uint16_t cid, uint8_t *db
 		assert_int_equal(p.type, NVME_TCP_RSP);
 		memcpy(&cqe, p.hdr + 8, sizeof(cqe));
 		assert_int_equal(le16(cqe.cid), cid);
+		/* Data only comes with success, and then all of it. */
 		if (NVME_STATUS_FROM_CQE(le16(cqe.status)) == 0)
 			assert_int_equal(got, dlen);
 		return cqe;
@@ -740,10 +791,13 @@ static inline void prop_set(struct host *h, uint32_t offset, uint32_t value)
 static inline uint16_t admin_bringup(struct host *h, const char *subnqn, bool hdgst, bool ddgst)
 {
 	uint16_t cntlid = 0;
+	uint64_t cap;
 
 	host_open(h, hdgst, ddgst);
 	assert_int_equal(connect_queue(h, subnqn, 0, NVME_CNTLID_DYNAMIC, &cntlid), 0);
 	assert_true(cntlid != NVME_CNTLID_DYNAMIC);
+	cap = prop_get(h, NVME_REG_CAP, true);
+	assert_true((cap & 0xffff) + 1 >= 32); /* MQES covers an SQSIZE of 31 */
 	prop_set(h, NVME_REG_CC, NVME_CC_EN | (6u << 16) | (4u << 20));
 	assert_true(prop_get(h, NVME_REG_CSTS, false) & NVME_CSTS_RDY);
 	return cntlid;
@@ -797,6 +851,12 @@ static inline int send_h2c_try(struct host *h, uint16_t cccid, uint16_t ttag, co
 	return ret;
 }
 
+static inline void send_h2c(struct host *h, uint16_t cccid, uint16_t ttag, const uint8_t *buf, uint32_t datao,
+			    uint32_t len, bool last)
+{
+	assert_int_equal(send_h2c_try(h, cccid, ttag, buf, datao, len, last), 0);
+}
+
 /* Send a command whose data goes by R2T and wait for the R2T; returns the TTAG. */
 static inline uint16_t start_r2t(struct host *h, struct nvme_sqe *sqe, uint32_t len)
 {
@@ -813,21 +873,37 @@ static inline uint16_t start_r2t(struct host *h, struct nvme_sqe *sqe, uint32_t 
 	return le16(r2t->ttag);
 }
 
-/* R2T write answered with H2CData PDUs of at most MAXH2CDATA bytes. */
-static inline uint16_t write_r2t(struct host *h, uint32_t nsid, uint64_t slba, const uint8_t *buf, uint32_t len)
+/* A write with a transport SGL, up to its R2T; returns the TTAG, *cid the
+ * command's CID. */
+static inline uint16_t start_r2t_write(struct host *h, uint32_t nsid, uint64_t slba, uint32_t len, uint16_t *cid)
 {
 	struct nvme_sqe sqe = mk_rw(h, NVME_CMD_WRITE, nsid, slba, len);
-	uint16_t cid = le16(sqe.cid), ttag = start_r2t(h, &sqe, len);
-	uint32_t chunk = h->maxh2c;
+
+	*cid = le16(sqe.cid);
+	return start_r2t(h, &sqe, len);
+}
+
+/* R2T write answered with H2CData PDUs of at most `chunk` bytes. */
+static inline uint16_t write_r2t_chunked(struct host *h, uint32_t nsid, uint64_t slba, const uint8_t *buf,
+					 uint32_t len, uint32_t chunk)
+{
+	uint16_t cid, ttag = start_r2t_write(h, nsid, slba, len, &cid);
 	struct nvme_cqe cqe;
 
+	assert_true(chunk <= h->maxh2c);
 	for (uint32_t off = 0; off < len; off += chunk) {
 		uint32_t n = len - off < chunk ? len - off : chunk;
 
-		assert_int_equal(send_h2c_try(h, cid, ttag, buf, off, n, off + n == len), 0);
+		send_h2c(h, cid, ttag, buf, off, n, off + n == len);
 	}
 	cqe = wait_rsp(h, cid, NULL, 0);
 	return cqe_status(&cqe);
+}
+
+/* R2T write answered with H2CData PDUs of at most MAXH2CDATA bytes. */
+static inline uint16_t write_r2t(struct host *h, uint32_t nsid, uint64_t slba, const uint8_t *buf, uint32_t len)
+{
+	return write_r2t_chunked(h, nsid, slba, buf, len, h->maxh2c);
 }
 
 static inline uint16_t read_blocks(struct host *h, uint32_t nsid, uint64_t slba, uint8_t *buf, uint32_t len)
@@ -863,6 +939,11 @@ static inline void session_open_ex(struct session *s, const char *subnqn, bool h
 	assert_int_equal(connect_queue_sq(&s->io, subnqn, HOSTNQN, 1, s->cntlid, io_depth - 1, NULL), 0);
 }
 
+static inline void session_open(struct session *s, bool hdgst, bool ddgst)
+{
+	session_open_ex(s, SUBNQN, hdgst, ddgst, 32, 0);
+}
+
 static inline void session_close(struct session *s)
 {
 	host_close(&s->io);
@@ -875,7 +956,7 @@ static inline void assert_target_serves(void)
 	struct session s;
 	uint8_t out[BLOCK], in[BLOCK];
 
-	session_open_ex(&s, SUBNQN, false, false, 32, 0);
+	session_open(&s, false, false);
 	fill_pattern(out, sizeof(out), 99);
 	assert_int_equal(write_incapsule(&s.io, RAM_NSID, 4000, out, sizeof(out)), 0);
 	assert_int_equal(read_blocks(&s.io, RAM_NSID, 4000, in, sizeof(in)), 0);

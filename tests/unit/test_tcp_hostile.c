@@ -19,6 +19,7 @@
 #include <semaphore.h>
 #include <sys/resource.h>
 
+#define SUBNQN "nqn.2024-01.io.nvmeof:tcp-hostile-test"
 #include "tcp_harness.h"
 #include "target/internal.h"
 

@@ -2,8 +2,8 @@
 /*
  * The NVMe/TCP target transport end to end: a real target in this process
  * (two reactor threads, a RAM namespace and a namespace whose I/O the test
- * can hold) listening on 127.0.0.1, driven by a raw host written here with
- * blocking sockets. Covers ICReq/ICResp for every digest combination,
+ * can hold) listening on 127.0.0.1, driven by a raw host with blocking
+ * sockets (tcp_harness.h). Covers ICReq/ICResp for every digest combination,
  * admin bring-up, in-capsule and R2T writes, reads, digests on every PDU the
  * target sends, each fatal protocol error (C2HTermReq with the right FES,
  * then EOF), abrupt resets, and the graceful transport shutdown. After
@@ -12,60 +12,12 @@
  *
  * The graceful-shutdown test stops the transport for good, so it runs last.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <pthread.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stdatomic.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <cmocka.h>
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#else
-#define RUNNING_ON_VALGRIND 0
-#endif
-
-#include "backend/backend.h"
-#include "common/log.h"
-#include "proto/crc32c.h"
-#include "proto/endian.h"
-#include "proto/nvme_spec.h"
-#include "proto/nvme_tcp.h"
-#include "reactor/reactor.h"
-#include "target/target.h"
-#include "transport/tcp_target.h"
-
 #define SUBNQN "nqn.2024-01.io.nvmeof:tcp-transport-test"
-#define HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:6b1f3c2a-0d4e-4f5a-8b9c-1d2e3f405162"
-#define RAM_NSID 1
+#include "tcp_harness.h"
+
 #define HOLD_NSID 2
-#define RAM_SIZE (8u << 20)
 #define HOLD_SIZE (1u << 20)
-#define BLOCK 512u
-#define NREACTORS 2
-#define SOCK_TIMEOUT_S 5
 #define WATCHDOG_S 30
-
-#define MS 1000000ull
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* ------------------------------------------------------------------ */
 /* A backend whose I/O the test can hold in flight                     */
@@ -132,169 +84,39 @@ static void hold_release_cb(void *arg)
 }
 
 /* ------------------------------------------------------------------ */
-/* The target under test                                               */
+/* The target under test: the harness's, plus the held namespace      */
 
-static struct {
-	struct nvmf_tgt *tgt;
-	struct nvmf_subsys *subsys;
-	struct nvmf_port *port;
-	struct reactor *reactors[NREACTORS];
-	pthread_t threads[NREACTORS];
-	unsigned int nthreads;
-	struct hold_backend *hold;
-	uint16_t tcp_port;
-	bool shut_down;
-	atomic_int shutdown_calls;
-} T;
-
-/*
- * valgrind runs one thread at a time and does not know io_uring_enter can
- * block: a reactor asleep in the kernel would freeze the whole program.
- * Under valgrind each reactor therefore polls (a timer that is always due)
- * and naps in usleep(), which lets the other threads in.
- */
-static struct reactor_timer valgrind_ticks[NREACTORS];
-
-static void valgrind_tick(struct reactor_timer *t)
-{
-	/* A sleeping syscall is where valgrind lets the other threads run. */
-	usleep(200);
-	reactor_timer_arm(reactor_current(), t, 0);
-}
-
-static void *reactor_main(void *arg)
-{
-	struct reactor *r = arg;
-
-	if (RUNNING_ON_VALGRIND) {
-		valgrind_ticks[reactor_id(r)].fn = valgrind_tick;
-		reactor_timer_arm(r, &valgrind_ticks[reactor_id(r)], 0);
-	}
-	reactor_run(r);
-	return NULL;
-}
-
-/* A free port on 127.0.0.1 (the port object wants a fixed trsvcid). */
-static uint16_t pick_free_port(void)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t sl = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	uint16_t port;
-
-	assert_true(fd >= 0);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
+static struct hold_backend *hold_be;
 
 static int target_setup(void **state)
 {
-	struct backend_open_opts bo = { .path = NULL, .size = RAM_SIZE, .block_size = BLOCK };
-	struct nvmf_port_opts po;
 	struct nvmf_ns_opts nso;
-	struct backend *be;
-	char err[256];
 
 	(void)state;
-	log_set_level(LOG_LVL_ERROR);
-	assert_int_equal(nvmf_tgt_create(&T.tgt), 0);
-	assert_int_equal(nvmf_subsys_create(T.tgt, SUBNQN, &T.subsys), 0);
-	nvmf_subsys_set_allow_any_host(T.subsys, true);
-
-	assert_int_equal(backend_open(&bo, &be, err, sizeof(err)), 0);
-	memset(&nso, 0, sizeof(nso));
-	nso.nsid = RAM_NSID;
-	nso.backend = be;
-	nso.enabled = true;
-	assert_int_equal(nvmf_subsys_add_ns(T.subsys, &nso, NULL), 0);
-
-	T.hold = calloc(1, sizeof(*T.hold));
-	assert_non_null(T.hold);
-	T.hold->mem = calloc(1, HOLD_SIZE);
-	assert_non_null(T.hold->mem);
-	T.hold->be.ops = &hold_ops;
-	T.hold->be.kind = BACKEND_RAM;
-	T.hold->be.size = HOLD_SIZE;
-	T.hold->be.block_size = BLOCK;
+	harness_target_create();
+	hold_be = calloc(1, sizeof(*hold_be));
+	assert_non_null(hold_be);
+	hold_be->mem = calloc(1, HOLD_SIZE);
+	assert_non_null(hold_be->mem);
+	hold_be->be.ops = &hold_ops;
+	hold_be->be.kind = BACKEND_RAM;
+	hold_be->be.size = HOLD_SIZE;
+	hold_be->be.block_size = BLOCK;
 	memset(&nso, 0, sizeof(nso));
 	nso.nsid = HOLD_NSID;
-	nso.backend = &T.hold->be;
+	nso.backend = &hold_be->be;
 	nso.enabled = true;
 	assert_int_equal(nvmf_subsys_add_ns(T.subsys, &nso, NULL), 0);
-
-	T.tcp_port = pick_free_port();
-	memset(&po, 0, sizeof(po));
-	po.portid = 1;
-	po.adrfam = NVMF_ADRFAM_IPV4;
-	snprintf(po.traddr, sizeof(po.traddr), "127.0.0.1");
-	snprintf(po.trsvcid, sizeof(po.trsvcid), "%u", T.tcp_port);
-	assert_int_equal(nvmf_port_create(T.tgt, &po, &T.port), 0);
-	assert_int_equal(nvmf_port_add_subsys(T.port, T.subsys), 0);
-
-	for (unsigned int i = 0; i < NREACTORS; i++) {
-		struct reactor_opts ro = { .ring_entries = 256, .spin_us = 20 };
-
-		assert_int_equal(reactor_create(&ro, &T.reactors[i]), 0);
-		reactor_set_id(T.reactors[i], i);
-	}
-	nvmf_tgt_set_reactors(T.tgt, T.reactors, NREACTORS);
-	for (unsigned int i = 0; i < NREACTORS; i++) {
-		assert_int_equal(pthread_create(&T.threads[i], NULL, reactor_main, T.reactors[i]), 0);
-		T.nthreads++;
-	}
-	assert_int_equal(tcp_listener_start(T.tgt, T.port, T.reactors, NREACTORS, NULL), 0);
+	harness_target_start();
 	return 0;
-}
-
-static void shutdown_done(void *arg)
-{
-	atomic_fetch_add((atomic_int *)arg, 1);
-}
-
-static bool wait_until(atomic_int *v, int want, unsigned int ms)
-{
-	uint64_t end = now_ns() + ms * MS;
-
-	while (atomic_load(v) < want && now_ns() < end)
-		usleep(1000);
-	return atomic_load(v) >= want;
 }
 
 static int target_teardown(void **state)
 {
-	(void)state;
-	alarm(WATCHDOG_S);
 	/* A failed test may have left an I/O parked in the backend. */
-	if (atomic_load(&T.hold->held))
-		reactor_post(atomic_load(&T.hold->held_on), hold_release_cb, T.hold);
-	if (!T.shut_down) {
-		tcp_transport_shutdown(shutdown_done, &T.shutdown_calls);
-		T.shut_down = true;
-	}
-	wait_until(&T.shutdown_calls, 1, 10000);
-	for (unsigned int i = 0; i < T.nthreads; i++)
-		reactor_stop(T.reactors[i]);
-	for (unsigned int i = 0; i < T.nthreads; i++)
-		pthread_join(T.threads[i], NULL);
-	nvmf_tgt_destroy(T.tgt);
-	for (unsigned int i = 0; i < NREACTORS; i++)
-		reactor_destroy(T.reactors[i]);
-	alarm(0);
-	return 0;
-}
-
-/* Connections the transport still tracks, waited down to `want`. */
-static void wait_conns(unsigned int want)
-{
-	uint64_t end = now_ns() + 3000 * MS;
-
-	while (tcp_transport_connections() != want && now_ns() < end)
-		usleep(1000);
-	assert_int_equal(tcp_transport_connections(), want);
+	if (atomic_load(&hold_be->held))
+		reactor_post(atomic_load(&hold_be->held_on), hold_release_cb, hold_be);
+	return harness_target_teardown(state);
 }
 
 static int test_setup(void **state)
@@ -308,513 +130,9 @@ static int test_setup(void **state)
 static int test_teardown(void **state)
 {
 	(void)state;
+	tcp_harness_close_all();
 	alarm(0);
 	return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* The raw host                                                        */
-
-struct host {
-	int fd;
-	bool hdgst, ddgst;
-	uint32_t maxh2c;
-	uint16_t cid;
-};
-
-static int tcp_dial(void)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	struct timeval tv = { .tv_sec = SOCK_TIMEOUT_S };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-
-	assert_true(fd >= 0);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons(T.tcp_port);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	return fd;
-}
-
-static void send_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		assert_true(n > 0);
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
-static void recv_all(int fd, void *buf, size_t len)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = recv(fd, p, len, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			fail_msg("recv: %s (wanted %zu more bytes)", n == 0 ? "EOF" : strerror(errno), len);
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
-/* The target closed the connection: EOF (or a reset) and nothing else. */
-static void expect_eof(int fd)
-{
-	uint8_t b;
-	ssize_t n;
-
-	do
-		n = recv(fd, &b, 1, 0);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && errno == ECONNRESET)
-		return;
-	if (n != 0)
-		fail_msg("expected EOF, got %zd (%s)", n, n < 0 ? strerror(errno) : "data");
-}
-
-static void host_icreq(struct host *h, bool hdgst, bool ddgst)
-{
-	struct nvme_tcp_icreq_pdu req;
-	struct nvme_tcp_icresp_pdu resp;
-	uint8_t want = (hdgst ? NVME_TCP_HDR_DIGEST_ENABLE : 0) | (ddgst ? NVME_TCP_DATA_DIGEST_ENABLE : 0);
-
-	nvme_tcp_build_icreq(&req, hdgst, ddgst, 0);
-	send_all(h->fd, &req, sizeof(req));
-	recv_all(h->fd, &resp, sizeof(resp));
-	/* What a Linux host insists on. */
-	assert_int_equal(resp.hdr.type, NVME_TCP_ICRESP);
-	assert_int_equal(resp.hdr.flags, 0);
-	assert_int_equal(resp.hdr.hlen, 128);
-	assert_int_equal(resp.hdr.pdo, 0);
-	assert_int_equal(le32(resp.hdr.plen), 128);
-	assert_int_equal(le16(resp.pfv), 0);
-	assert_int_equal(resp.cpda, 0);
-	assert_int_equal(resp.digest, want);
-	assert_true(le32(resp.maxdata) >= 4096);
-	assert_int_equal(le32(resp.maxdata) % 4, 0);
-	for (size_t i = 0; i < sizeof(resp.rsvd); i++)
-		assert_int_equal(resp.rsvd[i], 0);
-	h->hdgst = hdgst;
-	h->ddgst = ddgst;
-	h->maxh2c = le32(resp.maxdata);
-}
-
-static void host_open(struct host *h, bool hdgst, bool ddgst)
-{
-	memset(h, 0, sizeof(*h));
-	h->fd = tcp_dial();
-	h->cid = 0x1000; /* like Linux: a generation in the upper bits */
-	host_icreq(h, hdgst, ddgst);
-}
-
-static void host_close(struct host *h)
-{
-	if (h->fd >= 0)
-		close(h->fd);
-	h->fd = -1;
-}
-
-/* Close with SO_LINGER 0: the peer sees a reset, as after a host crash. */
-static void host_reset(struct host *h)
-{
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-
-	setsockopt(h->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	host_close(h);
-}
-
-static struct nvme_tcp_conn_params host_params(const struct host *h)
-{
-	struct nvme_tcp_conn_params p = { .hdgst = h->hdgst, .ddgst = h->ddgst, .maxh2cdata = h->maxh2c };
-
-	return p;
-}
-
-/* One PDU from the target, validated independently of the target's own
- * helpers: header length, PDO without padding, flags and both digests. */
-struct rx_pdu {
-	uint8_t hdr[NVME_TCP_MAX_HDR + NVME_TCP_TERM_MAX_COPY];
-	uint8_t type;
-	uint8_t flags;
-	uint32_t plen;
-	uint32_t datao, datal; /* C2HData */
-};
-
-static void recv_pdu(struct host *h, struct rx_pdu *p, uint8_t *dbuf, uint32_t dcap)
-{
-	const struct nvme_tcp_hdr *ch = (const void *)p->hdr;
-	uint32_t hd = h->hdgst ? NVME_TCP_DIGEST_LEN : 0;
-	uint32_t dd = h->ddgst ? NVME_TCP_DIGEST_LEN : 0;
-
-	memset(p, 0, sizeof(*p));
-	recv_all(h->fd, p->hdr, sizeof(*ch));
-	p->type = ch->type;
-	p->flags = ch->flags;
-	p->plen = le32(ch->plen);
-	switch (p->type) {
-	case NVME_TCP_C2H_TERM:
-		assert_int_equal(ch->hlen, 24);
-		assert_int_equal(ch->pdo, 0);
-		assert_int_equal(ch->flags, 0);
-		assert_in_range(p->plen, 24, 24 + NVME_TCP_TERM_MAX_COPY);
-		recv_all(h->fd, p->hdr + 8, p->plen - 8);
-		return;
-	case NVME_TCP_RSP:
-	case NVME_TCP_R2T:
-		assert_int_equal(ch->hlen, 24);
-		assert_int_equal(ch->pdo, 0);
-		assert_int_equal(!!(ch->flags & NVME_TCP_F_HDGST), !!hd);
-		assert_int_equal(ch->flags & NVME_TCP_F_DDGST, 0);
-		assert_int_equal(p->plen, 24 + hd);
-		recv_all(h->fd, p->hdr + 8, p->plen - 8);
-		if (hd)
-			assert_int_equal(get_le32(p->hdr + 24), crc32c(p->hdr, 24));
-		return;
-	case NVME_TCP_C2H_DATA: {
-		const struct nvme_tcp_data_pdu *d = (const void *)p->hdr;
-		uint8_t digest[NVME_TCP_DIGEST_LEN];
-
-		assert_int_equal(ch->hlen, 24);
-		assert_int_equal(!!(ch->flags & NVME_TCP_F_HDGST), !!hd);
-		assert_int_equal(!!(ch->flags & NVME_TCP_F_DDGST), !!dd);
-		/* Linux ignores PDO: the data must follow the header directly. */
-		assert_int_equal(ch->pdo, 24 + hd);
-		recv_all(h->fd, p->hdr + 8, 24 + hd - 8);
-		if (hd)
-			assert_int_equal(get_le32(p->hdr + 24), crc32c(p->hdr, 24));
-		p->datao = le32(d->datao);
-		p->datal = le32(d->datal);
-		assert_true(p->datal > 0);
-		assert_int_equal(p->plen, 24 + hd + p->datal + dd);
-		assert_true(p->datao <= dcap && p->datal <= dcap - p->datao);
-		recv_all(h->fd, dbuf + p->datao, p->datal);
-		if (dd) {
-			recv_all(h->fd, digest, sizeof(digest));
-			assert_int_equal(get_le32(digest), crc32c(dbuf + p->datao, p->datal));
-		}
-		return;
-	}
-	default:
-		fail_msg("unexpected PDU type %#x from the target", p->type);
-	}
-}
-
-static struct nvme_sqe mk_sqe(struct host *h, uint8_t opcode, uint32_t nsid)
-{
-	struct nvme_sqe sqe;
-
-	memset(&sqe, 0, sizeof(sqe));
-	sqe.opcode = opcode;
-	sqe.flags = NVME_SQE_FLAGS_SGL;
-	sqe.cid = to_le16(h->cid++);
-	sqe.nsid = to_le32(nsid);
-	sqe.sgl.type = NVME_SGL_TRANSPORT_DATA_BLOCK;
-	return sqe;
-}
-
-/* A CapsuleCmd with optional in-capsule data, built with the PDU helpers. */
-static void send_capsule(struct host *h, const struct nvme_sqe *sqe, const void *data, uint32_t len)
-{
-	struct nvme_tcp_conn_params params = host_params(h);
-	size_t total = sizeof(struct nvme_tcp_cmd_pdu) + 2 * NVME_TCP_DIGEST_LEN + len;
-	uint8_t *buf = calloc(1, total);
-	struct nvme_tcp_cmd_pdu *pdu = (void *)buf;
-	uint32_t hl;
-
-	assert_non_null(buf);
-	hl = nvme_tcp_fill_hdr(&pdu->hdr, NVME_TCP_CMD, 0, &params, len);
-	pdu->sqe = *sqe;
-	if (h->hdgst)
-		nvme_tcp_set_hdgst(pdu, sizeof(*pdu));
-	if (len) {
-		memcpy(buf + hl, data, len);
-		if (h->ddgst)
-			put_le32(buf + hl + len, crc32c(data, len));
-	}
-	assert_int_equal(le32(pdu->hdr.plen), hl + len + (len && h->ddgst ? NVME_TCP_DIGEST_LEN : 0));
-	send_all(h->fd, buf, le32(pdu->hdr.plen));
-	free(buf);
-}
-
-/*
- * Collect C2HData for cid into dbuf (dlen bytes expected) and its
- * CapsuleResp. Returns the CQE (a SUCCESS-flagged last C2HData stands for
- * a zero CQE). Checks the data arrived complete and in order.
- */
-static struct nvme_cqe wait_rsp(struct host *h, uint16_t cid, uint8_t *dbuf, uint32_t dlen)
-{
-	struct rx_pdu p;
-	struct nvme_cqe cqe;
-	uint32_t got = 0;
-
-	for (;;) {
-		recv_pdu(h, &p, dbuf, dlen);
-		if (p.type == NVME_TCP_C2H_DATA) {
-			const struct nvme_tcp_data_pdu *d = (const void *)p.hdr;
-
-			assert_int_equal(le16(d->cccid), cid);
-			assert_int_equal(p.datao, got);
-			got += p.datal;
-			if (p.flags & NVME_TCP_F_DATA_SUCCESS) {
-				assert_true(p.flags & NVME_TCP_F_DATA_LAST);
-				assert_int_equal(got, dlen);
-				memset(&cqe, 0, sizeof(cqe));
-				cqe.cid = to_le16(cid);
-				return cqe;
-			}
-			continue;
-		}
-		if (p.type == NVME_TCP_C2H_TERM)
-			fail_msg("target terminated the connection (FES %#x)", le16(((struct nvme_tcp_term_pdu *)p.hdr)->fes));
-		assert_int_equal(p.type, NVME_TCP_RSP);
-		memcpy(&cqe, p.hdr + 8, sizeof(cqe));
-		assert_int_equal(le16(cqe.cid), cid);
-		/* Data only comes with success, and then all of it. */
-		if (NVME_STATUS_FROM_CQE(le16(cqe.status)) == 0)
-			assert_int_equal(got, dlen);
-		return cqe;
-	}
-}
-
-static uint16_t cqe_status(const struct nvme_cqe *cqe)
-{
-	return NVME_STATUS_FROM_CQE(le16(cqe->status)) & 0x7ff; /* SCT/SC without DNR/More */
-}
-
-static struct nvme_cqe run_cmd(struct host *h, struct nvme_sqe *sqe, const void *out, uint32_t out_len,
-			       uint8_t *in, uint32_t in_len)
-{
-	send_capsule(h, sqe, out, out_len);
-	return wait_rsp(h, le16(sqe->cid), in, in_len);
-}
-
-static struct nvme_sqe mk_connect(struct host *h, uint16_t qid, uint16_t sqsize)
-{
-	struct nvme_sqe sqe = mk_sqe(h, NVME_FABRICS_COMMAND, 0);
-	struct nvmf_connect_sqe *c = (void *)&sqe;
-
-	c->fctype = NVMF_FCTYPE_CONNECT;
-	c->sgl.type = NVME_SGL_DATA_BLOCK_OFFSET;
-	c->sgl.addr = 0;
-	c->sgl.length = to_le32(sizeof(struct nvmf_connect_data));
-	c->qid = to_le16(qid);
-	c->sqsize = to_le16(sqsize);
-	c->kato = 0;
-	return sqe;
-}
-
-static void fill_connect_data(struct nvmf_connect_data *d, uint16_t cntlid)
-{
-	static const uint8_t hostid[16] = { 0x6b, 0x1f, 0x3c, 0x2a, 0x0d, 0x4e, 0x4f, 0x5a,
-					    0x8b, 0x9c, 0x1d, 0x2e, 0x3f, 0x40, 0x51, 0x62 };
-
-	memset(d, 0, sizeof(*d));
-	memcpy(d->hostid, hostid, sizeof(hostid));
-	d->cntlid = to_le16(cntlid);
-	snprintf(d->subnqn, sizeof(d->subnqn), "%s", SUBNQN);
-	snprintf(d->hostnqn, sizeof(d->hostnqn), "%s", HOSTNQN);
-}
-
-static uint16_t connect_queue(struct host *h, uint16_t qid, uint16_t cntlid, uint16_t *cntlid_out)
-{
-	struct nvme_sqe sqe = mk_connect(h, qid, 31);
-	struct nvmf_connect_data d;
-	struct nvme_cqe cqe;
-
-	fill_connect_data(&d, cntlid);
-	cqe = run_cmd(h, &sqe, &d, sizeof(d), NULL, 0);
-	if (cntlid_out)
-		*cntlid_out = (uint16_t)le32(cqe.dw0);
-	return cqe_status(&cqe);
-}
-
-static uint64_t prop_get(struct host *h, uint32_t offset, bool eight)
-{
-	struct nvme_sqe sqe = mk_sqe(h, NVME_FABRICS_COMMAND, 0);
-	struct nvmf_property_sqe *p = (void *)&sqe;
-	struct nvme_cqe cqe;
-
-	p->fctype = NVMF_FCTYPE_PROPERTY_GET;
-	p->attrib = eight ? 1 : 0;
-	p->offset = to_le32(offset);
-	cqe = run_cmd(h, &sqe, NULL, 0, NULL, 0);
-	assert_int_equal(cqe_status(&cqe), 0);
-	return (uint64_t)le32(cqe.dw0) | ((uint64_t)le32(cqe.dw1) << 32);
-}
-
-static void prop_set(struct host *h, uint32_t offset, uint32_t value)
-{
-	struct nvme_sqe sqe = mk_sqe(h, NVME_FABRICS_COMMAND, 0);
-	struct nvmf_property_sqe *p = (void *)&sqe;
-	struct nvme_cqe cqe;
-
-	p->fctype = NVMF_FCTYPE_PROPERTY_SET;
-	p->attrib = 0;
-	p->offset = to_le32(offset);
-	p->value = to_le64(value);
-	cqe = run_cmd(h, &sqe, NULL, 0, NULL, 0);
-	assert_int_equal(cqe_status(&cqe), 0);
-}
-
-/* Admin queue up to CSTS.RDY, as a Linux host does it. Returns CNTLID. */
-static uint16_t admin_bringup(struct host *h, bool hdgst, bool ddgst)
-{
-	uint16_t cntlid = 0;
-	uint64_t cap;
-
-	host_open(h, hdgst, ddgst);
-	assert_int_equal(connect_queue(h, 0, NVME_CNTLID_DYNAMIC, &cntlid), 0);
-	assert_true(cntlid != NVME_CNTLID_DYNAMIC);
-	cap = prop_get(h, NVME_REG_CAP, true);
-	assert_true((cap & 0xffff) + 1 >= 32); /* MQES covers our SQSIZE */
-	prop_set(h, NVME_REG_CC, NVME_CC_EN | (6u << 16) | (4u << 20));
-	assert_true(prop_get(h, NVME_REG_CSTS, false) & NVME_CSTS_RDY);
-	return cntlid;
-}
-
-static struct nvme_sqe mk_rw(struct host *h, uint8_t opcode, uint32_t nsid, uint64_t slba, uint32_t len)
-{
-	struct nvme_sqe sqe = mk_sqe(h, opcode, nsid);
-
-	sqe.cdw10 = to_le32((uint32_t)slba);
-	sqe.cdw11 = to_le32((uint32_t)(slba >> 32));
-	sqe.cdw12 = to_le32(len / BLOCK - 1);
-	sqe.sgl.length = to_le32(len);
-	return sqe;
-}
-
-static uint16_t write_incapsule(struct host *h, uint32_t nsid, uint64_t slba, const void *buf, uint32_t len)
-{
-	struct nvme_sqe sqe = mk_rw(h, NVME_CMD_WRITE, nsid, slba, len);
-	struct nvme_cqe cqe;
-
-	sqe.sgl.type = NVME_SGL_DATA_BLOCK_OFFSET;
-	cqe = run_cmd(h, &sqe, buf, len, NULL, 0);
-	return cqe_status(&cqe);
-}
-
-/* One H2CData PDU: [datao, datao+len) of buf. */
-static void send_h2c(struct host *h, uint16_t cccid, uint16_t ttag, const uint8_t *buf, uint32_t datao,
-		     uint32_t len, bool last)
-{
-	struct nvme_tcp_conn_params params = host_params(h);
-	uint8_t hdr[sizeof(struct nvme_tcp_data_pdu) + NVME_TCP_DIGEST_LEN];
-	struct nvme_tcp_data_pdu *d = (void *)hdr;
-	uint8_t dg[NVME_TCP_DIGEST_LEN];
-	uint32_t hl;
-
-	memset(hdr, 0, sizeof(hdr));
-	hl = nvme_tcp_fill_hdr(&d->hdr, NVME_TCP_H2C_DATA, last ? NVME_TCP_F_DATA_LAST : 0, &params, len);
-	d->cccid = to_le16(cccid);
-	d->ttag = to_le16(ttag);
-	d->datao = to_le32(datao);
-	d->datal = to_le32(len);
-	if (h->hdgst)
-		nvme_tcp_set_hdgst(d, sizeof(*d));
-	send_all(h->fd, hdr, hl);
-	send_all(h->fd, buf + datao, len);
-	if (h->ddgst) {
-		put_le32(dg, crc32c(buf + datao, len));
-		send_all(h->fd, dg, sizeof(dg));
-	}
-}
-
-/* Send a write with a transport SGL and wait for the R2T; returns the TTAG. */
-static uint16_t start_r2t_write(struct host *h, uint32_t nsid, uint64_t slba, uint32_t len, uint16_t *cid)
-{
-	struct nvme_sqe sqe = mk_rw(h, NVME_CMD_WRITE, nsid, slba, len);
-	const struct nvme_tcp_r2t_pdu *r2t;
-	struct rx_pdu p;
-
-	send_capsule(h, &sqe, NULL, 0);
-	recv_pdu(h, &p, NULL, 0);
-	assert_int_equal(p.type, NVME_TCP_R2T);
-	r2t = (const void *)p.hdr;
-	assert_int_equal(r2t->cccid, sqe.cid);
-	assert_int_equal(le32(r2t->r2to), 0);
-	assert_int_equal(le32(r2t->r2tl), len);
-	*cid = le16(sqe.cid);
-	return le16(r2t->ttag);
-}
-
-/* R2T write answered with H2CData PDUs of at most `chunk` bytes. */
-static uint16_t write_r2t(struct host *h, uint32_t nsid, uint64_t slba, const uint8_t *buf, uint32_t len,
-			  uint32_t chunk)
-{
-	uint16_t cid, ttag = start_r2t_write(h, nsid, slba, len, &cid);
-	struct nvme_cqe cqe;
-
-	assert_true(chunk <= h->maxh2c);
-	for (uint32_t off = 0; off < len; off += chunk) {
-		uint32_t n = len - off < chunk ? len - off : chunk;
-
-		send_h2c(h, cid, ttag, buf, off, n, off + n == len);
-	}
-	cqe = wait_rsp(h, cid, NULL, 0);
-	return cqe_status(&cqe);
-}
-
-static uint16_t read_blocks(struct host *h, uint32_t nsid, uint64_t slba, uint8_t *buf, uint32_t len)
-{
-	struct nvme_sqe sqe = mk_rw(h, NVME_CMD_READ, nsid, slba, len);
-	struct nvme_cqe cqe = run_cmd(h, &sqe, NULL, 0, buf, len);
-
-	return cqe_status(&cqe);
-}
-
-static void fill_pattern(uint8_t *buf, uint32_t len, uint32_t seed)
-{
-	for (uint32_t i = 0; i < len; i++) {
-		seed = seed * 1664525u + 1013904223u;
-		buf[i] = (uint8_t)(seed >> 24);
-	}
-}
-
-/* Admin + one I/O queue, ready for I/O. */
-struct session {
-	struct host admin;
-	struct host io;
-	uint16_t cntlid;
-};
-
-static void session_open(struct session *s, bool hdgst, bool ddgst)
-{
-	s->cntlid = admin_bringup(&s->admin, hdgst, ddgst);
-	host_open(&s->io, hdgst, ddgst);
-	assert_int_equal(connect_queue(&s->io, 1, s->cntlid, NULL), 0);
-}
-
-static void session_close(struct session *s)
-{
-	host_close(&s->io);
-	host_close(&s->admin);
-}
-
-/* A fresh connection is served: the target survived whatever came before. */
-static void assert_target_serves(void)
-{
-	struct session s;
-	uint8_t out[BLOCK], in[BLOCK];
-
-	session_open(&s, false, false);
-	fill_pattern(out, sizeof(out), 99);
-	assert_int_equal(write_incapsule(&s.io, RAM_NSID, 4000, out, sizeof(out)), 0);
-	assert_int_equal(read_blocks(&s.io, RAM_NSID, 4000, in, sizeof(in)), 0);
-	assert_memory_equal(in, out, sizeof(out));
-	session_close(&s);
-	wait_conns(0);
 }
 
 /* The target answered with a C2HTermReq carrying fes (and fei unless
@@ -848,7 +166,7 @@ static void test_icreq_icresp_digest_combinations(void **state)
 
 		host_open(&h, i & 1, i & 2);
 		/* The negotiated digests are in force: a Property Get works. */
-		assert_int_equal(connect_queue(&h, 0, NVME_CNTLID_DYNAMIC, NULL), 0);
+		assert_int_equal(connect_queue(&h, SUBNQN, 0, NVME_CNTLID_DYNAMIC, NULL), 0);
 		prop_get(&h, NVME_REG_VS, false);
 		host_close(&h);
 	}
@@ -865,7 +183,7 @@ static void test_admin_bringup_and_identify(void **state)
 
 	(void)state;
 	assert_non_null(id);
-	cntlid = admin_bringup(&h, false, false);
+	cntlid = admin_bringup(&h, SUBNQN, false, false);
 	sqe = mk_sqe(&h, NVME_ADMIN_IDENTIFY, 0);
 	sqe.cdw10 = to_le32(NVME_ID_CNS_CTRL);
 	sqe.sgl.length = to_le32(sizeof(*id));
@@ -898,7 +216,7 @@ static void test_command_before_connect(void **state)
 	cqe = run_cmd(&h, &sqe, NULL, 0, NULL, 0);
 	assert_true(cqe_status(&cqe) != 0);
 	/* The queue is still usable. */
-	assert_int_equal(connect_queue(&h, 0, NVME_CNTLID_DYNAMIC, NULL), 0);
+	assert_int_equal(connect_queue(&h, SUBNQN, 0, NVME_CNTLID_DYNAMIC, NULL), 0);
 	host_close(&h);
 	wait_conns(0);
 }
@@ -920,8 +238,8 @@ static void io_roundtrip(bool hdgst, bool ddgst)
 	assert_int_equal(write_incapsule(&s.io, RAM_NSID, 0, out, NVMF_IO_INCAPSULE), 0);
 	assert_int_equal(write_incapsule(&s.io, RAM_NSID, NVMF_IO_INCAPSULE / BLOCK, out + NVMF_IO_INCAPSULE, BLOCK), 0);
 	/* R2T: 64 KiB in four H2CData PDUs, then in uneven pieces. */
-	assert_int_equal(write_r2t(&s.io, RAM_NSID, 100, out + 8192, BIG, 16384), 0);
-	assert_int_equal(write_r2t(&s.io, RAM_NSID, 1000, out + 4096, BIG, 12288), 0);
+	assert_int_equal(write_r2t_chunked(&s.io, RAM_NSID, 100, out + 8192, BIG, 16384), 0);
+	assert_int_equal(write_r2t_chunked(&s.io, RAM_NSID, 1000, out + 4096, BIG, 12288), 0);
 
 	memset(in, 0, sizeof(in));
 	assert_int_equal(read_blocks(&s.io, RAM_NSID, 0, in, NVMF_IO_INCAPSULE + BLOCK), 0);
@@ -1067,7 +385,7 @@ static void test_large_reads_backpressure(void **state)
 	assert_non_null(in);
 	session_open(&s, true, true);
 	fill_pattern(out, LEN, 2024);
-	assert_int_equal(write_r2t(&s.io, RAM_NSID, 8192, out, LEN, 32768), 0);
+	assert_int_equal(write_r2t_chunked(&s.io, RAM_NSID, 8192, out, LEN, 32768), 0);
 	for (unsigned int i = 0; i < N; i++) {
 		struct nvme_sqe sqe = mk_rw(&s.io, NVME_CMD_READ, RAM_NSID, 8192, LEN);
 
@@ -1155,7 +473,7 @@ static void test_byte_at_a_time(void **state)
 	(void)state;
 	/* The ICReq itself, dribbled. */
 	memset(&s, 0, sizeof(s));
-	s.cntlid = admin_bringup(&s.admin, true, true);
+	s.cntlid = admin_bringup(&s.admin, SUBNQN, true, true);
 	s.io.fd = tcp_dial();
 	s.io.cid = 0x2000;
 	nvme_tcp_build_icreq(&ic, true, true, 0);
@@ -1164,7 +482,7 @@ static void test_byte_at_a_time(void **state)
 	assert_int_equal(icr.hdr.type, NVME_TCP_ICRESP);
 	s.io.hdgst = s.io.ddgst = true;
 	s.io.maxh2c = le32(icr.maxdata);
-	assert_int_equal(connect_queue(&s.io, 1, s.cntlid, NULL), 0);
+	assert_int_equal(connect_queue(&s.io, SUBNQN, 1, s.cntlid, NULL), 0);
 	params = host_params(&s.io);
 
 	/* In-capsule write, dribbled. */
@@ -1248,11 +566,11 @@ static void test_c2h_success_without_sq_flow_control(void **state)
 	struct session s;
 
 	(void)state;
-	s.cntlid = admin_bringup(&s.admin, true, true);
+	s.cntlid = admin_bringup(&s.admin, SUBNQN, true, true);
 	host_open(&s.io, true, true);
-	sqe = mk_connect(&s.io, 1, 31);
+	sqe = mk_connect(&s.io, 1, 31, 0);
 	((struct nvmf_connect_sqe *)&sqe)->cattr = 1u << 2;
-	fill_connect_data(&d, s.cntlid);
+	fill_connect_data(&d, SUBNQN, HOSTNQN, s.cntlid);
 	cqe = run_cmd(&s.io, &sqe, &d, sizeof(d), NULL, 0);
 	assert_int_equal(cqe_status(&cqe), 0);
 
@@ -1405,7 +723,7 @@ static void test_err_bad_header_digest(void **state)
 	params = host_params(&h);
 	memset(buf, 0, sizeof(buf));
 	nvme_tcp_fill_hdr(&pdu->hdr, NVME_TCP_CMD, 0, &params, 0);
-	pdu->sqe = mk_connect(&h, 0, 31);
+	pdu->sqe = mk_connect(&h, 0, 31, 0);
 	nvme_tcp_set_hdgst(pdu, sizeof(*pdu));
 	buf[sizeof(*pdu)] ^= 0x01;
 	send_all(h.fd, buf, sizeof(buf));
@@ -1667,8 +985,8 @@ static void test_reset_mid_r2t_write(void **state)
 	/* The admin queue still answers, and qid 1 is free again. */
 	assert_true(prop_get(&s.admin, NVME_REG_CSTS, false) & NVME_CSTS_RDY);
 	host_open(&s.io, false, false);
-	assert_int_equal(connect_queue(&s.io, 1, s.cntlid, NULL), 0);
-	assert_int_equal(write_r2t(&s.io, RAM_NSID, 300, out, BIG, BIG), 0);
+	assert_int_equal(connect_queue(&s.io, SUBNQN, 1, s.cntlid, NULL), 0);
+	assert_int_equal(write_r2t_chunked(&s.io, RAM_NSID, 300, out, BIG, BIG), 0);
 	assert_int_equal(read_blocks(&s.io, RAM_NSID, 300, in, BIG), 0);
 	assert_memory_equal(in, out, BIG);
 	session_close(&s);
@@ -1710,7 +1028,7 @@ static void test_close_at_every_stage(void **state)
 			host_icreq(&h, false, false);
 			h.cid = 1;
 			if (stage >= 3)
-				assert_int_equal(connect_queue(&h, 0, NVME_CNTLID_DYNAMIC, NULL), 0);
+				assert_int_equal(connect_queue(&h, SUBNQN, 0, NVME_CNTLID_DYNAMIC, NULL), 0);
 			if (stage == 4) {
 				struct nvme_sqe sqe = mk_sqe(&h, NVME_ADMIN_IDENTIFY, 0);
 
@@ -1734,7 +1052,6 @@ static void test_close_at_every_stage(void **state)
 static void test_shutdown_waits_for_inflight(void **state)
 {
 	uint8_t out[4096], in[BLOCK];
-	struct sockaddr_in sin = { .sin_family = AF_INET };
 	struct backend_io *io = NULL;
 	struct reactor *on;
 	struct session s;
@@ -1756,27 +1073,24 @@ static void test_shutdown_waits_for_inflight(void **state)
 	aer_cid = le16(sqe.cid);
 	send_capsule(&s.admin, &sqe, NULL, 0);
 	prop_get(&s.admin, NVME_REG_CAP, true);
-	atomic_store(&T.hold->hold, true);
+	atomic_store(&hold_be->hold, true);
 	sqe = mk_rw(&s.io, NVME_CMD_WRITE, HOLD_NSID, 16, sizeof(out));
 	sqe.sgl.type = NVME_SGL_DATA_BLOCK_OFFSET;
 	send_capsule(&s.io, &sqe, out, sizeof(out));
 	end = now_ns() + 3000 * MS;
-	while (!(io = atomic_load(&T.hold->held)) && now_ns() < end)
+	while (!(io = atomic_load(&hold_be->held)) && now_ns() < end)
 		usleep(1000);
 	assert_non_null(io);
 	assert_int_equal(tcp_transport_connections(), 2);
 
-	tcp_transport_shutdown(shutdown_done, &T.shutdown_calls);
-	T.shut_down = true;
+	harness_shutdown();
 
 	/* The listener goes away at once... */
 	end = now_ns() + 2000 * MS;
 	while (!refused && now_ns() < end) {
 		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		sin.sin_port = htons(T.tcp_port);
-		refused = connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 && errno == ECONNREFUSED;
+		refused = tcp_dial_fd(fd, T.tcp_port, 0) == -ECONNREFUSED;
 		close(fd);
 		if (!refused)
 			usleep(5000);
@@ -1787,12 +1101,12 @@ static void test_shutdown_waits_for_inflight(void **state)
 	assert_int_equal(atomic_load(&T.shutdown_calls), 0);
 	assert_int_equal(tcp_transport_connections(), 2);
 
-	on = atomic_load(&T.hold->held_on);
+	on = atomic_load(&hold_be->held_on);
 	assert_non_null(on);
-	assert_int_equal(reactor_post(on, hold_release_cb, T.hold), 0);
+	assert_int_equal(reactor_post(on, hold_release_cb, hold_be), 0);
 	cqe = wait_rsp(&s.io, le16(sqe.cid), NULL, 0);
 	assert_int_equal(cqe_status(&cqe), 0);
-	assert_memory_equal(T.hold->mem + 16 * BLOCK, out, sizeof(out));
+	assert_memory_equal(hold_be->mem + 16 * BLOCK, out, sizeof(out));
 	expect_eof(s.io.fd);
 	/* The parked AER may be given back (aborted) or dropped; then EOF. */
 	for (;;) {

@@ -3,6 +3,20 @@
 #   CHECK_PREFIX   text before "ok:"/"FAIL:" in pass/fail lines (default "CHECK ")
 #   pass MSG / fail MSG   count and print one check
 #   finish                print "N passed, N failed" and exit (nonzero on failure)
+#   use_build [BUILD]     for a script under tests/: cd to the repository and set
+#                         repo (its path), build (BUILD, default build), bdir
+#                         (BUILD as an absolute path), TGT and CLI (nvmeof-target
+#                         and nvmeof in it)
+#   target_wait_ready [SOCK]   after starting the target (pid in TPID, log in LOG):
+#                         wait up to 10 s for its ready line (and for the socket
+#                         SOCK), then one check; if it is not ready, the end of LOG
+#                         and finish
+#   target_kill           stop the target whose pid is in TPID, if it still runs
+#                         (for a cleanup trap)
+#   target_stop_check     the last checks of a test that started the target: it
+#                         still runs (TPID) and exits 0 on SIGTERM; TPID is cleared
+#   target_log_if_failed PATTERN LINES   if a check failed, print up to LINES lines
+#                         of LOG that match PATTERN (grep -iE)
 #   find_interop          print the kernel interop harness directory (INTEROP_DIR,
 #                         else ../shared/interop beside the repository)
 #   run_bounded SECS CMD...   run CMD in a subshell, SIGTERM it after SECS; its status
@@ -20,6 +34,9 @@
 
 passed=${passed:-0}
 failed=${failed:-0}
+# The repository, found while the path this file was sourced by is still
+# valid (a script may cd later).
+lib_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 pass() { echo "${CHECK_PREFIX-CHECK }ok: $*"; passed=$((passed + 1)); }
 fail() { echo "${CHECK_PREFIX-CHECK }FAIL: $*"; failed=$((failed + 1)); }
@@ -30,10 +47,63 @@ finish() {
 	exit $?
 }
 
+# shellcheck disable=SC2034 # set for the caller
+use_build() {
+	repo=$lib_repo
+	cd "$repo" || exit 1
+	build=${1:-build}
+	case $build in /*) bdir=$build ;; *) bdir=$repo/$build ;; esac
+	TGT=$bdir/nvmeof-target
+	CLI=$bdir/nvmeof
+}
+
+target_wait_ready() {
+	for _ in $(seq 1 100); do
+		grep -q 'nvmeof-target: ready' "$LOG" && { [ -z "${1:-}" ] || [ -S "$1" ]; } && break
+		kill -0 "$TPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! grep -q 'nvmeof-target: ready' "$LOG"; then
+		tail -n 30 "$LOG"
+		fail "target starts"
+		finish
+	fi
+	pass "target ready"
+}
+
+target_kill() {
+	if [ -n "${TPID:-}" ] && kill -0 "$TPID" 2>/dev/null; then
+		kill -TERM "$TPID"
+		wait "$TPID" 2>/dev/null
+	fi
+}
+
+target_stop_check() {
+	local rc=0
+	if kill -0 "$TPID" 2>/dev/null; then
+		kill -TERM "$TPID"
+		wait "$TPID" || rc=$?
+		TPID=
+		if [ "$rc" = 0 ]; then
+			pass "target exits 0 on SIGTERM"
+		else
+			fail "target exited with status $rc"
+		fi
+	else
+		fail "target died during the test"
+		TPID=
+	fi
+}
+
+target_log_if_failed() {
+	[ "$failed" != 0 ] || return 0
+	echo "--- target log (warnings and errors)"
+	grep -iE "$1" "$LOG" | head -n "$2"
+}
+
 find_interop() {
-	local d top
-	top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-	for d in "${INTEROP_DIR:-}" "$top/../shared/interop" /work/shared/interop; do
+	local d
+	for d in "${INTEROP_DIR:-}" "$lib_repo/../shared/interop" /work/shared/interop; do
 		[ -n "$d" ] && [ -x "$d/kernel-host" ] && { (cd "$d" && pwd); return 0; }
 	done
 	return 1
@@ -70,7 +140,7 @@ tsan_build() { # BUILD_DIR: are its programs built with ThreadSanitizer?
 }
 
 tsan_setup() {
-	local build=$1 top probe=
+	local build=$1 probe=
 	shift
 	tsan_build "$build" || return 1
 	# gcc 12's runtime expects its shadow memory at fixed addresses; with more
@@ -89,9 +159,8 @@ tsan_setup() {
 		echo "tsan: $probe does not start (even with setarch -R):" >&2
 		"$probe" --help 2>&1 | head -n 5 >&2
 	fi
-	top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 	export TSAN_OPTIONS="second_deadlock_stack=1${TSAN_OPTIONS:+ $TSAN_OPTIONS}"
-	[ -f "$top/tests/tsan.supp" ] && TSAN_OPTIONS="suppressions=$top/tests/tsan.supp $TSAN_OPTIONS"
+	[ -f "$lib_repo/tests/tsan.supp" ] && TSAN_OPTIONS="suppressions=$lib_repo/tests/tsan.supp $TSAN_OPTIONS"
 	return 0
 }
 

@@ -11,16 +11,10 @@
 # distinct race reported by a program is one more failure. The last line is
 # "N passed, N failed".
 set -u
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$repo" || exit 1
-build=${1:-build}
-case $build in /*) bdir=$build ;; *) bdir=$repo/$build ;; esac
-TGT=$bdir/nvmeof-target
-CLI=$bdir/nvmeof
-
 CHECK_PREFIX=
 # shellcheck source=../lib.sh
-. "$repo/tests/lib.sh"
+. "$(dirname "$0")/../lib.sh"
+use_build "${1:-}"
 check() { # check DESCRIPTION COMMAND...
 	local what=$1
 	shift

@@ -18,15 +18,9 @@
 # repo, else /work/shared/interop); exit status 77 means skipped. The last
 # line is "N passed, N failed".
 set -u
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$repo" || exit 1
-build=${1:-build}
-case $build in /*) bdir=$build ;; *) bdir=$repo/$build ;; esac
-TGT=$bdir/nvmeof-target
-CLI=$bdir/nvmeof
-
 # shellcheck source=../lib.sh
-. "$repo/tests/lib.sh"
+. "$(dirname "$0")/../lib.sh"
+use_build "${1:-}"
 
 if [ "$(id -u)" != 0 ]; then
 	echo "live-reconfig: skipped: needs root (the harness installs qemu with apt-get)"
@@ -45,10 +39,7 @@ TPID=
 GPID=
 cleanup() {
 	[ -n "$GPID" ] && kill "$GPID" 2>/dev/null && wait "$GPID" 2>/dev/null
-	if [ -n "$TPID" ] && kill -0 "$TPID" 2>/dev/null; then
-		kill -TERM "$TPID"
-		wait "$TPID" 2>/dev/null
-	fi
+	target_kill
 	[ "${INTEROP_KEEP:-0}" = 1 ] && echo "live-reconfig: kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -85,16 +76,7 @@ echo "=== target on 127.0.0.1:$PORT, subsystem $NQN, host $HOSTNQN"
 "$TGT" --addr 127.0.0.1 --port "$PORT" --disc-port 0 --nqn "$NQN" --ram-size 64M \
 	--rpc-socket "$SOCK" --log-level info >"$LOG" 2>&1 &
 TPID=$!
-for _ in $(seq 1 100); do
-	grep -q 'nvmeof-target: ready' "$LOG" && [ -S "$SOCK" ] && break
-	sleep 0.1
-done
-if ! grep -q 'nvmeof-target: ready' "$LOG"; then
-	tail -n 30 "$LOG"
-	fail "target starts"
-	finish
-fi
-pass "target ready"
+target_wait_ready "$SOCK"
 
 # Only this guest's host NQN may connect.
 if tcli set-allow-any-host "$NQN" off && tcli add-host "$NQN" "$HOSTNQN"; then
@@ -187,18 +169,6 @@ print(sum(h.get('refused', 0) for h in d['hosts'] if h['nqn'] == '$HOSTNQN'))" 2
 grep -F "$HOSTNQN" "$LOG" | grep -qiE 'refus|not allowed|denied' &&
 	pass "the refusal is in the target's log" || fail "no refusal in the target's log"
 
-if kill -0 "$TPID" 2>/dev/null; then
-	kill -TERM "$TPID"
-	rc=0
-	wait "$TPID" || rc=$?
-	TPID=
-	[ "$rc" = 0 ] && pass "target exits 0 on SIGTERM" || fail "target exited with status $rc"
-else
-	fail "target died during the test"
-	TPID=
-fi
-if [ "$failed" != 0 ]; then
-	echo "--- target log (warnings and errors)"
-	grep -iE 'error|warn' "$LOG" | head -n 40
-fi
+target_stop_check
+target_log_if_failed 'error|warn' 40
 finish

@@ -22,16 +22,11 @@
 # back at the end if nothing else uses it. Exit status 77 means skipped. The
 # last line is "N passed, N failed".
 set -u
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$repo" || exit 1
-build=${1:-build}
-case $build in /*) bdir=$build ;; *) bdir=$repo/$build ;; esac
-TGT=$bdir/nvmeof-target
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+use_build "${1:-}"
 NQN=nqn.2026-01.io.nvmeof:ramdisk
 SECS=${SPDK_PERF_SECONDS:-2}
-
-# shellcheck source=../lib.sh
-. "$repo/tests/lib.sh"
 
 if [ "$(id -u)" != 0 ]; then
 	echo "spdk-perf: skipped: needs root (network namespace, hugepages)"
@@ -99,10 +94,7 @@ spdk_leftovers() {
 }
 
 cleanup() {
-	if [ -n "$TPID" ] && kill -0 "$TPID" 2>/dev/null; then
-		kill -TERM "$TPID"
-		wait "$TPID" 2>/dev/null
-	fi
+	target_kill
 	hugepages_restore
 	spdk_leftovers
 	rm -rf "$work"
@@ -114,17 +106,7 @@ trap 'exit 143' TERM
 echo "=== target: embedded default on 127.0.0.1:4420 ($NQN), private network namespace"
 "$TGT" --rpc-socket "$work/target.sock" --ram-size 256M --log-level info >"$LOG" 2>&1 &
 TPID=$!
-for _ in $(seq 1 100); do
-	grep -q 'nvmeof-target: ready' "$LOG" && break
-	kill -0 "$TPID" 2>/dev/null || break
-	sleep 0.1
-done
-if ! grep -q 'nvmeof-target: ready' "$LOG"; then
-	tail -n 30 "$LOG"
-	fail "target starts"
-	finish
-fi
-pass "target ready"
+target_wait_ready
 
 # spdk_perf NAME QD IOSIZE WORKLOAD: one run of the peer's client, no host NQN.
 spdk_perf() {
@@ -164,18 +146,6 @@ else
 	fail "no admission of an empty host NQN in the target's log"
 fi
 
-if kill -0 "$TPID" 2>/dev/null; then
-	kill -TERM "$TPID"
-	rc=0
-	wait "$TPID" || rc=$?
-	TPID=
-	[ "$rc" = 0 ] && pass "target exits 0 on SIGTERM" || fail "target exited with status $rc"
-else
-	fail "target died during the test"
-	TPID=
-fi
-if [ "$failed" != 0 ]; then
-	echo "--- target log (warnings and errors)"
-	grep -iE 'error|warn|refus' "$LOG" | head -n 20
-fi
+target_stop_check
+target_log_if_failed 'error|warn|refus' 20
 finish

@@ -13,6 +13,7 @@ Prints one "CHECK ok: ..." / "CHECK FAIL: ..." line per check, then
 "N passed, N failed"; exits nonzero on failure.
 """
 import argparse
+import functools
 import os
 import random
 import socket
@@ -20,129 +21,16 @@ import struct
 import sys
 import time
 
-ICREQ, ICRESP, H2C_TERM, C2H_TERM, CMD, RSP, H2C_DATA, C2H_DATA, R2T = 0, 1, 2, 3, 4, 5, 6, 7, 9
-F_HDGST, F_DDGST, F_LAST = 1, 2, 4
+# The PDU builders and the host connection, shared with tests/soak/bad_pdu.py.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from nvme_tcp_pdu import (C2H_TERM, CMD, F_LAST, H2C_DATA, RSP, Closed, Conn, capsule,  # noqa: E402
+                          hdr, icreq, prop_get, prop_set, sqe)
+import nvme_tcp_pdu  # noqa: E402
+
 FES = {1: "invalid PDU header field", 2: "PDU sequence error", 3: "header digest error",
        4: "data transfer out of range", 5: "data transfer limit exceeded", 6: "unsupported parameter"}
 HOSTNQN = "nqn.2014-08.org.nvmexpress:uuid:5e1ec7ed-0000-4000-8000-00000000bad0"
-
-_T = []
-for _i in range(256):
-    _c = _i
-    for _ in range(8):
-        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
-    _T.append(_c)
-
-
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc = _T[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def hdr(ptype, flags, hlen, pdo, plen):
-    return struct.pack("<BBBBI", ptype, flags, hlen, pdo, plen)
-
-
-def icreq(hd=False, dd=False, hlen=128, pfv=0, hpda=0):
-    return hdr(ICREQ, 0, hlen, 0, 128) + struct.pack("<HBBI", pfv, hpda, (1 if hd else 0) | (2 if dd else 0), 0) + bytes(112)
-
-
-def sqe(opc, cid, nsid=0, sgl_len=0, sgl_type=0x5A, cdw10=0, cdw11=0, cdw12=0):
-    return struct.pack("<BBHI", opc, 0x40, cid, nsid) + bytes(16) + struct.pack("<QI3xB", 0, sgl_len, sgl_type) + \
-        struct.pack("<IIIIII", cdw10, cdw11, cdw12, 0, 0, 0)
-
-
-def connect_cmd(cid, subnqn, qid=0, sqsize=31, kato=30000):
-    s = struct.pack("<BBHB", 0x7F, 0x40, cid, 0x01) + bytes(19) + struct.pack("<QI3xB", 0, 1024, 0x01)
-    s += struct.pack("<HHHBBI", 0, qid, sqsize, 0, 0, kato) + bytes(12)
-    data = bytes(range(16)) + struct.pack("<H", 0xFFFF) + bytes(238)
-    data += subnqn.encode().ljust(256, b"\0") + HOSTNQN.encode().ljust(256, b"\0") + bytes(256)
-    return s, data
-
-
-def prop_get(cid, offset, size8=False):
-    return struct.pack("<BBHB", 0x7F, 0x40, cid, 0x04) + bytes(35) + struct.pack("<B3xIQ8x", 1 if size8 else 0, offset, 0)
-
-
-def prop_set(cid, offset, value):
-    return struct.pack("<BBHB", 0x7F, 0x40, cid, 0x00) + bytes(35) + struct.pack("<B3xIQ8x", 0, offset, value)
-
-
-def capsule(s, data=b"", hd=False, dd=False):
-    flags = (F_HDGST if hd else 0) | (F_DDGST if dd and data else 0)
-    hb = 72 + (4 if hd else 0)
-    plen = hb + len(data) + (4 if dd and data else 0)
-    h = hdr(CMD, flags, 72, hb if data else 0, plen) + s
-    out = h + (struct.pack("<I", crc32c(h)) if hd else b"") + data
-    if dd and data:
-        out += struct.pack("<I", crc32c(data))
-    return out
-
-
-class Closed(Exception):
-    pass
-
-
-class Conn:
-    def __init__(self, addr, port, timeout=5.0):
-        self.s = socket.create_connection((addr, port), timeout=timeout)
-        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.hd = self.dd = False
-
-    def send(self, b):
-        self.s.sendall(b)
-
-    def recv_exact(self, n):
-        buf = b""
-        while len(buf) < n:
-            chunk = self.s.recv(n - len(buf))
-            if not chunk:
-                raise Closed()
-            buf += chunk
-        return buf
-
-    def recv_pdu(self):
-        h = self.recv_exact(8)
-        ptype, flags, hlen, pdo, plen = struct.unpack("<BBBBI", h)
-        if plen < 8 or plen > 16 << 20:
-            raise ValueError(f"PDU with PLEN {plen}")
-        return ptype, flags, hlen, pdo, h + self.recv_exact(plen - 8)
-
-    def close(self):
-        try:
-            self.s.close()
-        except OSError:
-            pass
-
-    # A valid session, as the Linux host runs it.
-    def handshake(self, hd=False, dd=False):
-        self.send(icreq(hd, dd))
-        ptype, _, _, _, pdu = self.recv_pdu()
-        if ptype != ICRESP or len(pdu) != 128:
-            raise ValueError(f"expected ICResp, got type {ptype} len {len(pdu)}")
-        self.hd, self.dd = hd, dd
-
-    def command(self, s, data=b""):
-        """Send a capsule, collect C2H data, return (status, dw0, data)."""
-        cid = struct.unpack_from("<H", s, 2)[0]
-        self.send(capsule(s, data, self.hd, self.dd))
-        got = b""
-        while True:
-            ptype, flags, hlen, pdo, pdu = self.recv_pdu()
-            if ptype == C2H_DATA:
-                datal = struct.unpack_from("<I", pdu, 16)[0]
-                got += pdu[pdo:pdo + datal]
-                if flags & 8:  # SUCCESS: no CapsuleResp follows
-                    return 0, 0, got
-                continue
-            if ptype == RSP:
-                dw0, _, _, _, rcid, status = struct.unpack_from("<IIHHHH", pdu, 8)
-                if rcid != cid:
-                    raise ValueError(f"response for cid {rcid}, expected {cid}")
-                return status >> 1, dw0, got
-            raise ValueError(f"unexpected PDU type {ptype} while waiting for cid {cid}")
+connect_cmd = functools.partial(nvme_tcp_pdu.connect_cmd, hostnqn=HOSTNQN)
 
 
 results = {"passed": 0, "failed": 0}
@@ -202,15 +90,9 @@ def main():
     ap.add_argument("--pid", type=int)
     a = ap.parse_args()
 
-    cid_counter = [100]
-
-    def next_cid():
-        cid_counter[0] += 1
-        return cid_counter[0]
-
-    # The connection that must survive everything below.
+    # The connection that must survive everything below (CIDs 1 to 3, then from 101).
     keeper = Conn(a.addr, a.port)
-    keeper.next_cid = next_cid
+    keeper.cid = 100
     keeper.handshake()
     s, data = connect_cmd(1, a.subnqn)
     status, dw0, _ = keeper.command(s, data)
@@ -218,7 +100,7 @@ def main():
     status, _, _ = keeper.command(prop_set(2, 0x14, 0x460001))
     check(status == 0, "Property Set CC.EN=1")
     for _ in range(50):
-        status, csts, _ = keeper.command(prop_get(next_cid(), 0x1C))
+        status, csts, _ = keeper.command(prop_get(keeper.next_cid(), 0x1C))
         if status == 0 and csts & 1:
             break
         time.sleep(0.1)

@@ -256,14 +256,7 @@ static struct {
 	struct tcp_transport_limits limits;
 } g = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.limits = {
-		.icreq_timeout_ms = TCP_DEFAULT_ICREQ_TIMEOUT_MS,
-		.connect_timeout_ms = TCP_DEFAULT_CONNECT_TIMEOUT_MS,
-		.max_connections = TCP_DEFAULT_MAX_CONNECTIONS,
-		.max_per_addr = TCP_DEFAULT_MAX_PER_ADDR,
-		.buffer_mib = TCP_DEFAULT_BUFFER_MIB,
-		.stall_timeout_ms = TCP_DEFAULT_STALL_TIMEOUT_MS,
-	},
+	.limits = TCP_TRANSPORT_LIMITS_DEFAULT,
 };
 
 static void tcp_conn_close(struct tcp_conn *c);
@@ -429,6 +422,11 @@ static void tcp_req_buf_granted(struct tcp_buf_waiter *w)
 	struct tcp_req *req = container_of(w, struct tcp_req, buf_wait);
 
 	req->buf = tcp_buf_get(req->conn->bufs);
+	if (!req->buf) {
+		/* The limit was lowered meanwhile: wait for the next one. */
+		tcp_buf_wait(req->conn->bufs, w);
+		return;
+	}
 	tcp_conn_kick_later(req->conn);
 }
 

@@ -70,6 +70,13 @@ struct tcp_transport_limits {
 #define TCP_DEFAULT_MAX_PER_ADDR 512
 #define TCP_DEFAULT_BUFFER_MIB 256
 #define TCP_DEFAULT_STALL_TIMEOUT_MS 30000
+#define TCP_TRANSPORT_LIMITS_DEFAULT                                                                   \
+	{                                                                                              \
+		.icreq_timeout_ms = TCP_DEFAULT_ICREQ_TIMEOUT_MS,                                      \
+		.connect_timeout_ms = TCP_DEFAULT_CONNECT_TIMEOUT_MS,                                  \
+		.max_connections = TCP_DEFAULT_MAX_CONNECTIONS, .max_per_addr = TCP_DEFAULT_MAX_PER_ADDR, \
+		.buffer_mib = TCP_DEFAULT_BUFFER_MIB, .stall_timeout_ms = TCP_DEFAULT_STALL_TIMEOUT_MS,  \
+	}
 
 /* Thread-safe; new values apply to connections accepted afterwards. */
 void tcp_transport_get_limits(struct tcp_transport_limits *out);

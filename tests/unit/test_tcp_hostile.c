@@ -43,14 +43,7 @@
 #define ZC_SUBSYS_NQN "nqn.2024-01.io.nvmeof:tcp-hostile-zc-subsys"
 #define HOSTLIST_NQN "nqn.2024-01.io.nvmeof:tcp-hostile-hostlist"
 
-static const struct tcp_transport_limits default_limits = {
-	.icreq_timeout_ms = TCP_DEFAULT_ICREQ_TIMEOUT_MS,
-	.connect_timeout_ms = TCP_DEFAULT_CONNECT_TIMEOUT_MS,
-	.max_connections = TCP_DEFAULT_MAX_CONNECTIONS,
-	.max_per_addr = TCP_DEFAULT_MAX_PER_ADDR,
-	.buffer_mib = TCP_DEFAULT_BUFFER_MIB,
-	.stall_timeout_ms = TCP_DEFAULT_STALL_TIMEOUT_MS,
-};
+static const struct tcp_transport_limits default_limits = TCP_TRANSPORT_LIMITS_DEFAULT;
 
 /* Time allowances are stretched under valgrind, where everything is slow. */
 static unsigned int slow(unsigned int ms)

@@ -36,20 +36,13 @@
 #include "proto/nvme_spec.h"
 #include "reactor/reactor.h"
 #include "target/target.h"
+#include "fuzz_common.h"
 
 #define RAM_NQN "nqn.2026-01.io.nvmeof:fuzz-ram"
 #define RESTRICTED_NQN "nqn.2026-01.io.nvmeof:fuzz-restricted"
 #define HOST_NQN "nqn.2014-08.org.nvmexpress:uuid:00000000-0000-4000-8000-000000000001"
 #define POOL 16 /* requests per queue; more than the 4 AERs a controller may hold */
 #define MAX_RECORDS 64
-
-#define fuzz_assert(cond)                                                                    \
-	do {                                                                                 \
-		if (!(cond)) {                                                               \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                             \
-		}                                                                            \
-	} while (0)
 
 struct fake_req {
 	struct nvmf_req req;

@@ -104,6 +104,7 @@
 #include "reactor/reactor.h"
 #include "target/target.h"
 #include "transport/tcp_target.h"
+#include "fuzz_common.h"
 
 #define RAM_NQN "nqn.2026-01.io.nvmeof:fuzz-conn"
 #define HOST_NQN "nqn.2014-08.org.nvmexpress:uuid:00000000-0000-4000-8000-000000000001"
@@ -122,14 +123,6 @@
 #define MAX_SEND (NVMF_MAX_XFER * 2 + 4096)
 #define CMD_DATA_MAX 16384 /* in-capsule data from the input (the target takes 8 KiB) */
 #define CORK_MAX (256u * 1024)
-
-#define fuzz_assert(cond)                                                                    \
-	do {                                                                                 \
-		if (!(cond)) {                                                               \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                             \
-		}                                                                            \
-	} while (0)
 
 enum op_kind {
 	OP_RAW,

@@ -24,16 +24,9 @@
 #include "proto/crc32c.h"
 #include "proto/endian.h"
 #include "proto/nvme_tcp.h"
+#include "fuzz_common.h"
 
 #define MAX_PDUS 64
-
-#define fuzz_assert(cond)                                                             \
-	do {                                                                          \
-		if (!(cond)) {                                                        \
-			fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                      \
-		}                                                                     \
-	} while (0)
 
 static const uint32_t max_data_table[8] = { 0, 1, 512, 4096, 8192, 131072, 0x400000, 0xffffffffu };
 

@@ -164,8 +164,11 @@ uint16_t nvmf_req_parse(struct nvmf_req *req)
 		return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD) | NVME_STATUS_DNR;
 	if (req->cmd.opcode == NVME_FABRICS_COMMAND)
 		return nvmf_fabrics_parse(req);
-	if (!sq->connected || !ctrl)
+	if (!sq->connected || !ctrl) {
+		log_warn_rl(LOG_COMP, "%s: opcode %#x refused: the queue is not connected", sq->peer,
+			    req->cmd.opcode);
 		return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR) | NVME_STATUS_DNR;
+	}
 
 	/* Traffic-based keep-alive (CTRATT.TBKAS): any command counts. The
 	 * shared stamp is written at most every 10 ms (far below any KATO, which

@@ -370,8 +370,11 @@ uint16_t nvmf_fabrics_parse(struct nvmf_req *req)
 		req->execute = exec_connect;
 		return 0;
 	}
-	if (!sq->connected || !sq->ctrl)
+	if (!sq->connected || !sq->ctrl) {
+		log_warn_rl(LOG_COMP, "%s: fabrics command %#x refused: the queue is not connected", sq->peer,
+			    fctype);
 		return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR) | NVME_STATUS_DNR;
+	}
 	switch (fctype) {
 	case NVMF_FCTYPE_PROPERTY_GET:
 	case NVMF_FCTYPE_PROPERTY_SET:

@@ -1477,7 +1477,7 @@ int tcp_conn_adopt(struct nvmf_tgt *tgt, struct nvmf_port *port, struct reactor 
 	 * point refuses it, one removed later waits for it to close. */
 	ret = nvmf_sq_init(&c->sq, tgt, &tcp_sq_ops, r, port);
 	if (ret) {
-		log_info_rl("tcp", "%s: connection dropped: %s", c->peer,
+		log_notice_rl("tcp", "%s: connection dropped: %s", c->peer,
 			    ret == -ENOENT ? "its port is being removed" : strerror(-ret));
 		close(fd);
 		tcp_conn_destroy_unstarted(c);

@@ -115,6 +115,7 @@ struct tcp_req {
 	bool aer; /* an AER may stay outstanding forever; closing does not wait for it */
 	uint16_t sgl_status; /* SGL error found before parse; sent instead of executing */
 	uint32_t h2c_received;
+	uint32_t wait_tick; /* c->watch_ticks when it began waiting for the host's data */
 	void *buf; /* data buffer from the reactor's pool, held until FREE */
 	struct tcp_buf_waiter buf_wait;
 
@@ -213,6 +214,8 @@ struct tcp_conn {
 	struct reactor_timer watchdog;
 	uint64_t tx_sends; /* send completions that moved bytes */
 	uint64_t tx_sends_checked; /* tx_sends when the watchdog last looked */
+	bool tx_pending_checked; /* bytes were queued when it last looked */
+	uint32_t watch_ticks; /* watchdog periods so far: a coarse clock for waits */
 	uint64_t stall_ns; /* (limits, taken at accept); 0 = no watchdog */
 	char peer_ip[48]; /* peer address without the port, for per-address limits */
 	unsigned int active; /* requests not FREE */
@@ -363,6 +366,8 @@ static void tcp_req_set_state(struct tcp_req *req, enum tcp_req_state to)
 		c->buf_waiting--;
 	if (to == TCP_REQ_WAIT_BUF)
 		c->buf_waiting++;
+	if (to == TCP_REQ_RECV_CAPSULE || to == TCP_REQ_WAIT_H2C_DATA)
+		req->wait_tick = c->watch_ticks; /* the host owes us data from now on */
 
 	if (to == TCP_REQ_EXECUTING) {
 		req->aer ? c->aers++ : c->executing++;
@@ -507,18 +512,19 @@ static void tcp_tx_flush(struct tcp_conn *c)
 
 /*
  * Bytes have been waiting to go out, or a command's data to come in: has the
- * peer made progress? Sends are counted, not timed (no clock read per send),
- * so a stall is found within one to two periods; a command whose data has
- * not all arrived within a period of its capsule is a stall too.
+ * peer made progress? Nothing is timed per I/O: sends are counted and waits
+ * are stamped with the number of watchdog periods, so a peer is found stalled
+ * after one to two periods, a slow backend or a wait for a buffer never
+ * counts against it.
  */
 static void tcp_conn_watchdog_fired(struct reactor_timer *t)
 {
 	struct tcp_conn *c = container_of(t, struct tcp_conn, watchdog);
-	uint64_t now = reactor_now_ns();
 
 	if (c->state >= TCP_CONN_CLOSING)
 		return;
-	if (c->tx_head && c->tx_sends == c->tx_sends_checked) {
+	c->watch_ticks++;
+	if (c->tx_head && c->tx_pending_checked && c->tx_sends == c->tx_sends_checked) {
 		log_warn_rl("tcp", "%s qid %u: peer has not read anything for %llu ms, closing", c->peer,
 			    tcp_qid(c), c->stall_ns / 1000000ull);
 		tcp_conn_close(c);
@@ -528,17 +534,15 @@ static void tcp_conn_watchdog_fired(struct reactor_timer *t)
 		const struct tcp_req *req = &c->reqs[i];
 
 		if ((req->state == TCP_REQ_RECV_CAPSULE || req->state == TCP_REQ_WAIT_H2C_DATA) &&
-		    now - req->nreq.start_ns > c->stall_ns) {
+		    c->watch_ticks - req->wait_tick >= 2) {
 			log_warn_rl("tcp", "%s qid %u: cid %u: data not received within %llu ms, closing", c->peer,
 				    tcp_qid(c), le16(req->nreq.cmd.cid), c->stall_ns / 1000000ull);
 			tcp_conn_close(c);
 			return;
 		}
 	}
-	if (c->tx_head || c->active > c->aers) {
-		c->tx_sends_checked = c->tx_sends;
-		reactor_timer_arm(c->reactor, &c->watchdog, c->stall_ns);
-	}
+	if (c->tx_head || c->active > c->aers)
+		tcp_conn_watch(c);
 }
 
 /* Something now waits on the peer: make sure the watchdog looks. */
@@ -546,6 +550,7 @@ static void tcp_conn_watch(struct tcp_conn *c)
 {
 	if (c->stall_ns && !c->watchdog.heap_index) {
 		c->tx_sends_checked = c->tx_sends;
+		c->tx_pending_checked = c->tx_head != NULL;
 		reactor_timer_arm(c->reactor, &c->watchdog, c->stall_ns);
 	}
 }
@@ -1368,9 +1373,9 @@ static size_t page_round(size_t n)
 static void tcp_conn_watchdog_fired(struct reactor_timer *t);
 
 /*
- * Request entries, receive buffer and the first request's data buffer in
- * one mapping whose pages are only backed once touched: an idle peer costs
- * a page or two, not the pool sized for a full queue.
+ * Request entries, receive buffer and in-capsule data slots in one mapping
+ * whose pages are only backed once touched: an idle peer costs a page or
+ * two, not the pool sized for a full queue.
  */
 static struct tcp_conn *tcp_conn_alloc(void)
 {

@@ -98,28 +98,24 @@ static uint16_t connect_admin(struct nvmf_req *req, const struct nvmf_connect_da
 			 d->subnqn, d->hostnqn);
 		return connect_invalid(req, CONNECT_IATTR_DATA | offsetof(struct nvmf_connect_data, subnqn));
 	}
-	/* SPDK hosts send no host NQN unless told to: fine where any host may
-	 * connect, never where a host list is enforced or monitored. */
-	if (d->hostnqn[0] == '\0' && !subsys->allow_any_host) {
-		tgt->audit_refused++;
-		pthread_mutex_unlock(&tgt->lock);
-		log_warn_rl(LOG_COMP, "connect refused: empty host NQN on %s, which allows only listed hosts (peer %s)",
-			    d->subnqn, sq->peer);
-		return NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_CONNECT_INVALID_HOST) | NVME_STATUS_DNR;
-	}
-	if (d->hostnqn[0] == '\0')
-		log_notice_rl(LOG_COMP, "admitting a host without a host NQN to %s (peer %s)", d->subnqn, sq->peer);
 	if (!nvmf_subsys_host_allowed_locked(subsys, d->hostnqn, &monitored)) {
-		struct nvmf_host *host = nvmf_host_get_locked(tgt, d->hostnqn, true);
+		/* A host without a name has no record to count against. */
+		struct nvmf_host *host = d->hostnqn[0] ? nvmf_host_get_locked(tgt, d->hostnqn, true) : NULL;
 
 		if (host)
 			host->refused++;
 		tgt->audit_refused++;
 		pthread_mutex_unlock(&tgt->lock);
-		log_warn_rl(LOG_COMP, "connect refused: host %s is not allowed on %s (peer %s)", d->hostnqn,
-			 d->subnqn, sq->peer);
+		if (d->hostnqn[0])
+			log_warn_rl(LOG_COMP, "connect refused: host %s is not allowed on %s (peer %s)", d->hostnqn,
+				    d->subnqn, sq->peer);
+		else
+			log_warn_rl(LOG_COMP, "connect refused: empty host NQN on %s, which allows only listed hosts (peer %s)",
+				    d->subnqn, sq->peer);
 		return NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_CONNECT_INVALID_HOST) | NVME_STATUS_DNR;
 	}
+	if (d->hostnqn[0] == '\0')
+		log_notice_rl(LOG_COMP, "admitting a host without a host NQN to %s (peer %s)", d->subnqn, sq->peer);
 	if (monitored) {
 		struct nvmf_host *host = nvmf_host_get_locked(tgt, d->hostnqn, true);
 

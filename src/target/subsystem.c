@@ -327,7 +327,13 @@ static bool subsys_lists_host(const struct nvmf_subsys *s, const char *hostnqn)
 bool nvmf_subsys_host_allowed_locked(struct nvmf_subsys *subsys, const char *hostnqn, bool *monitored)
 {
 	*monitored = false;
-	if (subsys->allow_any_host || subsys_lists_host(subsys, hostnqn))
+	if (subsys->allow_any_host)
+		return true;
+	/* Hosts without a name (SPDK's, unless told one) only where any host may
+	 * connect: never through a host list, enforced or monitored. */
+	if (hostnqn[0] == '\0')
+		return false;
+	if (subsys_lists_host(subsys, hostnqn))
 		return true;
 	if (subsys->monitor) {
 		*monitored = true;

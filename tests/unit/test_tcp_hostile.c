@@ -1000,6 +1000,23 @@ static void test_hostile_empty_hostnqn(void **state)
 			    st, NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_CONNECT_INVALID_HOST));
 	if (!logged)
 		verdict_add(&v, "no log line about refusing the empty host NQN on %s", HOSTLIST_NQN);
+
+	/* Monitor mode admits unlisted hosts by name; a host without one is
+	 * refused there too, at Connect and when access is re-checked. */
+	nvmf_subsys_set_monitor(s, true);
+	host_open(&h, false, false);
+	st = connect_queue_as(&h, HOSTLIST_NQN, "", 0, NVME_CNTLID_DYNAMIC, NULL);
+	host_close(&h);
+	if (st != NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_CONNECT_INVALID_HOST))
+		verdict_add(&v, "subsystem in monitor mode answered an empty host NQN with status %#x", st);
+	nvmf_subsys_set_allow_any_host(s, true);
+	host_open(&h, false, false);
+	assert_int_equal(connect_queue_as(&h, HOSTLIST_NQN, "", 0, NVME_CNTLID_DYNAMIC, NULL), 0);
+	nvmf_subsys_set_allow_any_host(s, false);
+	if (closed_within(h.fd, slow(2000)) < 0)
+		verdict_add(&v, "a host without a NQN kept its controller after any-host access ended "
+			    "(monitor mode on)");
+	host_close(&h);
 	verdict_check(&v);
 	wait_conns(0);
 	assert_int_equal(nvmf_subsys_remove(T.tgt, s), 0);

@@ -233,6 +233,18 @@ static void exec_connect(struct nvmf_req *req)
 	d.subnqn[NVME_NQN_FIELD - 1] = '\0';
 	d.hostnqn[NVME_NQN_FIELD - 1] = '\0';
 
+	/* They also reach logs and the control socket: printable names only
+	 * (an empty host NQN is a host without a name, see connect_admin). */
+	if (!nvmf_nqn_valid(d.subnqn) || (d.hostnqn[0] && !nvmf_nqn_valid(d.hostnqn))) {
+		bool sub = !nvmf_nqn_valid(d.subnqn);
+
+		log_warn_rl(LOG_COMP, "%s: connect refused: the %s NQN is not printable ASCII of at most %d characters",
+			    req->sq->peer, sub ? "subsystem" : "host", NVME_NQN_MAX);
+		nvmf_req_complete(req, connect_invalid(req, CONNECT_IATTR_DATA |
+								 (sub ? offsetof(struct nvmf_connect_data, subnqn) :
+									offsetof(struct nvmf_connect_data, hostnqn))));
+		return;
+	}
 	if (sqsize == 0 || sqsize > NVMF_MAX_QUEUE_SIZE - 1) {
 		log_warn_rl(LOG_COMP, "%s: connect qid %u with sqsize %u", req->sq->peer, qid, sqsize);
 		nvmf_req_complete(req, connect_invalid(req, offsetof(struct nvmf_connect_sqe, sqsize)));

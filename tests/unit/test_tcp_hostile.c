@@ -970,6 +970,41 @@ static void test_hostile_stalled_peers(void **state)
  * host list refuses it as any unlisted host (Connect Invalid Host), and
  * says so in the log.
  */
+/*
+ * NQNs come from the network and go to the log and the control socket: a
+ * name with a line break in it would forge log lines. Such a Connect is
+ * refused (Invalid Parameters, pointing at the field), and logged without it.
+ */
+static void test_hostile_unprintable_nqn(void **state)
+{
+	static const char *const bad[] = { "nqn.2014-08.org.example:host\nFORGED LINE", "nqn.host\x1b[2J" };
+	unsigned int forged, refused;
+	uint16_t dw0; /* the low half of DW0: the field's offset in the Connect data */
+	struct host h;
+
+	(void)state;
+	for (unsigned int i = 0; i < 2; i++) {
+		host_open(&h, false, false);
+		capture_start(LOG_LVL_WARN);
+		assert_int_equal(connect_queue_as(&h, SUBNQN, bad[i], 0, NVME_CNTLID_DYNAMIC, &dw0),
+				 NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_CONNECT_INVALID_PARAM));
+		refused = capture_stop("not printable", NULL, false);
+		assert_int_equal(dw0, offsetof(struct nvmf_connect_data, hostnqn));
+		host_close(&h);
+		assert_int_equal(refused, 1);
+	}
+	/* The subsystem NQN likewise, and the line break never reaches the log. */
+	host_open(&h, false, false);
+	capture_start(LOG_LVL_DEBUG);
+	assert_int_equal(connect_queue_as(&h, "nqn.sub\nFORGED LINE", HOSTNQN, 0, NVME_CNTLID_DYNAMIC, &dw0),
+			 NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_CONNECT_INVALID_PARAM));
+	forged = capture_stop("FORGED", NULL, false);
+	assert_int_equal(dw0, offsetof(struct nvmf_connect_data, subnqn));
+	host_close(&h);
+	assert_int_equal(forged, 0);
+	wait_conns(0);
+}
+
 static void test_hostile_empty_hostnqn(void **state)
 {
 	struct verdict v = { 0 };
@@ -1036,6 +1071,7 @@ int main(void)
 		TT(test_hostile_fd_exhaustion),
 		TT(test_hostile_idle_peers),
 		TT(test_hostile_empty_hostnqn),
+		TT(test_hostile_unprintable_nqn),
 		TT(test_hostile_buffer_pool_exhausted),
 		TT(test_hostile_stalled_peers),
 	};

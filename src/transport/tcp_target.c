@@ -12,8 +12,8 @@
  * (a queue admits nothing else meanwhile), then as many as the queue size
  * the host asked for (plus the AERs), set up on first use. Each has its own
  * outgoing PDU headers and an in-capsule data slot (8 KiB, touched only when
- * used). A command whose data does not come in the capsule (R2T writes,
- * reads, admin data) takes a buffer from its reactor's pool (tcp_buf_pool.h),
+ * used), which also takes R2T, read and admin data of up to that size. A
+ * larger transfer takes a buffer from its reactor's pool (tcp_buf_pool.h),
  * shared by all the reactor's connections and bounded; when the pool is dry
  * the request waits for one (the connection keeps reading, so requests that
  * hold buffers and wait for their H2C data always progress). A request walks
@@ -418,6 +418,12 @@ static struct tcp_req *tcp_req_get(struct tcp_conn *c)
 	req->nreq.sq = &c->sq;
 	req->buf_wait.wake = tcp_req_buf_granted;
 	return req;
+}
+
+/* The request's own in-capsule data slot. */
+static void *tcp_req_icd(const struct tcp_conn *c, const struct tcp_req *req)
+{
+	return c->icd + (size_t)req->index * TCP_INCAPSULE_MAX;
 }
 
 /* A buffer came back to the reactor's pool and is this request's now; it
@@ -956,9 +962,12 @@ static void tcp_capsule_ready(struct tcp_conn *c, struct tcp_req *req)
 	}
 	/* Only an AER on the admin queue may stay outstanding indefinitely. */
 	req->aer = c->sq.connected && c->sq.qid == 0 && nreq->cmd.opcode == NVME_ADMIN_ASYNC_EVENT;
-	if (nreq->dir != NVMF_DATA_NONE && !nreq->in_capsule && nreq->data_len) {
-		req->buf = tcp_buf_get(c->bufs);
-		if (!req->buf) {
+	/* Data up to the in-capsule size (Connect, Identify, small reads) fits
+	 * the request's own slot; only larger transfers draw on the pool. */
+	if (nreq->dir != NVMF_DATA_NONE && !nreq->in_capsule) {
+		if (nreq->data_len <= TCP_INCAPSULE_MAX) {
+			nreq->data = tcp_req_icd(c, req);
+		} else if (!(req->buf = tcp_buf_get(c->bufs))) {
 			tcp_req_set_state(req, TCP_REQ_WAIT_BUF);
 			tcp_buf_wait(c->bufs, &req->buf_wait);
 			return;
@@ -996,7 +1005,7 @@ static void tcp_req_init_from_capsule(struct tcp_conn *c, struct tcp_req *req)
 	nreq->status = 0;
 	nreq->data_len = 0;
 	nreq->in_capsule = false;
-	nreq->data = icdata ? c->icd + (size_t)req->index * TCP_INCAPSULE_MAX : NULL;
+	nreq->data = icdata ? tcp_req_icd(c, req) : NULL;
 	nreq->dir = NVMF_DATA_NONE;
 	nreq->execute = NULL;
 	nreq->ns = NULL;

@@ -912,6 +912,48 @@ static void test_hostile_buffer_pool_exhausted(void **state)
 	wait_conns(0);
 }
 
+#define HALF_CONNECTS 24
+
+/*
+ * Peers that start a Connect by R2T and never send its data hold their
+ * request until the Connect deadline; they must not hold the reactors'
+ * shared data buffers meanwhile (small transfers use the request's own
+ * slot), or a handful of them would stall everyone's large I/O.
+ */
+static void test_hostile_half_connects_hold_no_buffers(void **state)
+{
+	struct tcp_transport_limits lim = default_limits;
+	uint8_t *out = scratch_alloc(XFER), *in = scratch_alloc(XFER);
+	struct host h[HALF_CONNECTS];
+	struct session ses;
+
+	(void)state;
+	lim.buffer_mib = 1; /* 8 buffers of 128 KiB per reactor */
+	tcp_transport_set_limits(&lim);
+	for (unsigned int i = 0; i < HALF_CONNECTS; i++) {
+		struct nvme_sqe sqe;
+
+		host_open(&h[i], false, false);
+		sqe = mk_connect(&h[i], 0, 31, 0);
+		sqe.sgl.type = NVME_SGL_TRANSPORT_DATA_BLOCK;
+		(void)start_r2t(&h[i], &sqe, sizeof(struct nvmf_connect_data));
+	}
+	/* Large transfers on both reactors still get buffers at once. */
+	fill_pattern(out, XFER, 0xc0de);
+	for (unsigned int i = 0; i < 2; i++) {
+		session_open_ex(&ses, SUBNQN, false, false, 32, 0);
+		set_rcv_timeout_ms(ses.io.fd, slow(2000));
+		assert_int_equal(write_r2t(&ses.io, RAM_NSID, 64, out, XFER), 0);
+		assert_int_equal(read_blocks(&ses.io, RAM_NSID, 64, in, XFER), 0);
+		assert_memory_equal(in, out, XFER);
+		session_close(&ses);
+	}
+	for (unsigned int i = 0; i < HALF_CONNECTS; i++)
+		host_close(&h[i]);
+	tcp_transport_set_limits(&default_limits);
+	wait_conns(0);
+}
+
 /* ------------------------------------------------------------------ */
 /* 9. Peers that stall                                                 */
 
@@ -1073,6 +1115,7 @@ int main(void)
 		TT(test_hostile_empty_hostnqn),
 		TT(test_hostile_unprintable_nqn),
 		TT(test_hostile_buffer_pool_exhausted),
+		TT(test_hostile_half_connects_hold_no_buffers),
 		TT(test_hostile_stalled_peers),
 	};
 	const char *only = getenv("HOSTILE_TEST"), *skip_these = getenv("HOSTILE_SKIP");

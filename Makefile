@@ -4,7 +4,8 @@
 #   make SAN=1        ASan+UBSan build into build-san/
 #   make TSAN=1       ThreadSanitizer build into build-tsan/
 #   make check        every test: unit, integration, sanitizer, fuzz, interop
-#   make run          install dependencies, build, start the target on its embedded default
+#   make run          install dependencies, build the target and the host tool, start the
+#                     target on its embedded default (in the foreground)
 #
 # Sources are picked up by directory, so a new file only needs to be created.
 
@@ -87,7 +88,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_TARGET) $(LIB_HOST) $(LIB_COMMON)
 # One command on a fresh machine: dependencies, build, start the embedded default.
 run:
 	scripts/install-deps.sh
-	$(MAKE) $(TARGET_BIN)
+	$(MAKE) $(TARGET_BIN) $(HOST_BIN)
 	./$(TARGET_BIN) $(ARGS)
 
 deps:

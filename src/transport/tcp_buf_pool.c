@@ -78,6 +78,7 @@ void tcp_buf_pool_set_limit(size_t bytes)
 	atomic_store(&bp.limit_bufs, n ? n : 1);
 }
 
+/* The stack is empty: map a chunk of fresh buffers onto it. */
 static bool tcp_buf_carve(struct tcp_buf_pool *p)
 {
 	size_t n = TCP_BUF_CHUNK;
@@ -100,13 +101,11 @@ static bool tcp_buf_carve(struct tcp_buf_pool *p)
 		   -1, 0);
 	if (map == MAP_FAILED)
 		return false;
-	/* Untouched: they go under the warm ones, with the trimmed. */
-	for (size_t i = p->nfree; i-- > p->trimmed;)
-		p->stack[i + n] = p->stack[i];
+	/* Untouched, so they count as trimmed: nothing resident to give back. */
 	for (size_t i = 0; i < n; i++)
-		p->stack[p->trimmed + i] = map + i * NVMF_MAX_XFER;
-	p->nfree += n;
-	p->trimmed += n;
+		p->stack[i] = map + i * NVMF_MAX_XFER;
+	p->nfree = n;
+	p->trimmed = n;
 	p->carved += n;
 	return true;
 }

@@ -272,8 +272,10 @@ part_persist() {
 			stop_target || rc=$?
 			[ "$rc" = 0 ] && pass "persist: SIGTERM: target flushed and exited with status 0" ||
 				fail "persist: SIGTERM: target exited with status $rc"
-			# Stay down until the guest has seen it (bounded).
-			for i in $(seq 1 600); do
+			# Stay down until the guest has seen it (bounded). A discovery
+			# that the shutdown caught can hold the guest for the kernel's
+			# 60 s admin timeout before its next probe sees the target gone.
+			for i in $(seq 1 1500); do
 				grep -q '^@@TARGET-DOWN-SEEN@@' "$out" && break
 				kill -0 "$gpid" 2>/dev/null || break
 				sleep 0.1

@@ -34,10 +34,10 @@ CC ?= cc
 CFLAGS := -std=c17 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-Isrc -Iinclude -MMD -MP -pthread $(EXTRA_CFLAGS)
 LDFLAGS := $(LDSAN) -pthread $(EXTRA_LDFLAGS)
-LIBS_TARGET := -luring -lisal -ljson-c
-LIBS_HOST := -luring -lisal -ljson-c -lm
+LIBS_TARGET := -luring -lisal -ljson-c -lssl -lcrypto
+LIBS_HOST := -luring -lisal -ljson-c -lssl -lcrypto -lm
 
-COMMON_SRC := $(wildcard src/common/*.c src/proto/*.c)
+COMMON_SRC := $(wildcard src/common/*.c src/proto/*.c src/crypto/*.c)
 TARGET_SRC := $(wildcard src/reactor/*.c src/transport/*.c src/target/*.c src/backend/*.c src/control/*.c)
 HOST_SRC := $(wildcard src/host/*.c)
 TARGET_MAIN_SRC := $(wildcard src/cli/nvmeof-target/*.c)

@@ -35,8 +35,8 @@ targets=${*:-$all_targets}
 target_dirs() {
 	case $1 in
 	fuzz_tcp_pdu) echo "src/common src/proto" ;;
-	fuzz_target_cmd) echo "src/common src/proto src/reactor src/backend src/target src/transport src/control" ;;
-	fuzz_tcp_conn) echo "src/common src/proto src/reactor src/backend src/target src/transport src/control" ;;
+	fuzz_target_cmd) echo "src/common src/proto src/crypto src/reactor src/backend src/target src/transport src/control" ;;
+	fuzz_tcp_conn) echo "src/common src/proto src/crypto src/reactor src/backend src/target src/transport src/control" ;;
 	*) return 1 ;;
 	esac
 }

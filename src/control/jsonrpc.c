@@ -176,20 +176,46 @@ static struct json_object *error_response(struct json_object *id, const struct r
 	return r;
 }
 
+/* Secrets (any member named "...key", e.g. tls_key) never reach the log. */
+static struct json_object *params_redacted(struct json_object *params)
+{
+	struct json_object *copy = NULL;
+
+	if (!json_object_is_type(params, json_type_object))
+		return json_object_get(params);
+	json_object_object_foreach(params, key, val) {
+		size_t n = strlen(key);
+
+		(void)val;
+		if (n < 3 || strcmp(key + n - 3, "key"))
+			continue;
+		if (!copy && json_object_deep_copy(params, &copy, NULL))
+			return NULL;
+		json_object_object_add(copy, key, json_object_new_string("(secret)"));
+	}
+	return copy ? copy : json_object_get(params);
+}
+
 static void params_summary(struct json_object *params, char *buf, size_t len)
 {
 	if (!params) {
 		snprintf(buf, len, "-");
 		return;
 	}
+	struct json_object *shown = params_redacted(params);
+	if (!shown) {
+		snprintf(buf, len, "(out of memory)");
+		return;
+	}
 	const char *s = json_object_to_json_string_ext(
-		params, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+		shown, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	size_t n = strlen(s);
 	if (n < len && n <= PARAMS_SUMMARY_MAX)
 		snprintf(buf, len, "%s", s);
 	else
 		snprintf(buf, len, "%.*s...", (int)(len < PARAMS_SUMMARY_MAX ? len - 4 : PARAMS_SUMMARY_MAX),
 			 s);
+	json_object_put(shown);
 }
 
 /* Method names come from the client: keep them from forging log lines. */

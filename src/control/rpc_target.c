@@ -13,6 +13,7 @@
 
 #include "backend/backend.h"
 #include "common/log.h"
+#include "crypto/tls_psk.h"
 #include "control/control_internal.h"
 #include "control/metrics.h"
 #include "target/config.h"
@@ -300,19 +301,42 @@ static int rpc_host(void *ctx, struct json_object *params, struct rpc_error *err
 {
 	struct control *c = ctx;
 	struct nvmf_subsys *s;
-	const char *nqn, *host = NULL;
+	const char *nqn, *host = NULL, *tls_key = NULL, *tls_kdf = NULL;
+	struct nvme_tls_key key;
+	unsigned int kdf = NVME_TLS_KDF_LIBNVME;
 
-	if (rpc_params_only(params, PARAMS("nqn", "host"), err) ||
-	    rpc_param_str(params, "host", true, &host, err))
+	if (rpc_params_only(params, add ? PARAMS("nqn", "host", "tls_key", "tls_kdf") : PARAMS("nqn", "host"),
+			    err) ||
+	    rpc_param_str(params, "host", true, &host, err) ||
+	    rpc_param_str(params, "tls_key", false, &tls_key, err) ||
+	    rpc_param_str(params, "tls_kdf", false, &tls_kdf, err))
 		return -1;
 	if (!nvmf_nqn_valid(host))
 		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "'%.223s' is not a valid host NQN", host);
+	if (tls_kdf && strcmp(tls_kdf, "libnvme") && strcmp(tls_kdf, "rfc8446"))
+		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "tls_kdf must be libnvme or rfc8446");
+	if (tls_kdf && !strcmp(tls_kdf, "rfc8446"))
+		kdf = NVME_TLS_KDF_RFC8446;
+	if (tls_key && nvme_tls_key_parse(tls_key, &key))
+		return rpc_fail(err, JSONRPC_INVALID_PARAMS,
+				"tls_key is not a valid TLS PSK (NVMeTLSkey-1:HH:base64:, HH 01 or 02)");
 	if (find_subsys(c, params, &s, &nqn, err))
-		return -1;
+		goto fail;
 	int rc = add ? nvmf_subsys_add_host(s, host) : nvmf_subsys_remove_host(s, host);
+	/* Adding a listed host again just sets its key (for new connections). */
+	if (rc == -EEXIST && tls_key)
+		rc = 0;
+	if (rc == 0 && tls_key)
+		rc = nvmf_tgt_set_host_tls_key(c->tgt, host, &key, kdf);
+	if (tls_key)
+		nvme_tls_key_clear(&key);
 	if (rc)
 		return rpc_fail_errno(err, rc, "subsystem %s: host %s", nqn, host);
 	return 0;
+fail:
+	if (tls_key)
+		nvme_tls_key_clear(&key);
+	return -1;
 }
 
 static int rpc_add_host(void *ctx, struct json_object *params, struct json_object **result,
@@ -348,9 +372,12 @@ static int rpc_add_port(void *ctx, struct json_object *params, struct json_objec
 	struct nvmf_port_opts po = { 0 };
 	struct nvmf_port *port;
 	struct tcp_listener *l;
+	const char *tsas = "none", *treq = "not specified";
 
-	if (rpc_params_only(params, PARAMS("portid", "traddr", "trsvcid", "adrfam", "subsystems"),
+	if (rpc_params_only(params, PARAMS("portid", "traddr", "trsvcid", "adrfam", "subsystems", "tsas", "treq"),
 			    err) ||
+	    rpc_param_str(params, "tsas", false, &tsas, err) ||
+	    rpc_param_str(params, "treq", false, &treq, err) ||
 	    rpc_param_u64(params, "portid", false, UINT16_MAX, &portid, err) ||
 	    rpc_param_str(params, "traddr", true, &traddr, err) ||
 	    rpc_param_str(params, "trsvcid", true, &trsvcid, err) ||
@@ -372,6 +399,13 @@ static int rpc_add_port(void *ctx, struct json_object *params, struct json_objec
 		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "trsvcid must be a TCP port 1..65535");
 	snprintf(po.traddr, sizeof(po.traddr), "%s", traddr);
 	snprintf(po.trsvcid, sizeof(po.trsvcid), "%lu", svc);
+	if (strcmp(tsas, "none") && strcmp(tsas, "tls1.3"))
+		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "tsas must be none or tls1.3");
+	po.tls = !strcmp(tsas, "tls1.3");
+	if (nvmf_port_treq_parse(treq, &po.treq))
+		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "treq must be required or not-required");
+	if (nvmf_port_security_check(&po))
+		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "treq required needs tsas tls1.3");
 
 	/* Check every subsystem before creating anything. */
 	size_t nsubs = subs ? json_object_array_length(subs) : 0;

@@ -540,8 +540,13 @@ _Static_assert(offsetof(struct nvmf_disc_log_entry, traddr) == 512, "TRADDR at 5
 #define NVMF_SUBTYPE_REFERRAL 1
 #define NVMF_SUBTYPE_NVME 2
 #define NVMF_SUBTYPE_CURRENT_DISC 3
+#define NVMF_TREQ_REQUIRED 0x01
 #define NVMF_TREQ_NOT_REQUIRED 0x02
 #define NVMF_TREQ_DISABLE_SQFLOW 0x04
+/* TSAS of a TCP entry: byte 0 is the security type. */
+#define NVMF_TCP_SECTYPE_NONE 0
+#define NVMF_TCP_SECTYPE_TLS12 1
+#define NVMF_TCP_SECTYPE_TLS13 2
 
 /* ---- Features (Base 5.27) ---- */
 enum nvme_feature_id {

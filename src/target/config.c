@@ -38,6 +38,7 @@
 
 #include "common/log.h"
 #include "common/size.h"
+#include "crypto/tls_psk.h"
 
 #define CFG_MAX_FILE (16u << 20)
 #define CFG_SERIAL_MAX 20 /* Identify Controller SN */
@@ -76,8 +77,16 @@ struct cfg_port {
 	unsigned int n_referrals;
 };
 
+/* A host entry's TLS PSK (our extension: "tls_key", "tls_kdf"). */
+struct cfg_host_tls {
+	bool set;
+	uint8_t kdf; /* enum nvme_tls_kdf */
+	struct nvme_tls_key key;
+};
+
 struct cfg {
 	cfg_nqn *hosts;
+	struct cfg_host_tls *host_tls; /* parallel to hosts */
 	unsigned int n_hosts;
 	struct cfg_subsys *subsys;
 	unsigned int n_subsys;
@@ -424,6 +433,9 @@ static void cfg_free(struct cfg *cfg)
 	}
 	free(cfg->ports);
 	free(cfg->hosts);
+	for (unsigned int i = 0; cfg->host_tls && i < cfg->n_hosts; i++)
+		nvme_tls_key_clear(&cfg->host_tls[i].key);
+	free(cfg->host_tls);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -435,9 +447,36 @@ static bool nqn_listed(const cfg_nqn *list, unsigned int n, const char *nqn)
 	return false;
 }
 
+/* "tls_key": "NVMeTLSkey-1:..." and "tls_kdf": "libnvme" | "rfc8446". */
+static int parse_host_tls(struct cfg_ctx *c, struct json_object *h, const char *where, struct cfg_host_tls *t)
+{
+	char buf[CFG_WHERE];
+	struct json_object *v;
+	const char *s;
+	int ret;
+
+	if ((v = member(h, "tls_key"))) {
+		if ((ret = val_string(c, v, join(buf, where, "tls_key"), &s)))
+			return ret;
+		/* The message names the field, never the value. */
+		if (nvme_tls_key_parse(s, &t->key))
+			return cfg_fail(c, buf, "not a valid TLS PSK (NVMeTLSkey-1:HH:base64:, HH 01 or 02)");
+		t->set = true;
+	}
+	if ((v = member(h, "tls_kdf"))) {
+		if ((ret = val_string(c, v, join(buf, where, "tls_kdf"), &s)))
+			return ret;
+		if (!strcmp(s, "rfc8446"))
+			t->kdf = NVME_TLS_KDF_RFC8446;
+		else if (strcmp(s, "libnvme"))
+			return cfg_fail(c, buf, "\"%s\" is not \"libnvme\" or \"rfc8446\"", s);
+	}
+	return 0;
+}
+
 static int parse_hosts(struct cfg_ctx *c, struct json_object *root, struct cfg *cfg)
 {
-	static const char *const known[] = { "nqn", "dhchap", NULL };
+	static const char *const known[] = { "nqn", "dhchap", "tls_key", "tls_kdf", NULL };
 	struct json_object *arr;
 	size_t n;
 	int ret = get_array(c, root, "", "hosts", &arr);
@@ -446,7 +485,8 @@ static int parse_hosts(struct cfg_ctx *c, struct json_object *root, struct cfg *
 		return ret;
 	n = json_object_array_length(arr);
 	cfg->hosts = calloc(n ? n : 1, sizeof(*cfg->hosts));
-	if (!cfg->hosts)
+	cfg->host_tls = calloc(n ? n : 1, sizeof(*cfg->host_tls));
+	if (!cfg->hosts || !cfg->host_tls)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *h = json_object_array_get_idx(arr, i), *v, *dh;
@@ -476,6 +516,8 @@ static int parse_hosts(struct cfg_ctx *c, struct json_object *root, struct cfg *
 				return cfg_fail(c, join(buf, where, "dhchap.key"),
 						"DH-HMAC-CHAP authentication is not supported");
 		}
+		if ((ret = parse_host_tls(c, h, where, &cfg->host_tls[cfg->n_hosts])))
+			return ret;
 		cfg->n_hosts++;
 	}
 	return 0;
@@ -780,15 +822,19 @@ static int parse_addr(struct cfg_ctx *c, struct json_object *addr, const char *w
 	if ((v = member(addr, "treq"))) {
 		if ((ret = val_string(c, v, join(buf, where, "treq"), &s)))
 			return ret;
-		if (strcmp(s, "not specified") && strcmp(s, "not required"))
-			return cfg_fail(c, buf, "\"%s\" is not supported (secure channel)", s);
+		if (nvmf_port_treq_parse(s, &o->treq))
+			return cfg_fail(c, buf, "\"%s\" is not \"not specified\", \"required\" or \"not required\"", s);
 	}
 	if ((v = member(addr, "tsas"))) {
 		if ((ret = val_string(c, v, join(buf, where, "tsas"), &s)))
 			return ret;
-		if (strcmp(s, "none") && strcmp(s, "not specified"))
-			return cfg_fail(c, buf, "\"%s\" is not supported (TLS)", s);
+		if (!strcmp(s, "tls1.3"))
+			o->tls = true;
+		else if (strcmp(s, "none") && strcmp(s, "not specified"))
+			return cfg_fail(c, buf, "\"%s\" is not \"none\" or \"tls1.3\"", s);
 	}
+	if (nvmf_port_security_check(o))
+		return cfg_fail(c, join(buf, where, "treq"), "\"required\" needs tsas \"tls1.3\"");
 	return 0;
 }
 
@@ -1113,6 +1159,15 @@ static int cfg_apply(struct cfg_ctx *c, struct cfg *cfg, struct nvmf_tgt *tgt)
 
 	if (!subsys)
 		return apply_fail(c, NULL, -ENOMEM, "cannot build the target");
+	for (unsigned int i = 0; i < cfg->n_hosts; i++) {
+		if (cfg->host_tls[i].set &&
+		    (ret = nvmf_tgt_set_host_tls_key(tgt, cfg->hosts[i], &cfg->host_tls[i].key,
+						     cfg->host_tls[i].kdf)) < 0) {
+			join_index(where, "", "hosts", i);
+			apply_fail(c, join(buf, where, "tls_key"), ret, "cannot set the host's TLS key");
+			goto out;
+		}
+	}
 	for (unsigned int i = 0; i < cfg->n_subsys; i++) {
 		struct cfg_subsys *s = &cfg->subsys[i];
 
@@ -1308,9 +1363,12 @@ static struct json_object *save_addr(struct json_object *snap_port, bool referra
 		json_object_object_add(addr, "portid", jstr(portid));
 	}
 	json_object_object_add(addr, "traddr", jstr(snap_str(snap_port, "traddr")));
-	json_object_object_add(addr, "treq", jstr("not specified"));
+	json_object_object_add(addr, "treq", jstr(snap_str(snap_port, "treq") ? snap_str(snap_port, "treq")
+									       : "not specified"));
 	json_object_object_add(addr, "trsvcid", jstr(snap_str(snap_port, "trsvcid")));
 	json_object_object_add(addr, "trtype", jstr("tcp"));
+	if (!referral && snap_str(snap_port, "tsas") && strcmp(snap_str(snap_port, "tsas"), "none"))
+		json_object_object_add(addr, "tsas", jstr(snap_str(snap_port, "tsas")));
 	return addr;
 }
 
@@ -1371,7 +1429,7 @@ static int cmp_json_str(const void *a, const void *b)
 }
 
 /* snapshot (target.h) -> nvmetcli document */
-static struct json_object *cfg_from_snapshot(struct json_object *snap)
+static struct json_object *cfg_from_snapshot(struct json_object *snap, struct nvmf_tgt *tgt)
 {
 	struct json_object *root = json_object_new_object();
 	struct json_object *hosts = json_object_new_array();
@@ -1436,12 +1494,47 @@ static struct json_object *cfg_from_snapshot(struct json_object *snap)
 		json_object_array_add(subs, s);
 	}
 
+	/* Hosts with a TLS key but in no subsystem's list keep their key. */
+	a = snap_array(snap, "hosts");
+	for (size_t i = 0; a && !oom && i < json_object_array_length(a); i++) {
+		struct json_object *sh = json_object_array_get_idx(a, i);
+		const char *hn = snap_str(sh, "nqn");
+		bool seen = !hn || !snap_bool(sh, "tls_key");
+
+		for (size_t k = 0; k < n_names && !seen; k++)
+			seen = strcmp(names[k], hn) == 0;
+		if (seen)
+			continue;
+		if (n_names == cap) {
+			const char **nn = realloc(names, (cap ? cap * 2 : 16) * sizeof(*nn));
+
+			if (!nn) {
+				oom = true;
+				break;
+			}
+			names = nn;
+			cap = cap ? cap * 2 : 16;
+		}
+		names[n_names++] = hn;
+	}
 	if (n_names)
 		qsort(names, n_names, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n_names; i++) {
 		struct json_object *h = json_object_new_object();
+		struct nvme_tls_key key;
+		char text[NVME_TLS_KEY_STR_MAX];
+		unsigned int kdf;
 
 		json_object_object_add(h, "nqn", jstr(names[i]));
+		if (nvmf_tgt_get_host_tls_key(tgt, names[i], &key, &kdf) == 0) {
+			if (nvme_tls_key_format(&key, text, sizeof(text)) == 0) {
+				json_object_object_add(h, "tls_key", jstr(text));
+				if (kdf == NVME_TLS_KDF_RFC8446)
+					json_object_object_add(h, "tls_kdf", jstr("rfc8446"));
+			}
+			nvme_tls_key_clear(&key);
+			explicit_bzero(text, sizeof(text));
+		}
 		json_object_array_add(hosts, h);
 	}
 	free(names);
@@ -1572,7 +1665,7 @@ int nvmf_config_save(struct nvmf_tgt *tgt, const char *path, char *err, size_t e
 		cfg_fail(&c, NULL, "cannot take a snapshot of the target");
 		return -ENOMEM;
 	}
-	doc = cfg_from_snapshot(snap);
+	doc = cfg_from_snapshot(snap, tgt);
 	text = doc ? json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
 								 JSON_C_TO_STRING_SPACED |
 								 JSON_C_TO_STRING_NOSLASHESCAPE)

@@ -56,7 +56,9 @@ static void fill_entry(struct nvmf_disc_log_entry *e, const struct nvmf_port_opt
 	e->trtype = NVMF_TRTYPE_TCP;
 	e->adrfam = o->adrfam;
 	e->subtype = subtype;
-	e->treq = NVMF_TREQ_NOT_REQUIRED | NVMF_TREQ_DISABLE_SQFLOW;
+	e->treq = (o->treq == NVMF_PORT_TREQ_REQUIRED ? NVMF_TREQ_REQUIRED : NVMF_TREQ_NOT_REQUIRED) |
+		  NVMF_TREQ_DISABLE_SQFLOW;
+	e->tsas[0] = o->tls ? NVMF_TCP_SECTYPE_TLS13 : NVMF_TCP_SECTYPE_NONE;
 	e->portid = to_le16(o->portid);
 	e->cntlid = to_le16(NVME_CNTLID_DYNAMIC);
 	e->asqsz = to_le16(DISC_ASQSZ);

@@ -74,6 +74,8 @@ struct nvmf_host {
 	char nqn[NVME_NQN_FIELD];
 	uint64_t refused;
 	uint64_t monitored;
+	struct nvme_tls_key *tls_key; /* TLS PSK (wiped on free); tls_kdf for version 0 identities */
+	uint8_t tls_kdf;
 	struct nvmf_host *next;
 };
 

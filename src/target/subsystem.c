@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "crypto/tls_psk.h"
 #include "internal.h"
 
 #define LOG_COMP "target"
@@ -263,6 +264,9 @@ void nvmf_tgt_destroy(struct nvmf_tgt *tgt)
 	}
 	for (h = tgt->hosts; h; h = hn) {
 		hn = h->next;
+		if (h->tls_key)
+			nvme_tls_key_clear(h->tls_key);
+		free(h->tls_key);
 		free(h);
 	}
 	pthread_mutex_destroy(&tgt->lock);
@@ -800,7 +804,35 @@ static bool port_opts_valid(const struct nvmf_port_opts *o)
 {
 	return (o->adrfam == NVMF_ADRFAM_IPV4 || o->adrfam == NVMF_ADRFAM_IPV6) &&
 	       memchr(o->traddr, '\0', sizeof(o->traddr)) && memchr(o->trsvcid, '\0', sizeof(o->trsvcid)) &&
-	       o->trsvcid[0] != '\0';
+	       o->trsvcid[0] != '\0' && o->treq <= NVMF_PORT_TREQ_NOT_REQUIRED &&
+	       (o->tls ? o->treq != NVMF_PORT_TREQ_NOT_SPECIFIED : o->treq != NVMF_PORT_TREQ_REQUIRED);
+}
+
+const char *nvmf_port_treq_name(uint8_t treq)
+{
+	return treq == NVMF_PORT_TREQ_REQUIRED	   ? "required"
+	       : treq == NVMF_PORT_TREQ_NOT_REQUIRED ? "not required"
+						     : "not specified";
+}
+
+int nvmf_port_treq_parse(const char *s, uint8_t *treq)
+{
+	if (!strcmp(s, "not specified"))
+		*treq = NVMF_PORT_TREQ_NOT_SPECIFIED;
+	else if (!strcmp(s, "required"))
+		*treq = NVMF_PORT_TREQ_REQUIRED;
+	else if (!strcmp(s, "not required") || !strcmp(s, "not-required"))
+		*treq = NVMF_PORT_TREQ_NOT_REQUIRED;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int nvmf_port_security_check(struct nvmf_port_opts *o)
+{
+	if (o->tls && o->treq == NVMF_PORT_TREQ_NOT_SPECIFIED)
+		o->treq = NVMF_PORT_TREQ_REQUIRED;
+	return o->tls || o->treq != NVMF_PORT_TREQ_REQUIRED ? 0 : -EINVAL;
 }
 
 int nvmf_port_create(struct nvmf_tgt *tgt, const struct nvmf_port_opts *opts, struct nvmf_port **out)
@@ -1014,6 +1046,8 @@ static struct json_object *port_opts_json(const struct nvmf_port_opts *o)
 	json_object_object_add(j, "adrfam", json_object_new_string(adrfam_name(o->adrfam)));
 	json_object_object_add(j, "traddr", json_object_new_string(o->traddr));
 	json_object_object_add(j, "trsvcid", json_object_new_string(o->trsvcid));
+	json_object_object_add(j, "treq", json_object_new_string(nvmf_port_treq_name(o->treq)));
+	json_object_object_add(j, "tsas", json_object_new_string(o->tls ? "tls1.3" : "none"));
 	return j;
 }
 
@@ -1141,6 +1175,8 @@ struct json_object *nvmf_tgt_snapshot(struct nvmf_tgt *tgt)
 		json_object_object_add(j, "stats", nvmf_counters_json(&st));
 		json_object_object_add(j, "refused", json_object_new_int64((int64_t)h->refused));
 		json_object_object_add(j, "monitored", json_object_new_int64((int64_t)h->monitored));
+		if (h->tls_key) /* that there is one, never the key */
+			json_object_object_add(j, "tls_key", json_object_new_boolean(1));
 		json_object_array_add(hosts, j);
 	}
 	json_object_object_add(audit, "refused", json_object_new_int64((int64_t)tgt->audit_refused));
@@ -1154,4 +1190,79 @@ struct json_object *nvmf_tgt_snapshot(struct nvmf_tgt *tgt)
 	json_object_object_add(root, "hosts", hosts);
 	json_object_object_add(root, "audit", audit);
 	return root;
+}
+
+/* ------------------------------------------------------------------ */
+/* TLS pre-shared keys                                                 */
+
+int nvmf_tgt_set_host_tls_key(struct nvmf_tgt *tgt, const char *hostnqn, const struct nvme_tls_key *key,
+			      unsigned int kdf)
+{
+	struct nvme_tls_key *copy = NULL, *old;
+	struct nvmf_host *host;
+
+	if (!nvmf_nqn_valid(hostnqn) || kdf > NVME_TLS_KDF_RFC8446 || (key && key->len > NVME_TLS_PSK_MAX))
+		return -EINVAL;
+	if (key && !(copy = malloc(sizeof(*copy))))
+		return -ENOMEM;
+	if (copy)
+		*copy = *key;
+	pthread_mutex_lock(&tgt->lock);
+	host = nvmf_host_get_locked(tgt, hostnqn, key != NULL);
+	if (!host) {
+		pthread_mutex_unlock(&tgt->lock);
+		if (copy) {
+			nvme_tls_key_clear(copy);
+			free(copy);
+		}
+		return key ? -ENOMEM : 0;
+	}
+	old = host->tls_key;
+	host->tls_key = copy;
+	host->tls_kdf = (uint8_t)kdf;
+	pthread_mutex_unlock(&tgt->lock);
+	if (old) {
+		nvme_tls_key_clear(old);
+		free(old);
+	}
+	return 0;
+}
+
+static int host_tls_key_copy_locked(struct nvmf_tgt *tgt, const char *hostnqn, struct nvme_tls_key *key,
+				    unsigned int *kdf)
+{
+	struct nvmf_host *host = nvmf_host_get_locked(tgt, hostnqn, false);
+
+	if (!host || !host->tls_key)
+		return -ENOKEY;
+	*key = *host->tls_key;
+	*kdf = host->tls_kdf;
+	return 0;
+}
+
+int nvmf_tgt_get_host_tls_key(struct nvmf_tgt *tgt, const char *hostnqn, struct nvme_tls_key *key,
+			      unsigned int *kdf)
+{
+	int ret;
+
+	pthread_mutex_lock(&tgt->lock);
+	ret = host_tls_key_copy_locked(tgt, hostnqn, key, kdf);
+	pthread_mutex_unlock(&tgt->lock);
+	return ret;
+}
+
+int nvmf_port_tls_key_lookup(struct nvmf_port *port, const char *hostnqn, const char *subnqn,
+			     struct nvme_tls_key *key, unsigned int *kdf)
+{
+	struct nvmf_tgt *tgt = port->tgt;
+	bool allowed = !strcmp(subnqn, NVME_DISC_NQN), monitored;
+	int ret;
+
+	pthread_mutex_lock(&tgt->lock);
+	for (unsigned int i = 0; i < port->nr_subsys && !allowed; i++)
+		if (!strcmp(port->subsys[i]->nqn, subnqn))
+			allowed = nvmf_subsys_host_allowed_locked(port->subsys[i], hostnqn, &monitored);
+	ret = port->removed ? -ENOENT : !allowed ? -EACCES : host_tls_key_copy_locked(tgt, hostnqn, key, kdf);
+	pthread_mutex_unlock(&tgt->lock);
+	return ret;
 }

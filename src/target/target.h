@@ -56,12 +56,28 @@ struct nvmf_ns_opts {
 	bool enabled;
 };
 
+/* Secure channel of a port, as nvmet's addr_treq / addr_tsas. */
+enum nvmf_port_treq {
+	NVMF_PORT_TREQ_NOT_SPECIFIED = 0,
+	NVMF_PORT_TREQ_REQUIRED,
+	NVMF_PORT_TREQ_NOT_REQUIRED,
+};
+
 struct nvmf_port_opts {
 	uint16_t portid;
 	uint8_t adrfam; /* NVMF_ADRFAM_IPV4 / _IPV6 */
 	char traddr[64];
 	char trsvcid[32];
+	bool tls; /* tsas "tls1.3" (else "none") */
+	uint8_t treq; /* enum nvmf_port_treq; with tls: required or not required */
 };
+
+/* nvmet's names: "not specified" / "required" / "not required"; "none" / "tls1.3". */
+const char *nvmf_port_treq_name(uint8_t treq);
+int nvmf_port_treq_parse(const char *s, uint8_t *treq);
+/* Settle treq/tls as nvmet does: TLS implies "required" unless "not required"
+ * was given; "required" needs TLS. 0 or -EINVAL. */
+int nvmf_port_security_check(struct nvmf_port_opts *o);
 
 /*
  * Create the (single) target object. The discovery subsystem exists
@@ -106,6 +122,24 @@ int nvmf_port_hold(struct nvmf_port *port);
 void nvmf_port_release(struct nvmf_port *port);
 int nvmf_port_add_referral(struct nvmf_port *port, const struct nvmf_port_opts *referral);
 const struct nvmf_port_opts *nvmf_port_opts(const struct nvmf_port *port);
+
+/*
+ * TLS PSK of a host, used for new connections (existing ones keep theirs).
+ * key NULL clears it. 0, -EINVAL or -ENOMEM.
+ */
+struct nvme_tls_key;
+int nvmf_tgt_set_host_tls_key(struct nvmf_tgt *tgt, const char *hostnqn, const struct nvme_tls_key *key,
+			      unsigned int kdf);
+/* A copy of hostnqn's key and KDF (enum nvme_tls_kdf). 0 or -ENOKEY. Wipe it after use. */
+int nvmf_tgt_get_host_tls_key(struct nvmf_tgt *tgt, const char *hostnqn, struct nvme_tls_key *key,
+			      unsigned int *kdf);
+/*
+ * The TLS handshake on port: the key for hostnqn, provided the host may
+ * reach subnqn there (an exported subsystem that allows it, or the
+ * discovery NQN). 0, -ENOKEY (no key), -EACCES (not allowed). Any thread.
+ */
+int nvmf_port_tls_key_lookup(struct nvmf_port *port, const char *hostnqn, const char *subnqn,
+			     struct nvme_tls_key *key, unsigned int *kdf);
 /* Iterate ports (control path): index 0..n-1, NULL past the end. */
 struct nvmf_port *nvmf_tgt_port_at(struct nvmf_tgt *tgt, unsigned int index);
 

@@ -51,10 +51,10 @@ static void usage(FILE *f)
 	      "  add-ns NQN (--path FILE | --ram SIZE) [--nsid N] [--uuid U] [--nguid G]\n"
 	      "         [--size SIZE] [--block-size N] [--read-only] [--direct]\n"
 	      "  remove-ns NQN NSID\n"
-	      "  add-host NQN HOSTNQN\n"
+	      "  add-host NQN HOSTNQN [--tls-key NVMeTLSkey-1:...] [--tls-kdf libnvme|rfc8446]\n"
 	      "  remove-host NQN HOSTNQN\n"
 	      "  add-port --traddr A --trsvcid P [--adrfam ipv4|ipv6] [--portid N]\n"
-	      "           [--subsystem NQN]...\n"
+	      "           [--tsas none|tls1.3] [--treq required|not-required] [--subsystem NQN]...\n"
 	      "  link-port PORTID NQN\n"
 	      "  unlink-port PORTID NQN\n"
 	      "  remove-port PORTID\n"
@@ -405,8 +405,10 @@ static void print_list(struct json_object *snap)
 	}
 	for (size_t i = 0; i < jlen(ports); i++) {
 		struct json_object *p = json_object_array_get_idx(ports, i);
-		printf("port %llu  tcp %s %s:%s\n", (unsigned long long)ju64(p, "portid"),
-		       adrfam_name(p), jstr(p, "traddr"), jstr(p, "trsvcid"));
+		printf("port %llu  tcp %s %s:%s%s%s\n", (unsigned long long)ju64(p, "portid"),
+		       adrfam_name(p), jstr(p, "traddr"), jstr(p, "trsvcid"),
+		       strcmp(jstr(p, "tsas"), "tls1.3") ? "" : "  tls1.3 treq ",
+		       strcmp(jstr(p, "tsas"), "tls1.3") ? "" : jstr(p, "treq"));
 		struct json_object *ps = jget(p, "subsystems");
 		for (size_t j = 0; j < jlen(ps); j++)
 			printf("  subsystem %s\n", json_object_get_string(json_object_array_get_idx(ps, j)));
@@ -604,7 +606,26 @@ static int cmd_host(struct tctx *t, int argc, char **argv, const char *method)
 
 static int cmd_add_host(struct tctx *t, int argc, char **argv)
 {
-	return cmd_host(t, argc, argv, "add_host");
+	static const struct option opts[] = { { "tls-key", required_argument, NULL, 'k' },
+					      { "tls-kdf", required_argument, NULL, 'd' },
+					      { 0 } };
+	struct json_object *p = json_object_new_object();
+	int c;
+
+	while ((c = getopt_long(argc, argv, "k:d:", opts, NULL)) != -1) {
+		if (c != 'k' && c != 'd') {
+			json_object_put(p);
+			return usage_error(t, "unknown option");
+		}
+		json_object_object_add(p, c == 'k' ? "tls_key" : "tls_kdf", json_object_new_string(optarg));
+	}
+	if (positionals(t, argc, argv, 2, "NQN HOSTNQN")) {
+		json_object_put(p);
+		return 2;
+	}
+	json_object_object_add(p, "nqn", json_object_new_string(argv[optind]));
+	json_object_object_add(p, "host", json_object_new_string(argv[optind + 1]));
+	return rpc_simple(t, "add_host", p);
 }
 
 static int cmd_remove_host(struct tctx *t, int argc, char **argv)
@@ -763,13 +784,15 @@ static int cmd_add_port(struct tctx *t, int argc, char **argv)
 					      { "adrfam", required_argument, NULL, 'f' },
 					      { "portid", required_argument, NULL, 'i' },
 					      { "subsystem", required_argument, NULL, 'n' },
+					      { "tsas", required_argument, NULL, 'T' },
+					      { "treq", required_argument, NULL, 'R' },
 					      { 0 } };
 	struct json_object *p = json_object_new_object(), *subs = json_object_new_array();
 	bool have_addr = false, have_svc = false;
 	uint64_t v;
 	int c, rc = 2;
 
-	while ((c = getopt_long(argc, argv, "a:s:f:i:n:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "a:s:f:i:n:T:R:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			have_addr = true;
@@ -795,6 +818,10 @@ static int cmd_add_port(struct tctx *t, int argc, char **argv)
 			break;
 		case 'n':
 			json_object_array_add(subs, json_object_new_string(optarg));
+			break;
+		case 'T':
+		case 'R':
+			json_object_object_add(p, c == 'T' ? "tsas" : "treq", json_object_new_string(optarg));
 			break;
 		default:
 			usage_error(t, "unknown option");

@@ -52,6 +52,7 @@
 #include "proto/endian.h"
 #include "proto/nvme_tcp.h"
 #include "tcp_buf_pool.h"
+#include "tcp_tls.h"
 
 /* The kernel fills receive buffers behind memcheck's back (io_uring). */
 #if __has_include(<valgrind/memcheck.h>)
@@ -92,6 +93,7 @@ enum tcp_req_state {
 struct tcp_send_item {
 	struct tcp_send_item *next;
 	struct tcp_req *release; /* request returned to FREE once this item is sent */
+	uint64_t tls_end; /* TLS: ciphertext total once its last byte is sealed */
 	uint32_t len;
 	uint8_t iovcnt;
 	struct iovec iov[3];
@@ -223,6 +225,20 @@ struct tcp_conn {
 	unsigned int aers; /* AERs EXECUTING */
 	unsigned int sending; /* SENDING */
 
+	/* TLS (tcp_tls.h): decided by the first byte on a port that has TLS or
+	 * may see a stray ClientHello. Queued items are sealed in order from
+	 * tx_seal on; those before tx_unmarked carry their tls_end and are
+	 * released once that much ciphertext has been sent. */
+	struct tcp_tls *tls;
+	bool tls_decided;
+	bool port_tls; /* the port offers TLS ... */
+	bool port_tls_required; /* ... and refuses plain connections */
+	bool tls_rx_blocked; /* reading waits for ciphertext to drain */
+	struct tcp_send_item *tx_seal, *tx_unmarked;
+	uint32_t tx_seal_off;
+	uint64_t tls_sent;
+	uint8_t *tls_rx_dst; /* where the recv in flight lands */
+
 	struct tcp_conn *gprev, *gnext; /* global list, under g.lock */
 };
 
@@ -267,6 +283,7 @@ static void tcp_release_admins_locked(void);
 static void tcp_conn_close_progress(struct tcp_conn *c);
 static void tcp_rx_arm(struct tcp_conn *c);
 static int tcp_rx_process(struct tcp_conn *c);
+static void tcp_rx_run(struct tcp_conn *c);
 static void tcp_sq_complete(struct nvmf_req *nreq);
 static void tcp_sq_disconnect(struct nvmf_sq *sq);
 static void tcp_reqs_resume_granted(struct tcp_conn *c);
@@ -325,6 +342,8 @@ static void tcp_conn_free_resources(struct tcp_conn *c)
 	if (c->pool_map)
 		munmap(c->pool_map, c->pool_map_len);
 	c->pool_map = NULL;
+	tcp_tls_free(c->tls);
+	c->tls = NULL;
 	c->reqs = NULL;
 	c->rbuf = NULL;
 	c->icd = NULL;
@@ -463,6 +482,12 @@ static void tcp_tx_queue(struct tcp_conn *c, struct tcp_send_item *item)
 	else
 		c->tx_head = item;
 	c->tx_tail = item;
+	if (c->tls) {
+		if (!c->tx_seal)
+			c->tx_seal = item;
+		if (!c->tx_unmarked)
+			c->tx_unmarked = item;
+	}
 	tcp_conn_kick_later(c);
 }
 
@@ -485,12 +510,75 @@ static void tcp_item_set(struct tcp_send_item *item, struct tcp_req *release, vo
 
 static void tcp_send_done(struct reactor_completion *rc, int res, uint32_t cqe_flags);
 
+/* Every item sealed so far gets the ciphertext total that carries its end. */
+static void tcp_tls_mark(struct tcp_conn *c)
+{
+	uint64_t total = tcp_tls_tx_total(c->tls);
+
+	for (struct tcp_send_item *it = c->tx_unmarked; it && it != c->tx_seal; it = it->next)
+		it->tls_end = total;
+	c->tx_unmarked = c->tx_seal;
+}
+
+/* Seal queued plaintext into records while there is room for ciphertext. */
+static void tcp_tls_seal_queue(struct tcp_conn *c)
+{
+	while (c->tx_seal) {
+		struct tcp_send_item *item = c->tx_seal;
+		uint32_t off = c->tx_seal_off;
+		unsigned int i = 0;
+		size_t n;
+
+		while (i < item->iovcnt && off >= item->iov[i].iov_len)
+			off -= (uint32_t)item->iov[i++].iov_len;
+		if (i < item->iovcnt) {
+			n = tcp_tls_write(c->tls, (uint8_t *)item->iov[i].iov_base + off, item->iov[i].iov_len - off);
+			if (n == 0)
+				break;
+			c->tx_seal_off += (uint32_t)n;
+		}
+		if (c->tx_seal_off >= item->len) {
+			c->tx_seal = item->next;
+			c->tx_seal_off = 0;
+		}
+		if (tcp_tls_gathered(c->tls) == 0)
+			tcp_tls_mark(c);
+	}
+	if (!c->tx_seal && tcp_tls_seal(c->tls) == 0)
+		tcp_tls_mark(c);
+}
+
+/* TLS: seal what is queued, send the ciphertext (handshake records too). */
+static void tcp_tls_tx_flush(struct tcp_conn *c)
+{
+	struct io_uring_sqe *sqe;
+	uint8_t *buf;
+	size_t len;
+
+	if (c->state >= TCP_CONN_CLOSING)
+		return;
+	if (!c->send_inflight)
+		tcp_tls_tx_compact(c->tls);
+	if (tcp_tls_established(c->tls) && !tcp_tls_broken(c->tls))
+		tcp_tls_seal_queue(c);
+	if (c->send_inflight || !(len = tcp_tls_tx_pending(c->tls, &buf)))
+		return;
+	sqe = reactor_sqe(c->reactor, &c->send_rc);
+	io_uring_prep_send(sqe, c->fd, buf, len, MSG_NOSIGNAL);
+	c->send_inflight = true;
+	tcp_conn_watch(c);
+}
+
 static void tcp_tx_flush(struct tcp_conn *c)
 {
 	struct io_uring_sqe *sqe;
 	uint32_t skip = c->tx_offset;
 	int n = 0;
 
+	if (c->tls) {
+		tcp_tls_tx_flush(c);
+		return;
+	}
 	if (c->send_inflight || !c->tx_head || c->state >= TCP_CONN_CLOSING)
 		return;
 	for (struct tcp_send_item *item = c->tx_head; item; item = item->next) {
@@ -561,9 +649,29 @@ static void tcp_conn_watch(struct tcp_conn *c)
 	}
 }
 
+/* TLS: items whose last byte's ciphertext has been sent are done. */
+static void tcp_tls_tx_advance(struct tcp_conn *c, uint32_t bytes)
+{
+	tcp_tls_tx_sent(c->tls, bytes);
+	c->tls_sent += bytes;
+	while (c->tx_head && c->tx_head != c->tx_unmarked && c->tx_head->tls_end <= c->tls_sent) {
+		struct tcp_send_item *item = c->tx_head;
+
+		c->tx_head = item->next;
+		if (!c->tx_head)
+			c->tx_tail = NULL;
+		if (item->release)
+			tcp_req_set_state(item->release, TCP_REQ_FREE);
+	}
+}
+
 /* Account res bytes as sent; finished items release their requests. */
 static void tcp_tx_advance(struct tcp_conn *c, uint32_t bytes)
 {
+	if (c->tls) {
+		tcp_tls_tx_advance(c, bytes);
+		return;
+	}
 	while (bytes && c->tx_head) {
 		struct tcp_send_item *item = c->tx_head;
 		uint32_t left = item->len - c->tx_offset;
@@ -594,6 +702,15 @@ static void tcp_tx_drop(struct tcp_conn *c)
 	}
 	c->tx_tail = NULL;
 	c->tx_offset = 0;
+	c->tx_seal = c->tx_unmarked = NULL;
+	c->tx_seal_off = 0;
+}
+
+static size_t tcp_tls_tx_left(struct tcp_conn *c)
+{
+	uint8_t *buf;
+
+	return c->tls ? tcp_tls_tx_pending(c->tls, &buf) : 0;
 }
 
 static bool tcp_conn_drained(const struct tcp_conn *c)
@@ -626,9 +743,19 @@ static void tcp_send_done(struct reactor_completion *rc, int res, uint32_t cqe_f
 	}
 	c->tx_sends++;
 	tcp_tx_advance(c, (uint32_t)res);
-	if (c->state == TCP_CONN_TERMINATING && !c->tx_head) {
+	if (c->state == TCP_CONN_TERMINATING && !c->tx_head && !tcp_tls_tx_left(c)) {
 		tcp_conn_close(c);
 		return;
+	}
+	if (c->tls_rx_blocked && c->state < TCP_CONN_TERMINATING) {
+		/* Room for ciphertext again: decrypt what was held back. */
+		c->tls_rx_blocked = false;
+		tcp_rx_run(c);
+		if (c->state >= TCP_CONN_CLOSING) {
+			tcp_conn_close_progress(c);
+			return;
+		}
+		tcp_rx_arm(c);
 	}
 	if (c->draining && !atomic_load(&c->admin_hold) && tcp_conn_drained(c)) {
 		tcp_conn_close(c);
@@ -654,9 +781,7 @@ static void tcp_conn_kick(struct reactor_deferred *d)
 		if (c->rx_paused && c->state < TCP_CONN_TERMINATING && !c->draining &&
 		    tcp_req_available(c)) {
 			c->rx_paused = false;
-			c->in_rx = true;
-			tcp_rx_process(c);
-			c->in_rx = false;
+			tcp_rx_run(c);
 			tcp_rx_arm(c);
 		}
 		if (c->state == TCP_CONN_CLOSING)
@@ -1259,6 +1384,138 @@ static int tcp_rx_process(struct tcp_conn *c)
 	}
 }
 
+/* ------------------------------------------------------------------ */
+/* TLS                                                                 */
+
+static int tcp_tls_key_for(void *arg, const struct nvme_tls_identity *id, struct nvme_tls_key *key,
+			   unsigned int *kdf)
+{
+	struct tcp_conn *c = arg;
+
+	return nvmf_port_tls_key_lookup(c->port, id->hostnqn, id->subnqn, key, kdf);
+}
+
+/*
+ * The first byte tells a TLS record (handshake, 0x16) from an ICReq (PDU
+ * type 0): each is accepted only where the port's treq/tsas allow it.
+ */
+static int tcp_tls_decide(struct tcp_conn *c)
+{
+	uint8_t first = c->rbuf[c->rhead];
+	int ret;
+
+	c->tls_decided = true;
+	if (first != 0x16) {
+		if (!c->port_tls_required)
+			return 0;
+		log_warn_rl("tcp", "%s: refused: plain NVMe/TCP (first byte %#x) on a port that requires TLS",
+			    c->peer, first);
+		return -EACCES;
+	}
+	if (!c->port_tls) {
+		log_warn_rl("tcp", "%s: refused: TLS handshake on a port without TLS", c->peer);
+		return -EPROTO;
+	}
+	ret = tcp_tls_new(&c->tls, tcp_tls_key_for, c, c->peer);
+	if (ret) {
+		log_error_rl("tcp", "%s: cannot set up TLS: %s", c->peer, strerror(-ret));
+		return ret;
+	}
+	ret = tcp_tls_rx_push(c->tls, c->rbuf + c->rhead, c->rtail - c->rhead);
+	c->rhead = c->rtail = 0;
+	if (ret)
+		log_warn_rl("tcp", "%s: refused: more than %u bytes before the TLS handshake", c->peer,
+			    TCP_TLS_RX_CAP);
+	/* Items queued from here on are sealed. */
+	c->tx_seal = c->tx_unmarked = c->tx_head;
+	return ret;
+}
+
+/* Handshake failed: let the alert out, then close (or at the linger deadline). */
+static void tcp_tls_fail(struct tcp_conn *c)
+{
+	c->state = TCP_CONN_TERMINATING;
+	c->rx_state = TCP_RX_STOPPED;
+	if (!tcp_tls_tx_left(c)) {
+		tcp_conn_close(c);
+		return;
+	}
+	reactor_timer_arm(c->reactor, &c->timer, TCP_TERM_LINGER_NS);
+	tcp_tx_flush(c);
+}
+
+/* Decrypt into the receive buffer (or straight into a large payload's place) and parse. */
+static void tcp_tls_rx_pump(struct tcp_conn *c)
+{
+	int ret;
+
+	if (!tcp_tls_established(c->tls)) {
+		ret = tcp_tls_handshake(c->tls);
+		if (ret == -EAGAIN) {
+			tcp_tx_flush(c);
+			return;
+		}
+		if (ret) {
+			tcp_tls_fail(c);
+			return;
+		}
+		log_info("tcp", "%s: TLS 1.3 established (%s), identity %s", c->peer, tcp_tls_cipher(c->tls),
+			 tcp_tls_identity(c->tls));
+	}
+	while (c->state < TCP_CONN_TERMINATING && !c->rx_paused && c->rx_state != TCP_RX_STOPPED) {
+		bool direct = c->rx_state == TCP_RX_DATA && c->rhead == c->rtail &&
+			      c->rx_need - c->rx_have >= TCP_DIRECT_RECV_MIN;
+		uint8_t *dst;
+		size_t len, got;
+
+		if (direct) {
+			dst = c->rx_dst + c->rx_have;
+			len = c->rx_need - c->rx_have;
+		} else {
+			if (c->rhead == c->rtail) {
+				c->rhead = c->rtail = 0;
+			} else if (c->rtail > TCP_RBUF_SIZE / 2) {
+				memmove(c->rbuf, c->rbuf + c->rhead, c->rtail - c->rhead);
+				c->rtail -= c->rhead;
+				c->rhead = 0;
+			}
+			dst = c->rbuf + c->rtail;
+			len = TCP_RBUF_SIZE - c->rtail;
+		}
+		ret = tcp_tls_read(c->tls, dst, len, &got);
+		if (ret == -EAGAIN)
+			break;
+		if (ret == -ENOBUFS) {
+			c->tls_rx_blocked = true;
+			break;
+		}
+		if (ret) {
+			if (ret == -ECONNRESET)
+				log_info("tcp", "%s qid %u: peer closed the TLS session", c->peer, tcp_qid(c));
+			tcp_conn_close(c);
+			return;
+		}
+		if (direct)
+			c->rx_have += (uint32_t)got;
+		else
+			c->rtail += (uint32_t)got;
+		if (tcp_rx_process(c) < 0)
+			return;
+	}
+	/* A KeyUpdate answer may be waiting. */
+	tcp_tx_flush(c);
+}
+
+static void tcp_rx_run(struct tcp_conn *c)
+{
+	c->in_rx = true;
+	if (c->tls)
+		tcp_tls_rx_pump(c);
+	else
+		tcp_rx_process(c);
+	c->in_rx = false;
+}
+
 static void tcp_recv_done(struct reactor_completion *rc, int res, uint32_t cqe_flags);
 
 static void tcp_rx_arm(struct tcp_conn *c)
@@ -1269,6 +1526,16 @@ static void tcp_rx_arm(struct tcp_conn *c)
 
 	if (c->recv_inflight || c->rx_paused || c->rx_state == TCP_RX_STOPPED || c->state >= TCP_CONN_TERMINATING)
 		return;
+	if (c->tls) {
+		/* Ciphertext into the TLS layer's buffer; plaintext comes out in tcp_tls_rx_pump. */
+		len = (uint32_t)tcp_tls_rx_space(c->tls, &c->tls_rx_dst);
+		if (!len || c->tls_rx_blocked)
+			return;
+		sqe = reactor_sqe(c->reactor, &c->recv_rc);
+		io_uring_prep_recv(sqe, c->fd, c->tls_rx_dst, len, 0);
+		c->recv_inflight = true;
+		return;
+	}
 	if (c->rx_state == TCP_RX_DATA && c->rhead == c->rtail &&
 	    c->rx_need - c->rx_have >= TCP_DIRECT_RECV_MIN) {
 		/* Large payload and nothing buffered: land it in place, exactly
@@ -1314,17 +1581,22 @@ static void tcp_recv_done(struct reactor_completion *rc, int res, uint32_t cqe_f
 		tcp_conn_close(c);
 		return;
 	}
-	if (c->recv_direct) {
+	if (c->tls) {
+		MARK_DEFINED(c->tls_rx_dst, (size_t)res);
+		tcp_tls_rx_commit(c->tls, (size_t)res);
+	} else if (c->recv_direct) {
 		MARK_DEFINED(c->rx_dst + c->rx_have, (size_t)res);
 		c->rx_have += (uint32_t)res;
 	} else {
 		MARK_DEFINED(c->rbuf + c->rtail, (size_t)res);
 		c->rtail += (uint32_t)res;
 	}
+	if (!c->tls_decided && tcp_tls_decide(c)) {
+		tcp_conn_close(c);
+		return;
+	}
 
-	c->in_rx = true;
-	tcp_rx_process(c);
-	c->in_rx = false;
+	tcp_rx_run(c);
 	if (c->state >= TCP_CONN_CLOSING) {
 		tcp_conn_close_progress(c);
 		return;
@@ -1467,6 +1739,13 @@ int tcp_conn_adopt(struct nvmf_tgt *tgt, struct nvmf_port *port, struct reactor 
 	c->fd = fd;
 	c->tgt = tgt;
 	c->port = port;
+	if (port) {
+		const struct nvmf_port_opts *po = nvmf_port_opts(port);
+
+		c->port_tls = po->tls;
+		c->port_tls_required = po->tls && po->treq != NVMF_PORT_TREQ_NOT_REQUIRED;
+	}
+	/* A plain port decides too: a ClientHello there is refused, not parsed as PDUs. */
 	c->reactor = r;
 	c->bufs = tcp_buf_pool_for(r);
 	if (!c->bufs) {

@@ -163,6 +163,7 @@ static void test_parse_values(void **state)
 /* ------------------------------------------------------------------ */
 /* Every error class names the field                                   */
 
+#define TLS_KEY "NVMeTLSkey-1:01:/yQl+6QGx9SgV3VhysK75nGYHM/1Mx/CCcOHpRbwIpy3zAXW:"
 #define HOST1 "'nqn.2014-08.org.example:host1'"
 #define SUB1 "'nqn.2014-08.org.example:s1'"
 #define ADDR4 "{'trtype': 'tcp', 'adrfam': 'ipv4', 'traddr': '127.0.0.1', 'trsvcid': '4420'}"
@@ -270,7 +271,18 @@ static const struct {
 	  "config.json: ports[0].addr.trsvcid: missing" },
 	{ DOC(SUBSYS(NS1), PORT(1, "{'trtype': 'tcp', 'adrfam': 'ipv4', 'traddr': '10.0.0.1', "
 				 "'trsvcid': '4420', 'treq': 'required'}")),
-	  "config.json: ports[0].addr.treq: 'required' is not supported (secure channel)" },
+	  "config.json: ports[0].addr.treq: 'required' needs tsas 'tls1.3'" },
+	{ DOC(SUBSYS(NS1), PORT(1, "{'trtype': 'tcp', 'adrfam': 'ipv4', 'traddr': '10.0.0.1', "
+				 "'trsvcid': '4420', 'tsas': 'tls1.2'}")),
+	  "config.json: ports[0].addr.tsas: 'tls1.2' is not 'none' or 'tls1.3'" },
+	{ DOC(SUBSYS(NS1), PORT(1, "{'trtype': 'tcp', 'adrfam': 'ipv4', 'traddr': '10.0.0.1', "
+				 "'trsvcid': '4420', 'tsas': 'tls1.3', 'treq': 'sometimes'}")),
+	  "config.json: ports[0].addr.treq: 'sometimes' is not 'not specified', 'required' or "
+	  "'not required'" },
+	{ "{'hosts': [{'nqn': 'nqn.2014-08.org.example:h1', 'tls_key': 'NVMeTLSkey-1:01:AAAA:'}]}",
+	  "config.json: hosts[0].tls_key: not a valid TLS PSK (NVMeTLSkey-1:HH:base64:, HH 01 or 02)" },
+	{ "{'hosts': [{'nqn': 'nqn.2014-08.org.example:h1', 'tls_kdf': 'md5'}]}",
+	  "config.json: hosts[0].tls_kdf: 'md5' is not 'libnvme' or 'rfc8446'" },
 	{ DOC(SUBSYS(NS1), "{'portid': 'abc', 'addr': " ADDR4 "}"),
 	  "config.json: ports[0].portid: 'abc' is not a non-negative integer" },
 	{ DOC(SUBSYS(NS1), "{'portid': 1, 'addr': " ADDR4 "}, {'portid': 1, 'addr': " ADDR4 "}"),
@@ -551,7 +563,8 @@ static void test_save_load_round_trip(void **state)
 	snprintf(src, sizeof(src), "%s/rt-src.json", tmpdir);
 	snprintf(saved1, sizeof(saved1), "%s/rt-saved1.json", tmpdir);
 	snprintf(saved2, sizeof(saved2), "%s/rt-saved2.json", tmpdir);
-	fmt = q("{'hosts': [{'nqn': 'nqn.2014-08.org.example:hb'}, {'nqn': 'nqn.2014-08.org.example:ha'}],"
+	fmt = q("{'hosts': [{'nqn': 'nqn.2014-08.org.example:hb', 'tls_key': '" TLS_KEY "',"
+		"   'tls_kdf': 'rfc8446'}, {'nqn': 'nqn.2014-08.org.example:ha'}],"
 		" 'subsystems': ["
 		"  {'nqn': 'nqn.2014-08.org.example:one', 'allowed_hosts': ['nqn.2014-08.org.example:hb',"
 		"    'nqn.2014-08.org.example:ha'], 'attr': {'serial': 'SER1', 'model': 'Model One'},"
@@ -569,7 +582,9 @@ static void test_save_load_round_trip(void **state)
 		"   'subsystems': ['nqn.2014-08.org.example:two', 'nqn.2014-08.org.example:one'],"
 		"   'referrals': [{'name': 'x', 'portid': 9, 'addr': {'trtype': 'tcp', 'adrfam': 'ipv4',"
 		"     'traddr': '10.1.2.3', 'trsvcid': '8009'}}]},"
-		"  {'portid': 8, 'addr': " ADDR4 ", 'subsystems': []}]}");
+		"  {'portid': 8, 'addr': " ADDR4 ", 'subsystems': []},"
+		"  {'portid': 10, 'addr': {'trtype': 'tcp', 'adrfam': 'ipv4', 'traddr': '127.0.0.1',"
+		"   'trsvcid': '4430', 'tsas': 'tls1.3'}, 'subsystems': []}]}");
 	assert_true(asprintf(&text, fmt, img) > 0);
 	write_text(src, text);
 	free(text);
@@ -602,7 +617,22 @@ static void test_save_load_round_trip(void **state)
 	assert_non_null(strstr(file1, "\"trtype\": \"tcp\""));
 	assert_non_null(strstr(file1, img)); /* paths written without escaped slashes */
 	assert_non_null(strstr(file1, "\"nguid\": \"66666666-7777-8888-9999-aaaaaaaaaaaa\""));
+	/* The host's key is saved (the file is 0600, checked above); TLS ports keep theirs. */
+	assert_non_null(strstr(file1, "\"tls_key\": \"" TLS_KEY "\""));
+	assert_non_null(strstr(file1, "\"tls_kdf\": \"rfc8446\""));
+	assert_non_null(strstr(file1, "\"treq\": \"required\""));
+	assert_non_null(strstr(file1, "\"tsas\": \"tls1.3\""));
 	json_object_put(doc);
+	/* A snapshot says there is a key, never what it is. */
+	{
+		struct json_object *snap = nvmf_tgt_snapshot(tgt1);
+		const char *text_snap = json_object_to_json_string(snap);
+
+		assert_null(strstr(text_snap, "NVMeTLSkey"));
+		assert_non_null(strstr(text_snap, "\"tls_key\": true"));
+		assert_non_null(strstr(text_snap, "\"tsas\": \"tls1.3\""));
+		json_object_put(snap);
+	}
 
 	/* Loading it back gives the same target, and saving that gives the same file. */
 	assert_int_equal(nvmf_tgt_create(&tgt2), 0);

@@ -19,9 +19,11 @@
 
 #include "common/log.h"
 #include "control/control_internal.h"
+#include "crypto/tls_psk.h"
 
 #define A "nqn.2014-08.org.nvmexpress.test:rpc-a"
 #define H1 "nqn.2014-08.org.nvmexpress.test:host-1"
+#define TLS_KEY "NVMeTLSkey-1:01:/yQl+6QGx9SgV3VhysK75nGYHM/1Mx/CCcOHpRbwIpy3zAXW:"
 
 struct env {
 	struct control c;
@@ -237,6 +239,89 @@ static void test_hosts(void **state)
 		ENOENT);
 }
 
+/* Control log lines go to stderr: read them back from a file. */
+static char *stderr_during_call(struct env *e, const char *method, const char *params)
+{
+	char path[] = "/tmp/nvmeof-rpc-log.XXXXXX", *buf = calloc(1, 65536);
+	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+	struct json_object *r;
+
+	assert_true(fd >= 0 && saved >= 0 && buf);
+	fflush(stderr);
+	dup2(fd, STDERR_FILENO);
+	log_set_level(LOG_LVL_DEBUG);
+	r = call(e, method, params);
+	fflush(stderr);
+	log_set_level(LOG_LVL_ERROR);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	json_object_put(r);
+	assert_true(pread(fd, buf, 65535, 0) >= 0);
+	close(fd);
+	unlink(path);
+	return buf;
+}
+
+static void test_host_tls_key(void **state)
+{
+	struct env *e = *state;
+	struct json_object *r, *eo;
+	struct nvme_tls_key key, want;
+	unsigned int kdf;
+	char *log;
+
+	ok(e, "add_subsystem", "{\"nqn\":\"" A "\"}");
+	/* A bad key is refused, naming the parameter, and nothing is added. */
+	r = call(e, "add_host", "{\"nqn\":\"" A "\",\"host\":\"" H1 "\",\"tls_key\":\"NVMeTLSkey-1:01:AAAA:\"}");
+	assert_true(json_object_object_get_ex(r, "error", &eo));
+	assert_int_equal(json_object_get_int(get(eo, "code")), JSONRPC_INVALID_PARAMS);
+	assert_non_null(strstr(json_object_get_string(get(eo, "message")), "tls_key"));
+	json_object_put(r);
+	assert_int_equal(nvmf_tgt_get_host_tls_key(e->c.tgt, H1, &key, &kdf), -ENOKEY);
+	refused(e, "add_host", "{\"nqn\":\"" A "\",\"host\":\"" H1 "\",\"tls_kdf\":\"md5\"}",
+		JSONRPC_INVALID_PARAMS, 0);
+
+	/* The key is stored, never shown, never logged. */
+	log = stderr_during_call(e, "add_host",
+				 "{\"nqn\":\"" A "\",\"host\":\"" H1 "\",\"tls_key\":\"" TLS_KEY "\"}");
+	assert_null(strstr(log, "NVMeTLSkey"));
+	assert_non_null(strstr(log, "(secret)"));
+	free(log);
+	assert_int_equal(nvmf_tgt_get_host_tls_key(e->c.tgt, H1, &key, &kdf), 0);
+	assert_int_equal(nvme_tls_key_parse(TLS_KEY, &want), 0);
+	assert_memory_equal(&key, &want, sizeof(key));
+	assert_int_equal(kdf, NVME_TLS_KDF_LIBNVME);
+	r = call(e, "list", NULL);
+	assert_null(strstr(json_object_to_json_string(r), "NVMeTLSkey"));
+	assert_non_null(strstr(json_object_to_json_string(r), "\"tls_key\": true"));
+	json_object_put(r);
+
+	/* Adding the listed host again changes its key (for new connections). */
+	ok(e, "add_host", "{\"nqn\":\"" A "\",\"host\":\"" H1 "\",\"tls_key\":\"" TLS_KEY "\","
+	   "\"tls_kdf\":\"rfc8446\"}");
+	assert_int_equal(nvmf_tgt_get_host_tls_key(e->c.tgt, H1, &key, &kdf), 0);
+	assert_int_equal(kdf, NVME_TLS_KDF_RFC8446);
+	nvme_tls_key_clear(&key);
+	nvme_tls_key_clear(&want);
+}
+
+static void test_port_security_params(void **state)
+{
+	struct env *e = *state;
+
+	refused(e, "add_port", "{\"traddr\":\"127.0.0.1\",\"trsvcid\":\"4420\",\"tsas\":\"tls1.2\"}",
+		JSONRPC_INVALID_PARAMS, 0);
+	refused(e, "add_port", "{\"traddr\":\"127.0.0.1\",\"trsvcid\":\"4420\",\"treq\":\"required\"}",
+		JSONRPC_INVALID_PARAMS, 0);
+	refused(e, "add_port",
+		"{\"traddr\":\"127.0.0.1\",\"trsvcid\":\"4420\",\"tsas\":\"tls1.3\",\"treq\":\"maybe\"}",
+		JSONRPC_INVALID_PARAMS, 0);
+	/* Valid settings get as far as the listener (none here without reactors). */
+	refused(e, "add_port",
+		"{\"traddr\":\"127.0.0.1\",\"trsvcid\":\"4420\",\"tsas\":\"tls1.3\",\"treq\":\"not-required\"}",
+		JSONRPC_TARGET_ERROR, EINVAL);
+}
+
 static void test_ports_without_reactors(void **state)
 {
 	struct env *e = *state;
@@ -301,6 +386,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_subsystem_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_namespaces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hosts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_tls_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_port_security_params, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ports_without_reactors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_misc, setup, teardown),
 	};

@@ -20,7 +20,7 @@
 #
 # Stage names: build-release build-san build-tsan unit-release unit-san
 # unit-tsan unit-valgrind integration-release integration-san integration-tsan
-# integration-NAME[-san|-tsan] soak fuzz interop-target interop-target-NAME
+# integration-NAME[-san|-tsan] soak fuzz interop-target interop-target-NAME interop-tls
 # interop-host. A group name selects or skips several stages: the text before
 # the first "-" (build, unit, integration, soak, fuzz, interop), or a build
 # variant at the end (release, san, tsan, valgrind): RUN_ALL_ONLY=tsan runs
@@ -167,6 +167,8 @@ else
 		[ -f "$f" ] || continue
 		stage "interop-$(basename "$f" .sh)" bash "$f" build
 	done
+	# TLS 1.3 with the 6.12 kernel host (trixie guest with tlshd).
+	stage interop-tls bash tests/interop/tls.sh build
 	if [ -f tests/interop/host-vs-kernel-target.sh ]; then
 		stage interop-host bash tests/interop/host-vs-kernel-target.sh build
 	else

@@ -98,6 +98,13 @@ static uint16_t connect_admin(struct nvmf_req *req, const struct nvmf_connect_da
 			 d->subnqn, d->hostnqn);
 		return connect_invalid(req, CONNECT_IATTR_DATA | offsetof(struct nvmf_connect_data, subnqn));
 	}
+	if (sq->tls_hostnqn[0] && strcmp(sq->tls_hostnqn, d->hostnqn) != 0) {
+		tgt->audit_refused++;
+		pthread_mutex_unlock(&tgt->lock);
+		log_warn_rl(LOG_COMP, "connect refused: host %s over a TLS session of host %s (peer %s)", d->hostnqn,
+			    sq->tls_hostnqn, sq->peer);
+		return NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_CONNECT_INVALID_HOST) | NVME_STATUS_DNR;
+	}
 	if (!nvmf_subsys_host_allowed_locked(subsys, d->hostnqn, &monitored)) {
 		/* A host without a name has no record to count against. */
 		struct nvmf_host *host = d->hostnqn[0] ? nvmf_host_get_locked(tgt, d->hostnqn, true) : NULL;

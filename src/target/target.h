@@ -217,6 +217,7 @@ struct nvmf_sq {
 	bool sqflow_disabled; /* Connect CATTR bit 2 */
 	bool c2h_stable; /* C2H bytes must not change until sent (data digest): no zero-copy */
 	bool connected;
+	char tls_hostnqn[NVME_NQN_FIELD]; /* host a TLS PSK identity proved ("" = none): Connect must name it */
 	struct nvmf_ctrl *ctrl; /* set by Connect */
 	void *ctrl_link; /* command layer's private per-queue state */
 };

@@ -1461,6 +1461,7 @@ static void tcp_tls_rx_pump(struct tcp_conn *c)
 		}
 		log_info("tcp", "%s: TLS 1.3 established (%s), identity %s", c->peer, tcp_tls_cipher(c->tls),
 			 tcp_tls_identity(c->tls));
+		snprintf(c->sq.tls_hostnqn, sizeof(c->sq.tls_hostnqn), "%s", tcp_tls_hostnqn(c->tls));
 	}
 	while (c->state < TCP_CONN_TERMINATING && !c->rx_paused && c->rx_state != TCP_RX_STOPPED) {
 		bool direct = c->rx_state == TCP_RX_DATA && c->rhead == c->rtail &&

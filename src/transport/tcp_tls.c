@@ -33,6 +33,7 @@ struct tcp_tls {
 	bool broken;
 	char peer[64];
 	char identity[160]; /* printable, truncated */
+	char hostnqn[224]; /* from the identity whose PSK was offered */
 	const char *refusal; /* why our side turned the identity down */
 	uint64_t tx_total;
 	uint32_t rx_head, rx_tail;
@@ -158,6 +159,7 @@ static int tls_find_psk(SSL *ssl, const unsigned char *identity, size_t identity
 		return 0;
 	}
 	OPENSSL_cleanse(psk, sizeof(psk));
+	snprintf(t->hostnqn, sizeof(t->hostnqn), "%s", id.hostnqn);
 	*sess = s;
 	return 1;
 }
@@ -447,6 +449,11 @@ void tcp_tls_tx_compact(struct tcp_tls *t)
 const char *tcp_tls_identity(const struct tcp_tls *t)
 {
 	return t->identity;
+}
+
+const char *tcp_tls_hostnqn(const struct tcp_tls *t)
+{
+	return t->hostnqn;
 }
 
 const char *tcp_tls_cipher(const struct tcp_tls *t)

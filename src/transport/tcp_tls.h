@@ -81,6 +81,8 @@ void tcp_tls_tx_compact(struct tcp_tls *t);
 
 /* For logs: the peer's PSK identity (printable) and the negotiated suite. */
 const char *tcp_tls_identity(const struct tcp_tls *t);
+/* The host NQN the accepted PSK identity names (once established). */
+const char *tcp_tls_hostnqn(const struct tcp_tls *t);
 const char *tcp_tls_cipher(const struct tcp_tls *t);
 
 #endif

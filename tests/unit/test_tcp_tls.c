@@ -419,6 +419,20 @@ static void test_tls_unknown_identity(void **state)
 	assert_null(tls_dial(X.tls_tcp, &cl, &fd));
 }
 
+/* The PSK proved the host: Connect cannot name another one over its session. */
+static void test_tls_connect_as_other_host(void **state)
+{
+	struct tls_client cl;
+	struct host h;
+
+	(void)state;
+	client_for(&cl, &X.key, 1, HOSTNQN, SUBNQN);
+	tls_host_open(&h, X.tls_tcp, &cl);
+	assert_int_equal(connect_queue_as(&h, SUBNQN, OTHER_HOSTNQN, 0, NVME_CNTLID_DYNAMIC, NULL),
+			 NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_CONNECT_INVALID_HOST));
+	host_close(&h);
+}
+
 /* A host removed from the subsystem loses TLS access there too. */
 static void test_tls_host_not_allowed(void **state)
 {
@@ -518,6 +532,7 @@ int main(void)
 		TT(test_tls_wrong_psk),
 		TT(test_tls_unknown_identity),
 		TT(test_tls_host_not_allowed),
+		TT(test_tls_connect_as_other_host),
 		TT(test_tls_not_required_accepts_both),
 		TT(test_tls_discovery),
 		TT(test_tls_stalled_handshake),

@@ -22,7 +22,7 @@
 
 #include "common/log.h"
 
-#define TLS_GATHER_MAX 4096u /* pieces smaller than this are gathered */
+#define TLS_GATHER_MAX 8192u /* pieces up to this are gathered: a 4 KiB read is one record */
 #define TLS_RECORD_ROOM (TCP_TLS_RECORD_PLAIN + 512u) /* a record with header, type and tag, and a KeyUpdate */
 
 struct tcp_tls {
@@ -392,7 +392,7 @@ size_t tcp_tls_write(struct tcp_tls *t, const void *src, size_t len)
 
 	if (t->broken || !t->established || len == 0)
 		return 0;
-	if (len < TLS_GATHER_MAX) {
+	if (len <= TLS_GATHER_MAX) {
 		if (t->gathered == sizeof(t->gather) && tcp_tls_seal(t))
 			return 0;
 		n = sizeof(t->gather) - t->gathered;

@@ -54,6 +54,7 @@ struct daemon_opts {
 	const char *rpc_socket; /* "none" disables the control socket */
 	bool rpc_socket_given; /* an explicit --rpc-socket must work; the default may not */
 	const char *metrics; /* ADDR:PORT for GET /metrics, or NULL */
+	uint8_t tls_treq; /* default config: I/O port with TLS 1.3 (0 = plain) */
 	struct tcp_transport_limits limits;
 };
 
@@ -82,6 +83,9 @@ static void usage(FILE *out)
 		"      --addr ADDR       default config: listen address (default %s; IPv6 allowed)\n"
 		"      --port N          default config: I/O port (default %s)\n"
 		"      --disc-port N     default config: discovery port (default %s; 0 = none)\n"
+		"      --tls[=not-required]  default config: the I/O port speaks NVMe/TCP TLS 1.3\n"
+		"                        and refuses plain connections unless not-required\n"
+		"                        (host keys: nvmeof target add-host ... --tls-key)\n"
 		"      --nqn NQN         default config: subsystem NQN (default %s)\n"
 		"      --ram-size SIZE   default config: RAM namespace size, K/M/G suffixes (default 1G)\n"
 		"      --reactors N      reactor threads (default: online CPUs)\n"
@@ -155,6 +159,7 @@ enum {
 	OPT_CONNECT_TIMEOUT,
 	OPT_BUFFER_MIB,
 	OPT_STALL_TIMEOUT,
+	OPT_TLS,
 };
 
 /* Returns 0 to run, 1 to exit successfully (help/version), -1 on error. */
@@ -181,6 +186,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
 		{ "buffer-mib", required_argument, NULL, OPT_BUFFER_MIB },
 		{ "stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT },
+		{ "tls", optional_argument, NULL, OPT_TLS },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long long v;
@@ -288,6 +294,15 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			break;
 		case OPT_ICREQ_TIMEOUT:
 		case OPT_CONNECT_TIMEOUT:
+		case OPT_TLS:
+			o->tls_treq = NVMF_PORT_TREQ_REQUIRED;
+			if (optarg && (nvmf_port_treq_parse(optarg, &o->tls_treq) ||
+				       o->tls_treq == NVMF_PORT_TREQ_NOT_SPECIFIED)) {
+				fprintf(stderr, "%s: invalid --tls '%s' (required or not-required)\n", DAEMON_NAME,
+					optarg);
+				return -1;
+			}
+			break;
 		case OPT_STALL_TIMEOUT:
 			if (parse_uint(optarg, 3600, &v)) {
 				fprintf(stderr, "%s: invalid --%s '%s' (seconds, 0-3600)\n", DAEMON_NAME,
@@ -364,13 +379,15 @@ static void serial_from_nqn(const char *nqn, char *buf, size_t len)
 	snprintf(buf, len, "%016llx", (unsigned long long)h);
 }
 
-static int add_port(struct daemon *d, uint16_t portid, const char *addr, const char *svc,
+static int add_port(struct daemon *d, uint16_t portid, const char *addr, const char *svc, uint8_t tls_treq,
 		    struct nvmf_port **out)
 {
 	struct nvmf_port_opts po;
 	int ret;
 
 	memset(&po, 0, sizeof(po));
+	po.tls = tls_treq != 0;
+	po.treq = tls_treq;
 	po.portid = portid;
 	po.adrfam = strchr(addr, ':') ? NVMF_ADRFAM_IPV6 : NVMF_ADRFAM_IPV4;
 	snprintf(po.traddr, sizeof(po.traddr), "%s", addr);
@@ -425,7 +442,7 @@ static int build_default(struct daemon *d)
 		return ret;
 	}
 
-	ret = add_port(d, 1, o->addr, o->port, &port);
+	ret = add_port(d, 1, o->addr, o->port, o->tls_treq, &port);
 	if (ret)
 		return ret;
 	ret = nvmf_port_add_subsys(port, subsys);
@@ -435,7 +452,7 @@ static int build_default(struct daemon *d)
 	}
 	if (strcmp(o->disc_port, "0") != 0) {
 		/* Discovery-only: the discovery log lists every subsystem/port pair anyway. */
-		ret = add_port(d, 2, o->addr, o->disc_port, &port);
+		ret = add_port(d, 2, o->addr, o->disc_port, 0, &port);
 		if (ret)
 			return ret;
 	}

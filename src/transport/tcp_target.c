@@ -25,6 +25,13 @@
  * sendmsg per loop iteration (reactor_defer); a request returns to FREE only
  * once its last byte left, so its buffers may be referenced until then.
  *
+ * TLS (ports with tsas tls1.3, tcp_tls.h): the first byte tells a TLS
+ * handshake record from an ICReq, and each is accepted only where the port
+ * allows it. On a TLS connection io_uring moves ciphertext; the receive
+ * state machine is fed with decrypted bytes (into rbuf, or straight into a
+ * large payload's place), queued PDUs are sealed into records in order, and
+ * a request returns to FREE once the ciphertext holding its last byte left.
+ *
  * Closing: stop receiving, wait for sends and recvs in flight and for every
  * executing command (backend I/O must not land in freed memory), then detach
  * from the command layer (nvmf_sq_closed), close the socket, free the pool.

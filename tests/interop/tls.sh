@@ -8,6 +8,8 @@
 #   - a connect with a wrong PSK under a version 0 identity is refused,
 #   - nvme connect --tls (the kernel picks the version 1 identity) connects,
 #     and fio writes and verifies data over TLS.
+# A second guest run has only the version 0 identity in its keyring
+# (guest/tls-v0.sh): connect and fio verify with that one.
 # The target's log must show each refusal with its reason and the TLS
 # sessions with their identities.
 #
@@ -127,6 +129,20 @@ grep -q "TLS 1.3 established (TLS_AES_128_GCM_SHA256), identity NVMe1R01 $HOSTNQ
 	pass "kernel host used the version 1 identity" || fail "no TLS session with a version 1 identity"
 grep -q "TLS 1.3 established .*identity NVMe1R01 $HOSTNQN nqn.2014-08.org.nvmexpress.discovery" "$LOG" &&
 	pass "discovery ran over TLS" || fail "no TLS session for the discovery NQN"
+echo "=== guest with only the version 0 identity (its output follows)"
+rc=0
+INTEROP_TIMEOUT=${INTEROP_TIMEOUT:-900} bash "$interop/kernel-host" -f tests/interop/guest/lib.sh \
+	NQN="$NQN" HOSTNQN="$HOSTNQN" TARGET_PORT="$TLS_PORT" TLS_KEY="$KEY" \
+	tests/interop/guest/tls-v0.sh >"$OUT" 2>&1 || rc=$?
+sed 's/^/  guest| /' "$OUT"
+n=$(grep -c 'CHECK ok:' "$OUT")
+passed=$((passed + n))
+n=$(grep -c 'CHECK FAIL:' "$OUT")
+failed=$((failed + n))
+[ "$rc" = 0 ] || fail "version 0 guest script exited with status $rc"
+grep -q "TLS 1.3 established (TLS_AES_128_GCM_SHA256), identity NVMe0R01 $HOSTNQN $NQN\$" "$LOG" &&
+	pass "kernel host used the version 0 identity" || fail "no TLS session with a version 0 identity"
+
 if grep -F "${KEY#NVMeTLSkey-1:01:}" "$LOG" >/dev/null; then
 	fail "the PSK appears in the target's log"
 else

@@ -515,6 +515,55 @@ static void test_tls_stalled_handshake(void **state)
 	host_fd_close(fd);
 }
 
+/* Garbage that starts like a handshake record fails at once, not at a deadline. */
+static void test_tls_garbage_handshake(void **state)
+{
+	uint8_t junk[512];
+	uint64_t t0;
+	int fd;
+
+	(void)state;
+	fill_pattern(junk, sizeof(junk), 5);
+	junk[0] = 0x16;
+	junk[1] = 0x03;
+	junk[2] = 0x01;
+	junk[3] = 0x01;
+	junk[4] = 0xfb; /* a 507-byte record: all of it */
+	fd = tcp_dial_port(X.tls_tcp, 0);
+	t0 = now_ns();
+	send_all(fd, junk, sizeof(junk));
+	/* At most a TLS alert record (type 21), then the close. */
+	{
+		uint8_t alert[7];
+		ssize_t n = recv_some(fd, alert, sizeof(alert));
+
+		assert_true(n == 0 || n == -ECONNRESET || (n == (ssize_t)sizeof(alert) && alert[0] == 0x15));
+		if (n > 0)
+			expect_eof(fd);
+	}
+	assert_true(now_ns() - t0 < (RUNNING_ON_VALGRIND ? 5000 : 1000) * MS);
+	host_fd_close(fd);
+	assert_target_serves();
+}
+
+/* More ciphertext than the receive buffer holds before the handshake: dropped. */
+static void test_tls_flood_before_handshake(void **state)
+{
+	size_t len = 256 * 1024;
+	uint8_t *junk = calloc(1, len);
+	int fd;
+
+	(void)state;
+	assert_non_null(junk);
+	junk[0] = 0x16;
+	fd = tcp_dial_port(X.tls_tcp, 0);
+	(void)send_try(fd, junk, len); /* may fail once the target has closed */
+	expect_eof(fd);
+	host_fd_close(fd);
+	free(junk);
+	wait_conns(0);
+}
+
 #define TT(fn) cmocka_unit_test_setup_teardown(fn, test_setup, test_teardown)
 
 int main(void)
@@ -536,6 +585,8 @@ int main(void)
 		TT(test_tls_not_required_accepts_both),
 		TT(test_tls_discovery),
 		TT(test_tls_stalled_handshake),
+		TT(test_tls_garbage_handshake),
+		TT(test_tls_flood_before_handshake),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

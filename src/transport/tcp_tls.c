@@ -439,7 +439,8 @@ void tcp_tls_tx_sent(struct tcp_tls *t, size_t n)
 
 void tcp_tls_tx_compact(struct tcp_tls *t)
 {
-	if (t->tx_head == 0)
+	/* Only when the next record would not fit: moving is a copy. */
+	if (t->tx_head == 0 || tls_has_room(t))
 		return;
 	memmove(t->tx, t->tx + t->tx_head, t->tx_tail - t->tx_head);
 	t->tx_tail -= t->tx_head;

@@ -1367,7 +1367,7 @@ static struct json_object *save_addr(struct json_object *snap_port, bool referra
 									       : "not specified"));
 	json_object_object_add(addr, "trsvcid", jstr(snap_str(snap_port, "trsvcid")));
 	json_object_object_add(addr, "trtype", jstr("tcp"));
-	if (!referral && snap_str(snap_port, "tsas") && strcmp(snap_str(snap_port, "tsas"), "none"))
+	if (snap_str(snap_port, "tsas") && strcmp(snap_str(snap_port, "tsas"), "none"))
 		json_object_object_add(addr, "tsas", jstr(snap_str(snap_port, "tsas")));
 	return addr;
 }

@@ -581,7 +581,9 @@ static void test_save_load_round_trip(void **state)
 		"  {'portid': 7, 'addr': {'trtype': 'tcp', 'adrfam': 'ipv6', 'traddr': '::', 'trsvcid': '4420'},"
 		"   'subsystems': ['nqn.2014-08.org.example:two', 'nqn.2014-08.org.example:one'],"
 		"   'referrals': [{'name': 'x', 'portid': 9, 'addr': {'trtype': 'tcp', 'adrfam': 'ipv4',"
-		"     'traddr': '10.1.2.3', 'trsvcid': '8009'}}]},"
+		"     'traddr': '10.1.2.3', 'trsvcid': '8009'}}, {'name': 'y', 'portid': 11, 'addr':"
+		"     {'trtype': 'tcp', 'adrfam': 'ipv4', 'traddr': '10.1.2.4', 'trsvcid': '8009',"
+		"      'tsas': 'tls1.3', 'treq': 'not required'}}]},"
 		"  {'portid': 8, 'addr': " ADDR4 ", 'subsystems': []},"
 		"  {'portid': 10, 'addr': {'trtype': 'tcp', 'adrfam': 'ipv4', 'traddr': '127.0.0.1',"
 		"   'trsvcid': '4430', 'tsas': 'tls1.3'}, 'subsystems': []}]}");

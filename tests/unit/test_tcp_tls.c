@@ -564,6 +564,31 @@ static void test_tls_flood_before_handshake(void **state)
 	wait_conns(0);
 }
 
+/* tls_kdf rfc8446: version 0 identities use RFC 8446's label, version 1 tell for themselves. */
+static void test_tls_kdf_rfc8446(void **state)
+{
+	struct tls_client cl;
+	int fd;
+
+	(void)state;
+	assert_int_equal(nvmf_tgt_set_host_tls_key(T.tgt, HOSTNQN, &X.key, NVME_TLS_KDF_RFC8446), 0);
+	client_for(&cl, &X.key, 0, HOSTNQN, SUBNQN);
+	assert_null(tls_dial(X.tls_tcp, &cl, &fd)); /* libnvme 1.13's PSK */
+	memset(&cl, 0, sizeof(cl));
+	assert_int_equal(nvme_tls_psk_derive(&X.key, 0, NVME_TLS_KDF_RFC8446, HOSTNQN, SUBNQN, cl.identity, cl.psk,
+					     &cl.psk_len),
+			 0);
+	cl.cipher = nvme_tls_key_cipher(&X.key);
+	assert_non_null(tls_dial(X.tls_tcp, &cl, &fd));
+	assert_int_equal(nvme_tls_psk_derive(&X.key, 1, NVME_TLS_KDF_RFC8446, HOSTNQN, SUBNQN, cl.identity, cl.psk,
+					     &cl.psk_len),
+			 0);
+	assert_non_null(tls_dial(X.tls_tcp, &cl, &fd));
+	client_for(&cl, &X.key, 1, HOSTNQN, SUBNQN);
+	assert_non_null(tls_dial(X.tls_tcp, &cl, &fd));
+	assert_int_equal(nvmf_tgt_set_host_tls_key(T.tgt, HOSTNQN, &X.key, NVME_TLS_KDF_LIBNVME), 0);
+}
+
 #define TT(fn) cmocka_unit_test_setup_teardown(fn, test_setup, test_teardown)
 
 int main(void)
@@ -586,6 +611,7 @@ int main(void)
 		TT(test_tls_discovery),
 		TT(test_tls_stalled_handshake),
 		TT(test_tls_garbage_handshake),
+		TT(test_tls_kdf_rfc8446),
 		TT(test_tls_flood_before_handshake),
 	};
 

@@ -7,6 +7,7 @@
 #   - --tls-key: identity (version 1, and 0) and TLS PSK derived here;
 #     id-ctrl, write then read back and compare, perf --verify on 2 queues
 #   - --tls-key-identity: the kernel's identity with the TLS PSK it holds
+#   - connections cut (ss -K) under perf --verify: reconnect with new handshakes
 #   - a wrong PSK and a plain connect to the TLS port are refused promptly
 # One guest boot runs all of them.
 #
@@ -116,6 +117,20 @@ perf_verify() {
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["errors"] == 0 and d["ios"] > 0, d' "$TMP/perf.json"
 }
 
+# Connections cut under perf (ss -K): the reconnect does the handshake again, I/O verifies.
+perf_reconnect() {
+	command -v ss >/dev/null || { echo "no ss"; return 1; }
+	"$NVMEOF" --log-level=info perf "${CONN[@]}" "${TLS[@]}" --reconnect-delay=1 -w randrw -q 8 \
+		-o 16384 -T 8 --size 8M --queues 2 --verify --json >"$TMP/perf.json" 2>"$TMP/perf.err" &
+	local pid=$!
+	sleep 3
+	ss -K dst "$NVMET_ADDR" dport = "$NVMET_PORT" >/dev/null
+	wait "$pid" || { cat "$TMP/perf.json" "$TMP/perf.err"; return 1; }
+	grep -E "lost|reconnect" "$TMP/perf.err" | head -5
+	grep -q "reconnected" "$TMP/perf.err" &&
+		python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["errors"] == 0 and d["ios"] > 0 and d["ctrl_state"] == "live", d' "$TMP/perf.json"
+}
+
 # A refusal: nonzero exit within PROMPT_SECS, and the reason (regex) on stderr.
 refused() { # reason-regex, command...
 	local want=$1 t0=$SECONDS
@@ -144,6 +159,7 @@ check "write/read 64 KiB --tls-key-identity" write_read 65536 300 --tls-key "$RA
 	--tls-key-identity "$NVMET_TLS_IDENTITY"
 check "perf 2 queues randrw --verify over TLS" perf_verify "${TLS[@]}" -w randrw -q 16 -o 16384 \
 	-T 3 --size 8M --queues 2 --verify
+check "connections cut under perf: TLS reconnect, verify" perf_reconnect
 check "wrong PSK refused promptly" refused "TLS handshake failed.*check the PSK" \
 	"$NVMEOF" id-ctrl "${CONN[@]}" --tls-key "$WRONG_KEY"
 check "wrong PSK for the identity refused promptly" refused "TLS handshake failed" \

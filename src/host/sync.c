@@ -51,7 +51,7 @@ int sync_conn_open(struct sync_conn *sc, const char *addr, const char *port, uin
 		if (rc != -ECANCELED)
 			log_error(HOST_LOG, "%s qid %u: ICReq/ICResp exchange failed: %s%s", sc->peer, qid,
 				  strerror(-rc),
-				  rc == -ECONNRESET && !sc->tls ? " (does the port require TLS? try --tls)" : "");
+				  rc == -ECONNRESET && !sc->tls ? " (does the port require TLS?)" : "");
 		/* Closed unanswered: the controller refused the connection. */
 		if (rc == -ECONNRESET)
 			rc = -ECONNREFUSED;

@@ -5,6 +5,8 @@
 #
 #   bench/tls-vs-plain.sh [BUILD_DIR] [SECONDS] [ROUNDS]   (defaults: build, 5, 5)
 #
+# First bench/tls_probe measures the ceiling: a TLS stream through the host
+# library's TLS layer against an OpenSSL peer, next to plain loopback TCP.
 # Workloads: 4 KiB randread QD32 (IOPS) and 128 KiB read QD8 (MiB/s), one
 # I/O queue. Runs in a private network namespace (unshare -n, loopback only)
 # when root; host and target each pinned to a CPU when there are two.
@@ -100,11 +102,25 @@ if ! "$NVMEOF" id-ctrl "${CONN[@]}" -s "$TLSP" --tls-key "$KEY" >/dev/null 2>"$T
 	exit 77
 fi
 
+# The ceiling on this machine: a TLS stream through the host library vs plain loopback TCP.
+cc -std=c17 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -I"$HERE/../src" -I"$HERE/../include" -pthread -o "$TMP/tls_probe" \
+	"$HERE/tls_probe.c" "$BUILD/libnvmeof-host.a" "$BUILD/libnvmeof-common.a" \
+	-luring -lisal -ljson-c -lssl -lcrypto -lm
+echo "== TLS stream ceiling (bench/tls_probe: host library vs an OpenSSL peer, 128 KiB I/O) =="
+for dir in recv send; do
+	echo "  $("$TMP/tls_probe" "$dir" 2048 ${PIN_H:+0 1})"
+done
+
 echo "== nvmeof perf, plain port $PLAIN vs TLS port $TLSP, ${SECS}s x $ROUNDS rounds each =="
 run() { # label, options...
 	local label=$1
 	shift
-	"${PIN_H[@]}" "$NVMEOF" perf "${CONN[@]}" -T "$SECS" --json "$@" >"$TMP/$label.json"
+	if ! "${PIN_H[@]}" "$NVMEOF" perf "${CONN[@]}" -T "$SECS" --json "$@" >"$TMP/$label.json" \
+		2>"$TMP/$label.err"; then
+		echo "tls-vs-plain: perf $label failed:" >&2
+		cat "$TMP/$label.json" "$TMP/$label.err" >&2
+		exit 1
+	fi
 	python3 - "$TMP/$label.json" "$label" <<'PY' | tee -a "$TMP/results"
 import json, sys
 d = json.load(open(sys.argv[1]))

@@ -251,7 +251,7 @@ void host_tls_free(struct host_tls *t)
 			SSL_shutdown(t->ssl);
 		SSL_free(t->ssl);
 	}
-	OPENSSL_cleanse(t->stage, t->stage_len);
+	OPENSSL_cleanse(t->stage, sizeof(t->stage)); /* plaintext of data sent */
 	OPENSSL_free(t);
 	ERR_clear_error();
 }

@@ -35,7 +35,7 @@
 #define KEY_01 "NVMeTLSkey-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:"
 #define STREAM_LEN (3u << 20)
 
-enum srv_mode { SRV_SINK, SRV_SOURCE, SRV_GARBAGE, SRV_SILENT };
+enum srv_mode { SRV_SINK, SRV_SOURCE, SRV_GARBAGE, SRV_SILENT, SRV_BAD_RECORD };
 
 struct srv {
 	int fd;
@@ -113,7 +113,15 @@ static void *srv_main(void *arg)
 	s->handshake_ok = SSL_accept(ssl) == 1;
 	if (s->handshake_ok) {
 		snprintf(s->cipher, sizeof(s->cipher), "%s", SSL_get_cipher_name(ssl));
-		if (s->mode == SRV_SINK) {
+		if (s->mode == SRV_BAD_RECORD) {
+			/* An application data record whose tag cannot verify. */
+			uint8_t rec[5 + 64] = { 0x17, 0x03, 0x03, 0x00, 64 };
+
+			memset(rec + 5, 0xa5, 64);
+			(void)!write(s->fd, rec, sizeof(rec));
+			while (read(s->fd, junk, sizeof(junk)) > 0)
+				;
+		} else if (s->mode == SRV_SINK) {
 			size_t n;
 
 			while (s->got < STREAM_LEN) {
@@ -420,6 +428,23 @@ static void test_stream_recv_and_blocking_helpers(void **state)
 	host_tls_cfg_free(cfg);
 }
 
+/* A controller that forges a record after the handshake: the connection fails, nothing is delivered. */
+static void test_forged_record(void **state)
+{
+	struct host_tls_cfg *cfg = make_cfg(KEY_01, NULL, 1);
+	struct host_tls *tls = NULL;
+	uint8_t buf[256];
+	struct srv s;
+	int sv[2];
+
+	srv_start(&s, sv, SRV_BAD_RECORD, KEY_01, false);
+	assert_int_equal(host_tls_handshake(sv[0], cfg, "test", 0, in_ms(5000), &tls), 0);
+	assert_int_equal(sock_recv_all(sv[0], tls, buf, sizeof(buf), in_ms(5000)), -EPROTO);
+	host_tls_free(tls);
+	srv_stop(&s, sv);
+	host_tls_cfg_free(cfg);
+}
+
 static void test_cfg_errors(void **state)
 {
 	struct nvmeof_ctrl_opts o;
@@ -451,6 +476,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_peers),
 		cmocka_unit_test(test_stream_send_partial_writes),
 		cmocka_unit_test(test_stream_recv_and_blocking_helpers),
+		cmocka_unit_test(test_forged_record),
 		cmocka_unit_test(test_cfg_errors),
 	};
 

@@ -226,7 +226,7 @@ const char *host_tls_cfg_identity(const struct host_tls_cfg *cfg) { return cfg->
 
 /* ---- one connection ---- */
 
-static void log_ssl_errors(const char *peer, uint16_t qid, const char *what, int ssl_err)
+static void log_ssl_errors(const char *peer, uint16_t qid, const char *identity, int ssl_err)
 {
 	char buf[256] = "";
 	unsigned long e;
@@ -238,7 +238,8 @@ static void log_ssl_errors(const char *peer, uint16_t qid, const char *what, int
 		snprintf(buf, sizeof(buf), "%s",
 			 ssl_err == SSL_ERROR_SYSCALL || ssl_err == SSL_ERROR_ZERO_RETURN
 				 ? "the controller closed the connection" : "unknown error");
-	log_error(HOST_LOG, "%s qid %u: %s: %s, check the PSK and identity", peer, qid, what, buf);
+	log_error(HOST_LOG, "%s qid %u: TLS handshake failed: %s, check the PSK and identity (%s)", peer,
+		  qid, buf, identity);
 }
 
 void host_tls_free(struct host_tls *t)
@@ -298,14 +299,14 @@ int host_tls_handshake(int fd, const struct host_tls_cfg *cfg, const char *peer,
 			}
 			continue;
 		}
-		log_ssl_errors(peer, qid, "TLS handshake failed", err);
+		log_ssl_errors(peer, qid, cfg->identity, err);
 		rc = -ECONNREFUSED;
 		goto fail;
 	}
 	if (!SSL_session_reused(t->ssl)) {
 		/* A PSK-only client cannot accept anything else; be explicit anyway. */
-		log_error(HOST_LOG, "%s qid %u: TLS handshake failed: the controller did not accept the PSK, check the PSK and identity",
-			  peer, qid);
+		log_error(HOST_LOG, "%s qid %u: TLS handshake failed: the controller did not accept the PSK, check the PSK and identity (%s)",
+			  peer, qid, cfg->identity);
 		rc = -ECONNREFUSED;
 		goto fail;
 	}

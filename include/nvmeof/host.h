@@ -50,6 +50,25 @@ struct nvmeof_ctrl_opts {
 	unsigned int io_timeout_ms; /* per command, default 30000 */
 	unsigned int admin_timeout_ms; /* per command, default 60000 */
 	unsigned int connect_timeout_ms; /* TCP + ICReq + Connect, default 10000 */
+
+	/*
+	 * NVMe/TCP secure channel: TLS 1.3 with a pre-shared key on every queue.
+	 * tls_key (interchange format "NVMeTLSkey-1:HH:...:", implies tls) is the
+	 * configured PSK: the PSK identity and the TLS PSK are derived from it
+	 * for hostnqn and subnqn as the Linux host does. With tls_key_identity
+	 * that identity is sent instead and the key's bytes are the TLS PSK as
+	 * they are. Both strings are only read during nvmeof_ctrl_connect().
+	 */
+	bool tls;
+	const char *tls_key;
+	const char *tls_key_identity;
+	unsigned int tls_identity_version; /* 0: "NVMe0R.." or 1 (default): "NVMe1R.. ... DIGEST" */
+	unsigned int tls_kdf; /* enum nvmeof_tls_kdf: HKDF label encoding of the derivation */
+};
+
+enum nvmeof_tls_kdf {
+	NVMEOF_TLS_KDF_LIBNVME = 0, /* libnvme <= 1.13 (nvme-cli 2.13, Linux 6.12 setups): default */
+	NVMEOF_TLS_KDF_RFC8446 = 1, /* RFC 8446 HkdfLabel (later libnvme) */
 };
 
 /* NVMe completion as the caller sees it. */

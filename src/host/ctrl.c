@@ -40,6 +40,8 @@ void nvmeof_ctrl_opts_init(struct nvmeof_ctrl_opts *o)
 	o->io_timeout_ms = 30000;
 	o->admin_timeout_ms = 60000;
 	o->connect_timeout_ms = 10000;
+	o->tls_identity_version = 1;
+	o->tls_kdf = NVMEOF_TLS_KDF_LIBNVME;
 }
 
 const char *nvmeof_ctrl_state_name(enum nvmeof_ctrl_state s)
@@ -265,7 +267,7 @@ static int admin_establish(struct nvmeof_ctrl *ctrl, bool initial, struct nvmeof
 	int rc;
 
 	rc = sync_conn_open(&ctrl->admin, o->traddr, o->trsvcid, 0, o->hdr_digest, o->data_digest,
-			    (int)o->connect_timeout_ms);
+			    ctrl->tls_cfg, (int)o->connect_timeout_ms);
 	if (rc)
 		return rc;
 	rc = sync_conn_fabrics_connect(&ctrl->admin, o, HOST_ADMIN_SQSIZE, o->kato_ms, &cntlid,
@@ -384,9 +386,9 @@ fail:
 	return rc;
 }
 
-/* New TCP connection for I/O queue qid with Connect done; returns its fd. */
+/* New TCP connection for I/O queue qid with Connect done; returns its fd (and *tls). */
 static int io_queue_connect(struct nvmeof_ctrl *ctrl, uint16_t qid, struct nvme_tcp_conn_params *params,
-			    struct nvmeof_cpl *cpl)
+			    struct host_tls **tls, struct nvmeof_cpl *cpl)
 {
 	const struct nvmeof_ctrl_opts *o = &ctrl->opts;
 	struct sync_conn sc;
@@ -394,7 +396,7 @@ static int io_queue_connect(struct nvmeof_ctrl *ctrl, uint16_t qid, struct nvme_
 	int rc;
 
 	rc = sync_conn_open(&sc, o->traddr, o->trsvcid, qid, o->hdr_digest, o->data_digest,
-			    (int)o->connect_timeout_ms);
+			    ctrl->tls_cfg, (int)o->connect_timeout_ms);
 	if (rc)
 		return rc;
 	rc = sync_conn_fabrics_connect(&sc, o, (uint16_t)ctrl->queue_size, 0, &cntlid,
@@ -406,6 +408,7 @@ static int io_queue_connect(struct nvmeof_ctrl *ctrl, uint16_t qid, struct nvme_
 		return rc;
 	}
 	*params = sc.params;
+	*tls = sc.tls;
 	if (qid == 1)
 		ctrl->maxh2cdata = sc.params.maxh2cdata;
 	return sc.fd;
@@ -580,6 +583,8 @@ static void clear_handoffs(struct nvmeof_ctrl *ctrl)
 		struct nvmeof_qpair *qp = &ctrl->qpairs[i];
 
 		pthread_mutex_lock(&qp->handoff_lock);
+		host_tls_free(qp->handoff_tls);
+		qp->handoff_tls = NULL;
 		if (qp->handoff_fd >= 0)
 			close(qp->handoff_fd);
 		qp->handoff_fd = -1;
@@ -620,16 +625,19 @@ static int ctrl_reconnect(struct nvmeof_ctrl *ctrl)
 		struct nvmeof_qpair *qp = &ctrl->qpairs[i];
 		struct nvme_tcp_conn_params params;
 		struct nvmeof_cpl cpl;
-		int fd = io_queue_connect(ctrl, qp->qid, &params, &cpl);
+		struct host_tls *tls = NULL;
+		int fd = io_queue_connect(ctrl, qp->qid, &params, &tls, &cpl);
 
 		if (fd < 0) {
 			rc = fd;
 			goto fail;
 		}
 		pthread_mutex_lock(&qp->handoff_lock);
+		host_tls_free(qp->handoff_tls);
 		if (qp->handoff_fd >= 0)
 			close(qp->handoff_fd);
 		qp->handoff_fd = fd;
+		qp->handoff_tls = tls;
 		qp->handoff_epoch = epoch;
 		qp->handoff_params = params;
 		pthread_mutex_unlock(&qp->handoff_lock);
@@ -762,6 +770,7 @@ static void ctrl_free(struct nvmeof_ctrl *ctrl)
 		free(ctrl->qpairs);
 	}
 	sync_conn_close(&ctrl->admin);
+	host_tls_cfg_free(ctrl->tls_cfg);
 	if (ctrl->stop_fd >= 0)
 		close(ctrl->stop_fd);
 	pthread_mutex_destroy(&ctrl->admin_lock);
@@ -796,6 +805,17 @@ int nvmeof_ctrl_connect(const struct nvmeof_ctrl_opts *opts, struct nvmeof_ctrl 
 	ctrl->opts.subnqn = ctrl->subnqn;
 	if (!ctrl->opts.hostnqn[0]) {
 		rc = nvmeof_default_host_id(ctrl->opts.hostnqn, ctrl->opts.hostid);
+		if (rc) {
+			free(ctrl);
+			return rc;
+		}
+	}
+	if (opts->tls || opts->tls_key) {
+		/* Derived once; the caller's key string is not kept. */
+		rc = host_tls_cfg_new(&ctrl->opts, &ctrl->tls_cfg);
+		ctrl->opts.tls_key = NULL;
+		ctrl->opts.tls_key_identity = NULL;
+		ctrl->opts.tls = true;
 		if (rc) {
 			free(ctrl);
 			return rc;
@@ -856,7 +876,8 @@ int nvmeof_ctrl_connect(const struct nvmeof_ctrl_opts *opts, struct nvmeof_ctrl 
 		}
 		for (unsigned int i = 0; i < ctrl->nr_io_queues; i++) {
 			struct nvme_tcp_conn_params params;
-			int fd = io_queue_connect(ctrl, (uint16_t)(i + 1), &params, &local_cpl);
+			struct host_tls *tls = NULL;
+			int fd = io_queue_connect(ctrl, (uint16_t)(i + 1), &params, &tls, &local_cpl);
 
 			if (fd < 0) {
 				rc = fd;
@@ -864,7 +885,7 @@ int nvmeof_ctrl_connect(const struct nvmeof_ctrl_opts *opts, struct nvmeof_ctrl 
 					*cpl = local_cpl;
 				goto fail;
 			}
-			qpair_attach(&ctrl->qpairs[i], fd, &params);
+			qpair_attach(&ctrl->qpairs[i], fd, tls, &params);
 			ctrl->qpairs[i].epoch = atomic_load(&ctrl->epoch);
 		}
 	}

@@ -46,10 +46,44 @@ static inline uint16_t host_cid_make(uint16_t slot, uint8_t gen)
 static inline uint16_t host_cid_slot(uint16_t cid) { return cid & ((1u << HOST_CID_SLOT_BITS) - 1); }
 static inline uint8_t host_cid_gen(uint16_t cid) { return (uint8_t)(cid >> HOST_CID_SLOT_BITS); }
 
+/* ---- tls.c: TLS 1.3 with a pre-shared key, client side ---- */
+struct host_tls_cfg; /* PSK, identity and libssl context of one controller */
+struct host_tls; /* one connection's TLS session */
+
+/* From opts->tls_key (+ identity options, hostnqn, subnqn). 0, -EINVAL, -ENOMEM. */
+int host_tls_cfg_new(const struct nvmeof_ctrl_opts *opts, struct host_tls_cfg **out);
+void host_tls_cfg_free(struct host_tls_cfg *cfg); /* wipes the PSK */
+const char *host_tls_cfg_identity(const struct host_tls_cfg *cfg);
+/*
+ * Client handshake on connected fd before deadline_ns (the thread's cancel
+ * fd honoured). -ECONNREFUSED when the controller did not accept the PSK
+ * (logged as such), -ETIMEDOUT, -ECANCELED, -ENOMEM.
+ */
+int host_tls_handshake(int fd, const struct host_tls_cfg *cfg, const char *peer, uint16_t qid,
+		       uint64_t deadline_ns, struct host_tls **out);
+void host_tls_free(struct host_tls *tls); /* does not close fd */
+/*
+ * Like sendmsg(MSG_DONTWAIT): bytes of iov now owned by the TLS layer (sent
+ * or staged), -EAGAIN (wait for host_tls_want()) or -errno. Staged bytes go
+ * out on a later call (iovcnt may be 0): loop while host_tls_unsent().
+ */
+ssize_t host_tls_sendv(struct host_tls *tls, const struct iovec *iov, int iovcnt);
+bool host_tls_unsent(const struct host_tls *tls);
+/* Like recv(MSG_DONTWAIT): bytes, -EAGAIN, -ECONNRESET (closed), -EPROTO, -errno. */
+ssize_t host_tls_recv(struct host_tls *tls, void *buf, size_t len);
+/* Decrypted or received bytes buffered in the layer: poll() on the fd would not see them. */
+bool host_tls_pending(const struct host_tls *tls);
+/* Poll events the last -EAGAIN waits for. */
+short host_tls_want(const struct host_tls *tls);
+
 /* ---- sock.c ---- */
 int sock_connect(const char *addr, const char *port, int timeout_ms, char *peer, size_t peerlen);
-int sock_send_all(int fd, const struct iovec *iov, int iovcnt, uint64_t deadline_ns);
-int sock_recv_all(int fd, void *buf, size_t len, uint64_t deadline_ns);
+/* Blocking with a deadline; through tls when it is not NULL. */
+int sock_send_all(int fd, struct host_tls *tls, const struct iovec *iov, int iovcnt,
+		  uint64_t deadline_ns);
+int sock_recv_all(int fd, struct host_tls *tls, void *buf, size_t len, uint64_t deadline_ns);
+/* Wait for events on fd (or the cancel fd, -ECANCELED) until deadline_ns. */
+int sock_wait_fd(int fd, short events, uint64_t deadline_ns);
 int sock_set_nonblock(int fd, bool on);
 /*
  * The calling thread's blocking waits above (connect, send, receive) end
@@ -62,14 +96,16 @@ void sock_set_cancel_fd(int fd);
 /* ---- sync.c: one command at a time, blocking ---- */
 struct sync_conn {
 	int fd;
+	struct host_tls *tls; /* NULL: plain TCP */
 	uint16_t qid;
 	uint16_t next_cid;
 	struct nvme_tcp_conn_params params;
 	char peer[64];
 };
 
+/* tls: NULL for plain TCP, else the TLS handshake precedes the ICReq. */
 int sync_conn_open(struct sync_conn *sc, const char *addr, const char *port, uint16_t qid,
-		   bool hdgst, bool ddgst, int timeout_ms);
+		   bool hdgst, bool ddgst, const struct host_tls_cfg *tls, int timeout_ms);
 void sync_conn_close(struct sync_conn *sc);
 /*
  * Send sqe (cid and SGL are filled here) with data to or from buf, wait for
@@ -132,6 +168,7 @@ struct nvmeof_qpair {
 	struct nvmeof_ctrl *ctrl;
 	uint16_t qid;
 	int fd; /* -1 while disconnected */
+	struct host_tls *tls; /* with fd when the connection is TLS */
 	unsigned int epoch; /* ctrl epoch this qpair last synced to */
 	struct nvme_tcp_conn_params params;
 	uint32_t incapsule_max;
@@ -173,14 +210,16 @@ struct nvmeof_qpair {
 	/* Connection handed over by the controller thread after a reconnect. */
 	pthread_mutex_t handoff_lock;
 	int handoff_fd;
+	struct host_tls *handoff_tls;
 	unsigned int handoff_epoch;
 	struct nvme_tcp_conn_params handoff_params;
 };
 
 int qpair_init(struct nvmeof_qpair *qp, struct nvmeof_ctrl *ctrl, uint16_t qid, unsigned int nslots);
 void qpair_destroy(struct nvmeof_qpair *qp);
-/* Adopt a connected fd (Connect already done). */
-void qpair_attach(struct nvmeof_qpair *qp, int fd, const struct nvme_tcp_conn_params *params);
+/* Adopt a connected fd and its TLS session or NULL (Connect already done). */
+void qpair_attach(struct nvmeof_qpair *qp, int fd, struct host_tls *tls,
+		  const struct nvme_tcp_conn_params *params);
 /* Complete everything outstanding with err (teardown). */
 void qpair_cancel_all(struct nvmeof_qpair *qp, int err);
 
@@ -192,7 +231,8 @@ struct ns_cache_ent {
 };
 
 struct nvmeof_ctrl {
-	struct nvmeof_ctrl_opts opts;
+	struct nvmeof_ctrl_opts opts; /* tls_key and tls_key_identity NULL: only tls_cfg keeps the secret */
+	struct host_tls_cfg *tls_cfg; /* NULL without TLS */
 	char traddr[256];
 	char trsvcid[32];
 	char subnqn[NVME_NQN_FIELD];

@@ -187,20 +187,30 @@ static void pdu_sent(struct nvmeof_qpair *qp, struct host_req *req, uint8_t kind
 
 static int qp_flush(struct nvmeof_qpair *qp)
 {
-	while (qp->ring_head != qp->ring_tail) {
+	/* With TLS, bytes already taken from the ring may still wait in its staging record. */
+	while (qp->ring_head != qp->ring_tail || (qp->tls && host_tls_unsent(qp->tls))) {
 		uint32_t n = 0;
+		ssize_t w;
 
 		for (uint32_t i = qp->ring_head; i != qp->ring_tail && n < SEND_BATCH_IOV; i++)
 			qp->iov_scratch[n++] = qp->ring[i & qp->ring_mask].iov;
-		struct msghdr msg = { .msg_iov = qp->iov_scratch, .msg_iovlen = n };
-		ssize_t w = sendmsg(qp->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
+		if (qp->tls) {
+			w = host_tls_sendv(qp->tls, qp->iov_scratch, (int)n);
+			if (w == -EAGAIN)
 				return 0;
-			return -errno;
+			if (w < 0)
+				return (int)w;
+		} else {
+			struct msghdr msg = { .msg_iov = qp->iov_scratch, .msg_iovlen = n };
+
+			w = sendmsg(qp->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN)
+					return 0;
+				return -errno;
+			}
 		}
 		size_t left = (size_t)w;
 
@@ -431,14 +441,45 @@ static int rx_consume(struct nvmeof_qpair *qp)
 	return 0;
 }
 
+/* One TLS read: a record at most, so allow more of them per poll. */
+static ssize_t qp_tls_read(struct nvmeof_qpair *qp)
+{
+	ssize_t r;
+
+	if (qp->rx_state == RX_DATA && qp->rx_data_left >= RX_DIRECT_MIN) {
+		r = host_tls_recv(qp->tls, qp->rx_dst, qp->rx_data_left);
+		if (r > 0) {
+			qp->rx_start = qp->rx_end = 0;
+			data_received(qp, (uint32_t)r);
+		}
+	} else {
+		r = host_tls_recv(qp->tls, qp->rxbuf, qp->rx_cap);
+		if (r > 0) {
+			qp->rx_start = 0;
+			qp->rx_end = (uint32_t)r;
+		}
+	}
+	if (r == -ECONNRESET)
+		return 0;
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
 static int qp_recv(struct nvmeof_qpair *qp)
 {
-	for (int reads = 0; reads < RX_READS_PER_POLL; reads++) {
+	int max_reads = qp->tls ? RX_READS_PER_POLL * 4 : RX_READS_PER_POLL;
+
+	for (int reads = 0; reads < max_reads; reads++) {
 		ssize_t r;
 
 		if (qp->completions >= qp->max_completions)
 			return 0;
-		if (qp->rx_state == RX_DATA && qp->rx_data_left >= RX_DIRECT_MIN) {
+		if (qp->tls) {
+			r = qp_tls_read(qp);
+		} else if (qp->rx_state == RX_DATA && qp->rx_data_left >= RX_DIRECT_MIN) {
 			/* Large payload: straight into the caller's buffer, the rest behind it. */
 			struct iovec iov[2] = { { qp->rx_dst, qp->rx_data_left },
 						{ qp->rxbuf, qp->rx_cap } };
@@ -498,6 +539,8 @@ static void qp_drop(struct nvmeof_qpair *qp, int err, bool report)
 {
 	if (qp->fd < 0)
 		return;
+	host_tls_free(qp->tls);
+	qp->tls = NULL;
 	close(qp->fd);
 	qp->fd = -1;
 	qp->ring_head = qp->ring_tail = 0;
@@ -548,19 +591,22 @@ static void qp_sync_slow(struct nvmeof_qpair *qp, unsigned int epoch)
 	if (qp->fd >= 0)
 		return;
 	int fd = -1;
+	struct host_tls *tls = NULL;
 	struct nvme_tcp_conn_params params;
 
 	pthread_mutex_lock(&qp->handoff_lock);
 	if (qp->handoff_fd >= 0 && qp->handoff_epoch == qp->epoch) {
 		fd = qp->handoff_fd;
+		tls = qp->handoff_tls;
 		params = qp->handoff_params;
 		qp->handoff_fd = -1;
+		qp->handoff_tls = NULL;
 	}
 	pthread_mutex_unlock(&qp->handoff_lock);
 	if (fd >= 0) {
 		log_info(HOST_LOG, "%s:%s qid %u: reconnected, resending %u requests", qp->ctrl->traddr,
 			 qp->ctrl->trsvcid, qp->qid, qp->outstanding);
-		qpair_attach(qp, fd, &params);
+		qpair_attach(qp, fd, tls, &params);
 		return;
 	}
 	int state = atomic_load(&qp->ctrl->state);
@@ -597,9 +643,11 @@ static void qp_check_timeouts(struct nvmeof_qpair *qp)
 	}
 }
 
-void qpair_attach(struct nvmeof_qpair *qp, int fd, const struct nvme_tcp_conn_params *params)
+void qpair_attach(struct nvmeof_qpair *qp, int fd, struct host_tls *tls,
+		  const struct nvme_tcp_conn_params *params)
 {
 	qp->fd = fd;
+	qp->tls = tls;
 	qp->params = *params;
 	qp->ring_head = qp->ring_tail = 0;
 	rx_reset(qp);
@@ -651,9 +699,13 @@ int qpair_init(struct nvmeof_qpair *qp, struct nvmeof_ctrl *ctrl, uint16_t qid, 
 
 void qpair_destroy(struct nvmeof_qpair *qp)
 {
+	host_tls_free(qp->tls);
+	qp->tls = NULL;
 	if (qp->fd >= 0)
 		close(qp->fd);
 	qp->fd = -1;
+	host_tls_free(qp->handoff_tls);
+	qp->handoff_tls = NULL;
 	if (qp->handoff_fd >= 0)
 		close(qp->handoff_fd);
 	qp->handoff_fd = -1;
@@ -955,6 +1007,14 @@ int nvmeof_qpair_wait(struct nvmeof_qpair *qp, int timeout_ms)
 
 			if (qp->ring_head != qp->ring_tail)
 				pfd.events |= POLLOUT;
+			if (qp->tls) {
+				/* Records libssl already holds: no wait; it may also need to write. */
+				if (host_tls_pending(qp->tls))
+					ms = 0;
+				if (host_tls_unsent(qp->tls))
+					pfd.events |= POLLOUT;
+				pfd.events |= host_tls_want(qp->tls);
+			}
 			poll(&pfd, 1, ms);
 		} else {
 			/*

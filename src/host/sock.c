@@ -41,7 +41,7 @@ static _Thread_local int cancel_fd = -1;
 
 void sock_set_cancel_fd(int fd) { cancel_fd = fd; }
 
-static int wait_fd(int fd, short events, uint64_t deadline_ns)
+int sock_wait_fd(int fd, short events, uint64_t deadline_ns)
 {
 	for (;;) {
 		struct pollfd pfd[2] = { { .fd = fd, .events = events },
@@ -78,7 +78,7 @@ static int connect_one(const struct addrinfo *ai, int timeout_ms)
 			rc = -errno;
 			goto fail;
 		}
-		rc = wait_fd(fd, POLLOUT, host_now_ns() + (uint64_t)timeout_ms * 1000000);
+		rc = sock_wait_fd(fd, POLLOUT, host_now_ns() + (uint64_t)timeout_ms * 1000000);
 		if (rc)
 			goto fail;
 		int soerr = 0;
@@ -120,7 +120,38 @@ int sock_connect(const char *addr, const char *port, int timeout_ms, char *peer,
 	return rc;
 }
 
-int sock_send_all(int fd, const struct iovec *iov_in, int iovcnt, uint64_t deadline_ns)
+/* TLS: the same loop through the record layer, waiting as it asks. */
+static int tls_send_all(struct host_tls *tls, int fd, struct iovec *cur, int n, uint64_t deadline_ns)
+{
+	while (n > 0 || host_tls_unsent(tls)) {
+		ssize_t w = host_tls_sendv(tls, cur, n);
+
+		if (w == -EAGAIN) {
+			int rc = sock_wait_fd(fd, host_tls_want(tls), deadline_ns);
+
+			if (rc)
+				return rc;
+			continue;
+		}
+		if (w < 0)
+			return (int)w;
+		size_t left = (size_t)w;
+
+		while (n > 0 && left >= cur->iov_len) {
+			left -= cur->iov_len;
+			cur++;
+			n--;
+		}
+		if (n > 0) {
+			cur->iov_base = (uint8_t *)cur->iov_base + left;
+			cur->iov_len -= left;
+		}
+	}
+	return 0;
+}
+
+int sock_send_all(int fd, struct host_tls *tls, const struct iovec *iov_in, int iovcnt,
+		  uint64_t deadline_ns)
 {
 	struct iovec iov[8];
 	int n = 0;
@@ -132,6 +163,8 @@ int sock_send_all(int fd, const struct iovec *iov_in, int iovcnt, uint64_t deadl
 			iov[n++] = iov_in[i];
 	struct iovec *cur = iov;
 
+	if (tls)
+		return tls_send_all(tls, fd, cur, n, deadline_ns);
 	while (n > 0) {
 		struct msghdr msg = { .msg_iov = cur, .msg_iovlen = (size_t)n };
 		ssize_t w = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -140,7 +173,7 @@ int sock_send_all(int fd, const struct iovec *iov_in, int iovcnt, uint64_t deadl
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
-				int rc = wait_fd(fd, POLLOUT, deadline_ns);
+				int rc = sock_wait_fd(fd, POLLOUT, deadline_ns);
 
 				if (rc)
 					return rc;
@@ -163,25 +196,37 @@ int sock_send_all(int fd, const struct iovec *iov_in, int iovcnt, uint64_t deadl
 	return 0;
 }
 
-int sock_recv_all(int fd, void *buf, size_t len, uint64_t deadline_ns)
+int sock_recv_all(int fd, struct host_tls *tls, void *buf, size_t len, uint64_t deadline_ns)
 {
 	uint8_t *p = buf;
 
 	while (len > 0) {
-		ssize_t r = recv(fd, p, len, MSG_DONTWAIT);
+		ssize_t r;
+		short want = POLLIN;
 
+		if (tls) {
+			r = host_tls_recv(tls, p, len);
+			if (r == -EAGAIN)
+				want = host_tls_want(tls);
+			else if (r < 0)
+				return (int)r;
+			else if (r == 0)
+				return -ECONNRESET;
+		} else {
+			r = recv(fd, p, len, MSG_DONTWAIT);
+			if (r == 0)
+				return -ECONNRESET;
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0 && errno != EAGAIN)
+				return -errno;
+		}
 		if (r > 0) {
 			p += r;
 			len -= (size_t)r;
 			continue;
 		}
-		if (r == 0)
-			return -ECONNRESET;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		int rc = wait_fd(fd, POLLIN, deadline_ns);
+		int rc = sock_wait_fd(fd, want, deadline_ns);
 
 		if (rc)
 			return rc;

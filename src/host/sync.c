@@ -19,7 +19,7 @@ static uint64_t deadline_after(int timeout_ms)
 }
 
 int sync_conn_open(struct sync_conn *sc, const char *addr, const char *port, uint16_t qid,
-		   bool hdgst, bool ddgst, int timeout_ms)
+		   bool hdgst, bool ddgst, const struct host_tls_cfg *tls, int timeout_ms)
 {
 	struct nvme_tcp_icreq_pdu req;
 	struct nvme_tcp_icresp_pdu resp;
@@ -36,16 +36,25 @@ int sync_conn_open(struct sync_conn *sc, const char *addr, const char *port, uin
 		sc->fd = -1;
 		return rc;
 	}
+	if (tls) {
+		rc = host_tls_handshake(sc->fd, tls, sc->peer, qid, deadline, &sc->tls);
+		if (rc)
+			goto fail;
+	}
 	nvme_tcp_build_icreq(&req, hdgst, ddgst, 0);
 	struct iovec iov = { &req, sizeof(req) };
 
-	rc = sock_send_all(sc->fd, &iov, 1, deadline);
+	rc = sock_send_all(sc->fd, sc->tls, &iov, 1, deadline);
 	if (!rc)
-		rc = sock_recv_all(sc->fd, &resp, sizeof(resp), deadline);
+		rc = sock_recv_all(sc->fd, sc->tls, &resp, sizeof(resp), deadline);
 	if (rc) {
 		if (rc != -ECANCELED)
-			log_error(HOST_LOG, "%s qid %u: ICReq/ICResp exchange failed: %s", sc->peer, qid,
-				  strerror(-rc));
+			log_error(HOST_LOG, "%s qid %u: ICReq/ICResp exchange failed: %s%s", sc->peer, qid,
+				  strerror(-rc),
+				  rc == -ECONNRESET && !sc->tls ? " (does the port require TLS?)" : "");
+		/* Closed unanswered: the controller refused the connection. */
+		if (rc == -ECONNRESET)
+			rc = -ECONNREFUSED;
 		goto fail;
 	}
 	if (resp.hdr.type == NVME_TCP_C2H_TERM) {
@@ -63,13 +72,14 @@ int sync_conn_open(struct sync_conn *sc, const char *addr, const char *port, uin
 	}
 	return 0;
 fail:
-	close(sc->fd);
-	sc->fd = -1;
+	sync_conn_close(sc);
 	return rc;
 }
 
 void sync_conn_close(struct sync_conn *sc)
 {
+	host_tls_free(sc->tls);
+	sc->tls = NULL;
 	if (sc->fd >= 0)
 		close(sc->fd);
 	sc->fd = -1;
@@ -81,7 +91,7 @@ static int recv_pdu_hdr(struct sync_conn *sc, uint8_t *hdr, uint32_t max_data, u
 {
 	struct nvme_tcp_check chk;
 	uint32_t hdr_total;
-	int rc = sock_recv_all(sc->fd, hdr, sizeof(struct nvme_tcp_hdr), deadline);
+	int rc = sock_recv_all(sc->fd, sc->tls, hdr, sizeof(struct nvme_tcp_hdr), deadline);
 
 	if (rc)
 		return rc;
@@ -92,7 +102,7 @@ static int recv_pdu_hdr(struct sync_conn *sc, uint8_t *hdr, uint32_t max_data, u
 			  sc->qid, hdr[0], chk.fes, chk.fei);
 		return rc;
 	}
-	rc = sock_recv_all(sc->fd, hdr + 8, hdr_total - 8, deadline);
+	rc = sock_recv_all(sc->fd, sc->tls, hdr + 8, hdr_total - 8, deadline);
 	if (rc)
 		return rc;
 	if (sc->params.hdgst && nvme_tcp_type_has_hdgst(hdr[0]) &&
@@ -140,7 +150,7 @@ int sync_conn_cmd(struct sync_conn *sc, struct nvme_sqe *sqe, void *buf, uint32_
 			iov[iovcnt++] = (struct iovec){ &ddgst, 4 };
 		}
 	}
-	rc = sock_send_all(sc->fd, iov, iovcnt, deadline);
+	rc = sock_send_all(sc->fd, sc->tls, iov, iovcnt, deadline);
 	if (rc)
 		goto out_err;
 
@@ -190,13 +200,13 @@ int sync_conn_cmd(struct sync_conn *sc, struct nvme_sqe *sqe, void *buf, uint32_
 				rc = -EPROTO;
 				goto out_err;
 			}
-			rc = sock_recv_all(sc->fd, (uint8_t *)buf + datao, datal, deadline);
+			rc = sock_recv_all(sc->fd, sc->tls, (uint8_t *)buf + datao, datal, deadline);
 			if (rc)
 				goto out_err;
 			if (sc->params.ddgst) {
 				uint8_t dg[4];
 
-				rc = sock_recv_all(sc->fd, dg, 4, deadline);
+				rc = sock_recv_all(sc->fd, sc->tls, dg, 4, deadline);
 				if (rc)
 					goto out_err;
 				if (get_le32(dg) != crc32c((uint8_t *)buf + datao, datal)) {

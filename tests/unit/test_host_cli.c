@@ -12,6 +12,7 @@
 
 #include "../../src/cli/nvmeof/disc_print.c"
 #include "../../src/cli/nvmeof/opts.c"
+#include "../../src/cli/nvmeof/tls_key.c"
 #include "proto/nvme_spec.h"
 
 static void quiet_usage(FILE *f) { (void)f; }
@@ -201,12 +202,136 @@ static void test_disc_json(void **state)
 	free(log);
 }
 
+#define KEY1 "NVMeTLSkey-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:"
+
+static void test_tls_options(void **state)
+{
+	struct cli_conn c;
+	char *a1[] = { "id-ctrl", "-a", "1.2.3.4", "-n", "nqn.x:y", "--tls-key=" KEY1, NULL };
+
+	assert_int_equal(parse(&c, 6, a1, true), 0);
+	assert_true(c.opts.tls); /* --tls-key implies --tls */
+	assert_string_equal(c.opts.tls_key, KEY1);
+	assert_null(c.opts.tls_key_identity);
+	assert_int_equal(c.opts.tls_identity_version, 1);
+	assert_int_equal(c.opts.tls_kdf, NVMEOF_TLS_KDF_LIBNVME);
+	assert_int_equal(cli_conn_finish(&c, "id-ctrl", true), 0);
+
+	char *a2[] = { "discover", "-a", "1.2.3.4", "--tls", "--tls-key", KEY1, "--tls-key-identity",
+		       "NVMe0R01 nqn.h nqn.s", "--tls-kdf=rfc8446", "--tls-identity-version=0", NULL };
+
+	assert_int_equal(parse(&c, 10, a2, true), 0);
+	assert_string_equal(c.opts.tls_key_identity, "NVMe0R01 nqn.h nqn.s");
+	assert_int_equal(c.opts.tls_kdf, NVMEOF_TLS_KDF_RFC8446);
+	assert_int_equal(c.opts.tls_identity_version, 0);
+
+	/* --tls alone: no keyring to find a key in. */
+	char *a3[] = { "discover", "-a", "1.2.3.4", "--tls", NULL };
+
+	assert_int_equal(parse(&c, 4, a3, true), 0);
+	assert_true(c.opts.tls);
+	assert_int_equal(cli_conn_finish(&c, "discover", false), -EINVAL);
+	char *a4[] = { "x", "-a", "1.2.3.4", "--tls-key=DHHC-1:00:abc:", NULL };
+
+	assert_int_equal(parse(&c, 4, a4, true), -EINVAL);
+	char *a5[] = { "x", "-a", "1.2.3.4", "--tls-kdf=hkdf", NULL };
+
+	assert_int_equal(parse(&c, 4, a5, true), -EINVAL);
+	char *a6[] = { "x", "-a", "1.2.3.4", "--tls-identity-version=2", NULL };
+
+	assert_int_equal(parse(&c, 4, a6, true), -EINVAL);
+}
+
+static void test_tls_key_commands(void **state)
+{
+	struct tls_key_args a;
+	uint8_t b[4];
+	char *g1[] = { "gen-tls-key", "--hmac=2", "-s", "00ff", "-n", "nqn.h", "-c", "nqn.s", "-I", "1", NULL };
+
+	assert_int_equal(cli_tls_key_parse(10, g1, true, &a, quiet_usage), 0);
+	assert_int_equal(a.hmac, 2);
+	assert_string_equal(a.secret, "00ff");
+	assert_string_equal(a.hostnqn, "nqn.h");
+	assert_string_equal(a.subnqn, "nqn.s");
+	assert_int_equal(a.identity, 1);
+	char *g2[] = { "gen-tls-key", "--hmac=3", NULL };
+
+	assert_int_equal(cli_tls_key_parse(2, g2, true, &a, quiet_usage), -EINVAL);
+	char *g3[] = { "gen-tls-key", "--identity=2", NULL };
+
+	assert_int_equal(cli_tls_key_parse(2, g3, true, &a, quiet_usage), -EINVAL);
+	/* check-tls-key needs the key, and both NQNs or none. */
+	char *c1[] = { "check-tls-key", NULL };
+
+	assert_int_equal(cli_tls_key_parse(1, c1, false, &a, quiet_usage), -EINVAL);
+	char *c2[] = { "check-tls-key", "--keydata=" KEY1, "-n", "nqn.h", NULL };
+
+	assert_int_equal(cli_tls_key_parse(4, c2, false, &a, quiet_usage), -EINVAL);
+	char *c3[] = { "check-tls-key", "-k", KEY1, NULL };
+
+	assert_int_equal(cli_tls_key_parse(3, c3, false, &a, quiet_usage), 0);
+	assert_string_equal(a.keydata, KEY1);
+	assert_int_equal(a.identity, 1);
+
+	assert_int_equal(cli_tls_hex_decode("00Ff7a10", b, 4), 0);
+	assert_int_equal(b[1], 0xff);
+	assert_int_equal(b[2], 0x7a);
+	assert_int_equal(cli_tls_hex_decode("00ff7a1", b, 4), -EINVAL);
+	assert_int_equal(cli_tls_hex_decode("00ff7a1g", b, 4), -EINVAL);
+
+	/* A --secret of the wrong length for the hash is refused (exit 2). */
+	char *g4[] = { "gen-tls-key", "--hmac=2", "--secret",
+		       "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", NULL };
+
+	assert_int_equal(cmd_gen_tls_key(4, g4), 2);
+	char *c4[] = { "check-tls-key", "--keydata=NVMeTLSkey-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaS:", NULL };
+
+	assert_int_equal(cmd_check_tls_key(2, c4), 1); /* CRC mismatch */
+}
+
+/* A TLS-required port as the Linux target reports it. */
+static void test_disc_tls_entry(void **state)
+{
+	uint8_t *log = make_log(1);
+	struct nvmf_disc_log_entry *e = (struct nvmf_disc_log_entry *)(log + sizeof(struct nvmf_disc_log_hdr));
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	e->treq = 1; /* secure channel required */
+	e->tsas[0] = 2; /* TLS 1.3 */
+	f = open_memstream(&out, &len);
+	disc_print_text(f, log, 1);
+	fclose(f);
+	assert_non_null(strstr(out, "treq:    required\n"));
+	assert_non_null(strstr(out, "sectype: tls13\n"));
+	free(out);
+	out = NULL;
+	f = open_memstream(&out, &len);
+	disc_print_json(f, log, 1);
+	fclose(f);
+	json_object *o = json_tokener_parse(out), *recs, *v;
+
+	assert_true(json_object_object_get_ex(o, "records", &recs));
+	json_object *r = json_object_array_get_idx(recs, 0);
+
+	assert_true(json_object_object_get_ex(r, "treq", &v));
+	assert_string_equal(json_object_get_string(v), "required");
+	assert_true(json_object_object_get_ex(r, "sectype", &v));
+	assert_string_equal(json_object_get_string(v), "tls13");
+	json_object_put(o);
+	free(out);
+	free(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_conn_options), cmocka_unit_test(test_defaults_and_errors),
 		cmocka_unit_test(test_sizes), cmocka_unit_test(test_uuid),
 		cmocka_unit_test(test_disc_text), cmocka_unit_test(test_disc_json),
+		cmocka_unit_test(test_tls_options), cmocka_unit_test(test_tls_key_commands),
+		cmocka_unit_test(test_disc_tls_entry),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

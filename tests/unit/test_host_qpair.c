@@ -74,7 +74,7 @@ static struct fixture *setup(uint32_t max_xfer, uint32_t incapsule, uint32_t max
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	assert_int_equal(sock_set_nonblock(sv[0], true), 0);
 	f->params = (struct nvme_tcp_conn_params){ .ddgst = ddgst, .maxh2cdata = maxh2c };
-	qpair_attach(&c->qpairs[0], sv[0], &f->params);
+	qpair_attach(&c->qpairs[0], sv[0], NULL, &f->params);
 	c->qpairs[0].epoch = 1;
 	f->ctrl = c;
 	f->qp = &c->qpairs[0];
@@ -95,14 +95,14 @@ static void teardown(struct fixture *f)
 
 static void peer_read(struct fixture *f, void *buf, size_t len)
 {
-	assert_int_equal(sock_recv_all(f->peer, buf, len, host_now_ns() + 2000000000ull), 0);
+	assert_int_equal(sock_recv_all(f->peer, NULL, buf, len, host_now_ns() + 2000000000ull), 0);
 }
 
 static void peer_write(struct fixture *f, const void *buf, size_t len)
 {
 	struct iovec iov = { (void *)buf, len };
 
-	assert_int_equal(sock_send_all(f->peer, &iov, 1, host_now_ns() + 2000000000ull), 0);
+	assert_int_equal(sock_send_all(f->peer, NULL, &iov, 1, host_now_ns() + 2000000000ull), 0);
 }
 
 /* Read one CapsuleCmd without in-capsule data. */
@@ -462,7 +462,7 @@ static void *reconnect_later(void *arg)
 	struct nvme_tcp_cmd_pdu pdu;
 	struct nvme_tcp_rsp_pdu rsp = { 0 };
 
-	r->rc = sock_recv_all(sv[1], &pdu, sizeof(pdu), host_now_ns() + 2000000000ull);
+	r->rc = sock_recv_all(sv[1], NULL, &pdu, sizeof(pdu), host_now_ns() + 2000000000ull);
 	if (r->rc == 0) {
 		rsp.hdr.type = NVME_TCP_RSP;
 		rsp.hdr.hlen = 24;
@@ -470,7 +470,7 @@ static void *reconnect_later(void *arg)
 		rsp.cqe.cid = pdu.sqe.cid;
 		struct iovec iov = { &rsp, sizeof(rsp) };
 
-		r->rc = sock_send_all(sv[1], &iov, 1, host_now_ns() + 2000000000ull);
+		r->rc = sock_send_all(sv[1], NULL, &iov, 1, host_now_ns() + 2000000000ull);
 	}
 	r->f->peer = sv[1];
 	return NULL;
@@ -601,14 +601,14 @@ static void test_sock_wait_cancelled(void **state)
 	assert_true(efd >= 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	sock_set_cancel_fd(efd);
-	assert_int_equal(sock_recv_all(sv[0], b, 4, host_now_ns() + 50000000ull), -ETIMEDOUT);
+	assert_int_equal(sock_recv_all(sv[0], NULL, b, 4, host_now_ns() + 50000000ull), -ETIMEDOUT);
 	assert_int_equal(write(efd, &one, sizeof(one)), sizeof(one));
 	uint64_t t0 = host_now_ns();
 
-	assert_int_equal(sock_recv_all(sv[0], b, 4, host_now_ns() + 5000000000ull), -ECANCELED);
+	assert_int_equal(sock_recv_all(sv[0], NULL, b, 4, host_now_ns() + 5000000000ull), -ECANCELED);
 	assert_true(host_now_ns() - t0 < 1000000000ull);
 	assert_int_equal(write(sv[1], "abcd", 4), 4);
-	assert_int_equal(sock_recv_all(sv[0], b, 4, host_now_ns() + 5000000000ull), 0);
+	assert_int_equal(sock_recv_all(sv[0], NULL, b, 4, host_now_ns() + 5000000000ull), 0);
 	sock_set_cancel_fd(-1);
 	close(sv[0]);
 	close(sv[1]);

@@ -39,6 +39,12 @@ enum {
 	OPT_OUTPUT_FORMAT,
 	OPT_HOSTNQN_LONG,
 	OPT_VERBOSE,
+	/* TLS (secure channel) */
+	OPT_TLS,
+	OPT_TLS_KEY,
+	OPT_TLS_KEY_IDENTITY,
+	OPT_TLS_KDF,
+	OPT_TLS_IDENTITY_VERSION,
 	OPT_CMD_FIRST = 1100, /* subcommands number their own long options from here */
 };
 
@@ -88,6 +94,8 @@ int cmd_read(int argc, char **argv);
 int cmd_write(int argc, char **argv);
 int cmd_flush(int argc, char **argv);
 int cmd_perf(int argc, char **argv);
+int cmd_gen_tls_key(int argc, char **argv); /* tls_key.c */
+int cmd_check_tls_key(int argc, char **argv);
 /* `nvmeof target ...` lives in target_cmd.c when that file exists. */
 int cmd_target(int argc, char **argv) __attribute__((weak));
 

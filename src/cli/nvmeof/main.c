@@ -25,6 +25,8 @@ static const struct subcommand subcommands[] = {
 	{ "write", cmd_write, "write a block range from a file or stdin" },
 	{ "flush", cmd_flush, "flush the volatile write cache" },
 	{ "perf", cmd_perf, "benchmark: IOPS, bandwidth, latency percentiles" },
+	{ "gen-tls-key", cmd_gen_tls_key, "generate a TLS PSK in the interchange format" },
+	{ "check-tls-key", cmd_check_tls_key, "check a TLS PSK, print its identity and TLS PSK" },
 	/* Managed by the target's tooling (src/cli/nvmeof/target_cmd.c). */
 	{ "target", cmd_target, "manage an nvmeof-target (see nvmeof target --help)" },
 };

@@ -24,6 +24,11 @@ static const struct option conn_options[] = {
 	{ "io-timeout", required_argument, NULL, OPT_IO_TIMEOUT },
 	{ "output-format", required_argument, NULL, OPT_OUTPUT_FORMAT },
 	{ "verbose", no_argument, NULL, OPT_VERBOSE },
+	{ "tls", no_argument, NULL, OPT_TLS },
+	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+	{ "tls-key-identity", required_argument, NULL, OPT_TLS_KEY_IDENTITY },
+	{ "tls-kdf", required_argument, NULL, OPT_TLS_KDF },
+	{ "tls-identity-version", required_argument, NULL, OPT_TLS_IDENTITY_VERSION },
 	{ "help", no_argument, NULL, 'h' },
 };
 #define N_CONN_OPTIONS (sizeof(conn_options) / sizeof(conn_options[0]))
@@ -189,6 +194,37 @@ int cli_conn_opt(struct cli_conn *c, int opt, const char *arg)
 	case OPT_VERBOSE:
 		c->verbose = true;
 		return 1;
+	case OPT_TLS:
+		o->tls = true;
+		return 1;
+	case OPT_TLS_KEY:
+		if (strncmp(arg, "NVMeTLSkey-1:", 13) != 0) {
+			fprintf(stderr, "--tls-key wants the interchange format NVMeTLSkey-1:HH:...:\n");
+			return -EINVAL;
+		}
+		o->tls_key = arg;
+		o->tls = true;
+		return 1;
+	case OPT_TLS_KEY_IDENTITY:
+		if (!*arg || strlen(arg) >= 512)
+			goto bad;
+		o->tls_key_identity = arg;
+		return 1;
+	case OPT_TLS_KDF:
+		if (strcmp(arg, "libnvme") == 0)
+			o->tls_kdf = NVMEOF_TLS_KDF_LIBNVME;
+		else if (strcmp(arg, "rfc8446") == 0)
+			o->tls_kdf = NVMEOF_TLS_KDF_RFC8446;
+		else {
+			fprintf(stderr, "--tls-kdf must be libnvme or rfc8446\n");
+			return -EINVAL;
+		}
+		return 1;
+	case OPT_TLS_IDENTITY_VERSION:
+		if (cli_parse_int(arg, 0, 1, &v))
+			goto bad;
+		o->tls_identity_version = (unsigned int)v;
+		return 1;
 	default:
 		return 0;
 	}
@@ -205,6 +241,10 @@ int cli_conn_finish(struct cli_conn *c, const char *cmd, bool need_nqn)
 	}
 	if (need_nqn && !c->have_nqn) {
 		fprintf(stderr, "%s: --nqn (-n) is required\n", cmd);
+		return -EINVAL;
+	}
+	if ((c->opts.tls || c->opts.tls_key_identity) && !c->opts.tls_key) {
+		fprintf(stderr, "%s: --tls needs --tls-key=NVMeTLSkey-1:... (there is no keyring)\n", cmd);
 		return -EINVAL;
 	}
 	static const uint8_t zero[16];
@@ -242,7 +282,14 @@ void cli_conn_usage(FILE *f, bool hostnqn_short)
 		"      --ctrl-loss-tmo=SEC     give up reconnecting after SEC (-1 = never, default 600)\n"
 		"      --fast-io-fail-tmo=SEC  fail I/O after SEC disconnected (-1 = wait, default)\n"
 		"      --io-timeout=SEC        per-command timeout (default 30)\n"
-		"      --output-format=normal|json\n",
+		"      --output-format=normal|json\n"
+		"      --tls                   TLS 1.3 with a pre-shared key (needs --tls-key)\n"
+		"      --tls-key=KEY           configured PSK NVMeTLSkey-1:HH:...: (implies --tls);\n"
+		"                              identity and TLS PSK derived for host NQN and NQN\n"
+		"      --tls-key-identity=ID   send identity ID and use KEY's bytes as the TLS PSK\n"
+		"      --tls-identity-version=0|1  derived identity NVMe0R.. or NVMe1R.. (default 1)\n"
+		"      --tls-kdf=libnvme|rfc8446   HKDF label encoding of the derivation: libnvme\n"
+		"                              <= 1.13 / Linux 6.12 setups (default) or RFC 8446\n",
 		hostnqn_short ? "-q, " : "    ");
 }
 

@@ -263,6 +263,7 @@ void nvmf_tgt_destroy(struct nvmf_tgt *tgt)
 	}
 	for (h = tgt->hosts; h; h = hn) {
 		hn = h->next;
+		nvmf_host_dhchap_wipe(&h->dhchap);
 		free(h);
 	}
 	pthread_mutex_destroy(&tgt->lock);
@@ -311,6 +312,7 @@ struct nvmf_host *nvmf_host_get_locked(struct nvmf_tgt *tgt, const char *nqn, bo
 	if (!h)
 		return NULL;
 	snprintf(h->nqn, sizeof(h->nqn), "%s", nqn);
+	h->dhchap.dhgroup = -1;
 	*tail = h;
 	tgt->nr_hosts++;
 	return h;
@@ -1141,6 +1143,14 @@ struct json_object *nvmf_tgt_snapshot(struct nvmf_tgt *tgt)
 		json_object_object_add(j, "stats", nvmf_counters_json(&st));
 		json_object_object_add(j, "refused", json_object_new_int64((int64_t)h->refused));
 		json_object_object_add(j, "monitored", json_object_new_int64((int64_t)h->monitored));
+		/* Whether keys are set, never the keys. */
+		json_object_object_add(j, "dhchap_key", json_object_new_boolean(h->dhchap.has_key));
+		json_object_object_add(j, "dhchap_ctrl_key", json_object_new_boolean(h->dhchap.has_ctrl_key));
+		if (h->dhchap.hash)
+			json_object_object_add(j, "dhchap_hash", json_object_new_string(dhchap_hash_name(h->dhchap.hash)));
+		if (h->dhchap.dhgroup >= 0)
+			json_object_object_add(j, "dhchap_dhgroup",
+					       json_object_new_string(dhchap_dhgroup_name((uint8_t)h->dhchap.dhgroup)));
 		json_object_array_add(hosts, j);
 	}
 	json_object_object_add(audit, "refused", json_object_new_int64((int64_t)tgt->audit_refused));

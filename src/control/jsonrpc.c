@@ -176,11 +176,34 @@ static struct json_object *error_response(struct json_object *id, const struct r
 	return r;
 }
 
+/* Parameters that carry secrets (DH-HMAC-CHAP keys) are logged as "(set)". */
+static bool param_is_secret(const char *key)
+{
+	return strstr(key, "key") || strstr(key, "secret");
+}
+
 static void params_summary(struct json_object *params, char *buf, size_t len)
 {
+	struct json_object *shown = NULL;
+
 	if (!params) {
 		snprintf(buf, len, "-");
 		return;
+	}
+	if (json_object_is_type(params, json_type_object)) {
+		json_object_object_foreach(params, key, val) {
+			(void)val;
+			if (param_is_secret(key) && !shown && json_object_deep_copy(params, &shown, NULL) != 0)
+				shown = NULL;
+		}
+		if (shown) {
+			json_object_object_foreach(shown, k, v) {
+				(void)v;
+				if (param_is_secret(k))
+					json_object_object_add(shown, k, json_object_new_string("(set)"));
+			}
+			params = shown;
+		}
 	}
 	const char *s = json_object_to_json_string_ext(
 		params, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -190,6 +213,7 @@ static void params_summary(struct json_object *params, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%.*s...", (int)(len < PARAMS_SUMMARY_MAX ? len - 4 : PARAMS_SUMMARY_MAX),
 			 s);
+	json_object_put(shown);
 }
 
 /* Method names come from the client: keep them from forging log lines. */

@@ -296,23 +296,113 @@ static int rpc_remove_ns(void *ctx, struct json_object *params, struct json_obje
 /* ------------------------------------------------------------------ */
 /* Hosts                                                                */
 
+/*
+ * Optional DH-HMAC-CHAP parameters: dhchap_key, dhchap_ctrl_key,
+ * dhchap_hash, dhchap_dhgroup. *given tells whether any was there.
+ */
+static int rpc_dhchap_params(struct json_object *params, struct nvmf_dhchap_cfg *cfg, bool *given,
+			     struct rpc_error *err)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+		size_t size;
+	} fields[] = {
+		{ "dhchap_key", offsetof(struct nvmf_dhchap_cfg, key), sizeof(cfg->key) },
+		{ "dhchap_ctrl_key", offsetof(struct nvmf_dhchap_cfg, ctrl_key), sizeof(cfg->ctrl_key) },
+		{ "dhchap_hash", offsetof(struct nvmf_dhchap_cfg, hash), sizeof(cfg->hash) },
+		{ "dhchap_dhgroup", offsetof(struct nvmf_dhchap_cfg, dhgroup), sizeof(cfg->dhgroup) },
+	};
+
+	memset(cfg, 0, sizeof(*cfg));
+	*given = false;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		const char *v = NULL;
+
+		if (rpc_param_str(params, fields[i].name, false, &v, err))
+			return -1;
+		if (!v)
+			continue;
+		*given = true;
+		if (strlen(v) >= fields[i].size)
+			return rpc_fail(err, JSONRPC_INVALID_PARAMS, "%s is too long", fields[i].name);
+		memcpy((char *)cfg + fields[i].off, v, strlen(v) + 1);
+	}
+	return 0;
+}
+
+static int rpc_set_dhchap(struct control *c, const char *host, const struct nvmf_dhchap_cfg *cfg,
+			  struct rpc_error *err)
+{
+	const char *what = NULL;
+	int rc = nvmf_tgt_set_host_dhchap(c->tgt, host, cfg, &what);
+
+	if (rc == -EINVAL && what)
+		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "host %s: invalid DH-HMAC-CHAP %s%s", host, what,
+				strcmp(what, "ctrl_key") == 0 && !cfg->key[0] ? " (needs dhchap_key)" : "");
+	if (rc)
+		return rpc_fail_errno(err, rc, "host %s", host);
+	return 0;
+}
+
 static int rpc_host(void *ctx, struct json_object *params, struct rpc_error *err, bool add)
 {
 	struct control *c = ctx;
 	struct nvmf_subsys *s;
 	const char *nqn, *host = NULL;
+	struct nvmf_dhchap_cfg cfg;
+	bool keys = false;
+	int ret = -1;
 
-	if (rpc_params_only(params, PARAMS("nqn", "host"), err) ||
+	if (rpc_params_only(params,
+			    add ? PARAMS("nqn", "host", "dhchap_key", "dhchap_ctrl_key", "dhchap_hash",
+					 "dhchap_dhgroup")
+				: PARAMS("nqn", "host"),
+			    err) ||
 	    rpc_param_str(params, "host", true, &host, err))
 		return -1;
 	if (!nvmf_nqn_valid(host))
 		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "'%.223s' is not a valid host NQN", host);
 	if (find_subsys(c, params, &s, &nqn, err))
 		return -1;
+	if (add && rpc_dhchap_params(params, &cfg, &keys, err))
+		goto out;
+	/* Keys first: the host must not be admitted without them. */
+	if (keys && rpc_set_dhchap(c, host, &cfg, err))
+		goto out;
 	int rc = add ? nvmf_subsys_add_host(s, host) : nvmf_subsys_remove_host(s, host);
-	if (rc)
-		return rpc_fail_errno(err, rc, "subsystem %s: host %s", nqn, host);
-	return 0;
+	if (rc && !(add && keys && rc == -EEXIST)) {
+		rpc_fail_errno(err, rc, "subsystem %s: host %s", nqn, host);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (add)
+		nvmf_dhchap_cfg_wipe(&cfg);
+	return ret;
+}
+
+/* Replace (or with no key, remove) a host's DH-HMAC-CHAP keys; live
+ * controllers keep theirs, new connections use these. */
+static int rpc_set_host_keys(void *ctx, struct json_object *params, struct json_object **result,
+			     struct rpc_error *err)
+{
+	struct control *c = ctx;
+	const char *host = NULL;
+	struct nvmf_dhchap_cfg cfg;
+	bool keys;
+	int ret = -1;
+
+	if (rpc_params_only(params, PARAMS("host", "dhchap_key", "dhchap_ctrl_key", "dhchap_hash", "dhchap_dhgroup"),
+			    err) ||
+	    rpc_param_str(params, "host", true, &host, err))
+		return -1;
+	if (!nvmf_nqn_valid(host))
+		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "'%.223s' is not a valid host NQN", host);
+	if (!rpc_dhchap_params(params, &cfg, &keys, err) && !rpc_set_dhchap(c, host, &cfg, err))
+		ret = 0;
+	nvmf_dhchap_cfg_wipe(&cfg);
+	return ret;
 }
 
 static int rpc_add_host(void *ctx, struct json_object *params, struct json_object **result,
@@ -537,6 +627,7 @@ const struct rpc_method control_methods[] = {
 	{ "remove_ns", rpc_remove_ns, true },
 	{ "add_host", rpc_add_host, true },
 	{ "remove_host", rpc_remove_host, true },
+	{ "set_host_keys", rpc_set_host_keys, true },
 	{ "add_port", rpc_add_port, true },
 	{ "remove_port", rpc_remove_port, true },
 	{ "link_port", rpc_link, true },

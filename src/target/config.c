@@ -38,6 +38,7 @@
 
 #include "common/log.h"
 #include "common/size.h"
+#include "crypto/dhchap.h"
 
 #define CFG_MAX_FILE (16u << 20)
 #define CFG_SERIAL_MAX 20 /* Identify Controller SN */
@@ -78,6 +79,7 @@ struct cfg_port {
 
 struct cfg {
 	cfg_nqn *hosts;
+	struct nvmf_dhchap_cfg *host_dhchap; /* per entry of hosts; key "" = none */
 	unsigned int n_hosts;
 	struct cfg_subsys *subsys;
 	unsigned int n_subsys;
@@ -424,6 +426,10 @@ static void cfg_free(struct cfg *cfg)
 	}
 	free(cfg->ports);
 	free(cfg->hosts);
+	if (cfg->host_dhchap)
+		for (unsigned int i = 0; i < cfg->n_hosts; i++)
+			nvmf_dhchap_cfg_wipe(&cfg->host_dhchap[i]);
+	free(cfg->host_dhchap);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -433,6 +439,61 @@ static bool nqn_listed(const cfg_nqn *list, unsigned int n, const char *nqn)
 		if (strcmp(list[i], nqn) == 0)
 			return true;
 	return false;
+}
+
+/*
+ * A host's DH-HMAC-CHAP entry as nvmetcli writes it: key, ctrl_key
+ * ("DHHC-1:..." or empty), hash ("hmac(sha256)" ...), dhgroup ("null",
+ * "ffdhe2048" ...). Messages name the field, never the secret.
+ */
+static int parse_host_dhchap(struct cfg_ctx *c, struct json_object *dh, const char *where,
+			     struct nvmf_dhchap_cfg *out)
+{
+	static const char *const known[] = { "key", "ctrl_key", "hash", "dhgroup", NULL };
+	static const struct {
+		const char *name;
+		size_t off;
+		size_t size;
+	} fields[] = {
+		{ "key", offsetof(struct nvmf_dhchap_cfg, key), sizeof(out->key) },
+		{ "ctrl_key", offsetof(struct nvmf_dhchap_cfg, ctrl_key), sizeof(out->ctrl_key) },
+		{ "hash", offsetof(struct nvmf_dhchap_cfg, hash), sizeof(out->hash) },
+		{ "dhgroup", offsetof(struct nvmf_dhchap_cfg, dhgroup), sizeof(out->dhgroup) },
+	};
+	char buf[CFG_WHERE];
+	int ret;
+
+	if ((ret = check_keys(c, dh, where, known, NULL, true)))
+		return ret;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		struct json_object *v = member(dh, fields[i].name);
+		const char *str;
+
+		if (!v)
+			continue;
+		join(buf, where, fields[i].name);
+		if ((ret = val_string(c, v, buf, &str)))
+			return ret;
+		if (strlen(str) >= fields[i].size)
+			return cfg_fail(c, buf, "too long");
+		memcpy((char *)out + fields[i].off, str, strlen(str) + 1);
+	}
+	if (out->key[0] && !dhchap_key_valid(out->key))
+		return cfg_fail(c, join(buf, where, "key"),
+				"not a DH-HMAC-CHAP secret (\"DHHC-1:HH:base64:\" with a 32, 48 or 64-byte secret and its CRC)");
+	if (out->ctrl_key[0] && !dhchap_key_valid(out->ctrl_key))
+		return cfg_fail(c, join(buf, where, "ctrl_key"),
+				"not a DH-HMAC-CHAP secret (\"DHHC-1:HH:base64:\" with a 32, 48 or 64-byte secret and its CRC)");
+	if (out->ctrl_key[0] && !out->key[0])
+		return cfg_fail(c, join(buf, where, "ctrl_key"), "a controller key needs a host key (\"key\")");
+	if (out->hash[0] && dhchap_hash_from_name(out->hash) < 0)
+		return cfg_fail(c, join(buf, where, "hash"),
+				"unknown hash \"%s\" (hmac(sha256), hmac(sha384) or hmac(sha512))", out->hash);
+	if (out->dhgroup[0] && dhchap_dhgroup_from_name(out->dhgroup) < 0)
+		return cfg_fail(c, join(buf, where, "dhgroup"),
+				"unknown DH group \"%s\" (null, ffdhe2048, ffdhe3072, ffdhe4096, ffdhe6144 or ffdhe8192)",
+				out->dhgroup);
+	return 0;
 }
 
 static int parse_hosts(struct cfg_ctx *c, struct json_object *root, struct cfg *cfg)
@@ -446,7 +507,8 @@ static int parse_hosts(struct cfg_ctx *c, struct json_object *root, struct cfg *
 		return ret;
 	n = json_object_array_length(arr);
 	cfg->hosts = calloc(n ? n : 1, sizeof(*cfg->hosts));
-	if (!cfg->hosts)
+	cfg->host_dhchap = calloc(n ? n : 1, sizeof(*cfg->host_dhchap));
+	if (!cfg->hosts || !cfg->host_dhchap)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *h = json_object_array_get_idx(arr, i), *v, *dh;
@@ -463,19 +525,11 @@ static int parse_hosts(struct cfg_ctx *c, struct json_object *root, struct cfg *
 			return ret;
 		if (nqn_listed(cfg->hosts, cfg->n_hosts, cfg->hosts[cfg->n_hosts]))
 			return cfg_fail(c, buf, "duplicate host \"%s\"", cfg->hosts[cfg->n_hosts]);
-		/* In-band authentication is not implemented: refuse a configured key. */
 		if ((ret = get_object(c, h, where, "dhchap", &dh)))
 			return ret;
-		if (dh) {
-			struct json_object *key = member(dh, "key");
-			const char *s = key && json_object_is_type(key, json_type_string)
-						? json_object_get_string(key)
-						: "";
-
-			if (*s)
-				return cfg_fail(c, join(buf, where, "dhchap.key"),
-						"DH-HMAC-CHAP authentication is not supported");
-		}
+		if (dh && (ret = parse_host_dhchap(c, dh, join(buf, where, "dhchap"),
+						   &cfg->host_dhchap[cfg->n_hosts])))
+			return ret;
 		cfg->n_hosts++;
 	}
 	return 0;
@@ -1113,6 +1167,15 @@ static int cfg_apply(struct cfg_ctx *c, struct cfg *cfg, struct nvmf_tgt *tgt)
 
 	if (!subsys)
 		return apply_fail(c, NULL, -ENOMEM, "cannot build the target");
+	for (unsigned int i = 0; i < cfg->n_hosts; i++) {
+		if (!cfg->host_dhchap[i].key[0])
+			continue;
+		if ((ret = nvmf_tgt_set_host_dhchap(tgt, cfg->hosts[i], &cfg->host_dhchap[i], NULL)) < 0) {
+			join_index(where, "", "hosts", i);
+			apply_fail(c, join(buf, where, "dhchap"), ret, "cannot set the host's keys");
+			goto out;
+		}
+	}
 	for (unsigned int i = 0; i < cfg->n_subsys; i++) {
 		struct cfg_subsys *s = &cfg->subsys[i];
 
@@ -1234,6 +1297,20 @@ static int read_text(struct cfg_ctx *c, const char *path, char **out, size_t *le
 	return 0;
 }
 
+/* Secrets belong in a file only its owner can read. */
+static void cfg_check_secret_mode(const char *path, const struct cfg *cfg)
+{
+	struct stat st;
+	bool secrets = false;
+
+	for (unsigned int i = 0; i < cfg->n_hosts && !secrets; i++)
+		secrets = cfg->host_dhchap[i].key[0] != '\0';
+	if (secrets && stat(path, &st) == 0 && (st.st_mode & 077))
+		log_warn("config", "%s holds DH-HMAC-CHAP secrets but is readable by group or others (mode %04o); "
+				   "chmod 600 it",
+			 path, (unsigned int)(st.st_mode & 07777));
+}
+
 int nvmf_config_load(struct nvmf_tgt *tgt, const char *path, char *err, size_t errlen)
 {
 	struct cfg_ctx c = { .file = path, .err = err, .errlen = errlen };
@@ -1247,9 +1324,11 @@ int nvmf_config_load(struct nvmf_tgt *tgt, const char *path, char *err, size_t e
 	if ((ret = read_text(&c, path, &text, &len)))
 		return ret;
 	ret = cfg_parse(&c, text, len, &cfg);
+	dhchap_wipe(text, len); /* it may hold secrets */
 	free(text);
 	if (ret)
 		return ret;
+	cfg_check_secret_mode(path, &cfg);
 	ret = cfg_open_backends(&c, &cfg);
 	if (ret == 0)
 		ret = cfg_apply(&c, &cfg, tgt);
@@ -1370,8 +1449,28 @@ static int cmp_json_str(const void *a, const void *b)
 		      json_object_get_string(*(struct json_object *const *)b));
 }
 
+/* A host entry as nvmetcli writes it, with its DH-HMAC-CHAP keys if any. */
+static struct json_object *save_host(struct nvmf_tgt *tgt, const char *nqn)
+{
+	struct json_object *h = json_object_new_object();
+	struct nvmf_dhchap_cfg d;
+
+	if (tgt && nvmf_tgt_get_host_dhchap(tgt, nqn, &d) == 0) {
+		struct json_object *dh = json_object_new_object();
+
+		json_object_object_add(dh, "ctrl_key", jstr(d.ctrl_key));
+		json_object_object_add(dh, "dhgroup", jstr(d.dhgroup[0] ? d.dhgroup : "null"));
+		json_object_object_add(dh, "hash", jstr(d.hash[0] ? d.hash : "hmac(sha256)"));
+		json_object_object_add(dh, "key", jstr(d.key));
+		json_object_object_add(h, "dhchap", dh);
+		nvmf_dhchap_cfg_wipe(&d);
+	}
+	json_object_object_add(h, "nqn", jstr(nqn));
+	return h;
+}
+
 /* snapshot (target.h) -> nvmetcli document */
-static struct json_object *cfg_from_snapshot(struct json_object *snap)
+static struct json_object *cfg_from_snapshot(struct json_object *snap, struct nvmf_tgt *tgt)
 {
 	struct json_object *root = json_object_new_object();
 	struct json_object *hosts = json_object_new_array();
@@ -1436,14 +1535,35 @@ static struct json_object *cfg_from_snapshot(struct json_object *snap)
 		json_object_array_add(subs, s);
 	}
 
+	/* Hosts with keys are kept even when no subsystem lists them. */
+	a = snap_array(snap, "hosts");
+	for (size_t i = 0; !oom && a && i < json_object_array_length(a); i++) {
+		struct json_object *sh = json_object_array_get_idx(a, i);
+		const char *hn = snap_str(sh, "nqn");
+		bool seen = false;
+
+		if (!hn || !snap_bool(sh, "dhchap_key"))
+			continue;
+		for (size_t k = 0; k < n_names && !seen; k++)
+			seen = strcmp(names[k], hn) == 0;
+		if (seen)
+			continue;
+		if (n_names == cap) {
+			const char **nn = realloc(names, (cap ? cap * 2 : 16) * sizeof(*nn));
+
+			if (!nn) {
+				oom = true;
+				break;
+			}
+			names = nn;
+			cap = cap ? cap * 2 : 16;
+		}
+		names[n_names++] = hn;
+	}
 	if (n_names)
 		qsort(names, n_names, sizeof(*names), cmp_str);
-	for (size_t i = 0; i < n_names; i++) {
-		struct json_object *h = json_object_new_object();
-
-		json_object_object_add(h, "nqn", jstr(names[i]));
-		json_object_array_add(hosts, h);
-	}
+	for (size_t i = 0; i < n_names; i++)
+		json_object_array_add(hosts, save_host(tgt, names[i]));
 	free(names);
 
 	a = snap_array(snap, "ports");
@@ -1572,7 +1692,7 @@ int nvmf_config_save(struct nvmf_tgt *tgt, const char *path, char *err, size_t e
 		cfg_fail(&c, NULL, "cannot take a snapshot of the target");
 		return -ENOMEM;
 	}
-	doc = cfg_from_snapshot(snap);
+	doc = cfg_from_snapshot(snap, tgt);
 	text = doc ? json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
 								 JSON_C_TO_STRING_SPACED |
 								 JSON_C_TO_STRING_NOSLASHESCAPE)

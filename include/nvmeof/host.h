@@ -50,6 +50,15 @@ struct nvmeof_ctrl_opts {
 	unsigned int io_timeout_ms; /* per command, default 30000 */
 	unsigned int admin_timeout_ms; /* per command, default 60000 */
 	unsigned int connect_timeout_ms; /* TCP + ICReq + Connect, default 10000 */
+	/*
+	 * DH-HMAC-CHAP secrets in the interchange format ("DHHC-1:HH:...:"),
+	 * NULL for none. With a secret every queue authenticates after its
+	 * Connect (also when the controller asks); with a controller secret too,
+	 * the controller must prove its own key (bidirectional). A refusal
+	 * fails the connection with -EACCES.
+	 */
+	const char *dhchap_secret;
+	const char *dhchap_ctrl_secret;
 };
 
 /* NVMe completion as the caller sees it. */

@@ -25,6 +25,7 @@ static const struct subcommand subcommands[] = {
 	{ "write", cmd_write, "write a block range from a file or stdin" },
 	{ "flush", cmd_flush, "flush the volatile write cache" },
 	{ "perf", cmd_perf, "benchmark: IOPS, bandwidth, latency percentiles" },
+	{ "gen-dhchap-key", cmd_gen_dhchap_key, "generate a DH-HMAC-CHAP secret (as nvme-cli)" },
 	/* Managed by the target's tooling (src/cli/nvmeof/target_cmd.c). */
 	{ "target", cmd_target, "manage an nvmeof-target (see nvmeof target --help)" },
 };

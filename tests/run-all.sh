@@ -12,7 +12,8 @@
 #   interop      tests/interop/run.sh and tests/interop/target-*.sh (the Linux
 #                host, or SPDK's perf client, vs. our target),
 #                tests/interop/host-vs-kernel-target.sh (our host vs. the Linux
-#                target); needs root, skipped otherwise
+#                target), tests/interop/auth.sh (DH-HMAC-CHAP both ways with
+#                the Linux 6.12 host and target); needs root, skipped otherwise
 #
 #   RUN_ALL_SKIP="fuzz interop ..."   stages to leave out (stage names below)
 #   RUN_ALL_ONLY="unit-release ..."   run only these stages
@@ -21,7 +22,7 @@
 # Stage names: build-release build-san build-tsan unit-release unit-san
 # unit-tsan unit-valgrind integration-release integration-san integration-tsan
 # integration-NAME[-san|-tsan] soak fuzz interop-target interop-target-NAME
-# interop-host. A group name selects or skips several stages: the text before
+# interop-host interop-auth. A group name selects or skips several stages: the text before
 # the first "-" (build, unit, integration, soak, fuzz, interop), or a build
 # variant at the end (release, san, tsan, valgrind): RUN_ALL_ONLY=tsan runs
 # build-tsan unit-tsan integration-tsan integration-NAME-tsan.
@@ -160,6 +161,7 @@ fi
 if [ "$(id -u)" != 0 ]; then
 	skip_stage interop-target "needs root: the kernel interop harness installs qemu with apt-get"
 	skip_stage interop-host "needs root: the kernel interop harness installs qemu with apt-get"
+	skip_stage interop-auth "needs root: the kernel interop harness installs qemu with apt-get"
 else
 	stage interop-target tests/interop/run.sh build
 	# More kernel-host scenarios for our target (e.g. live reconfiguration).
@@ -172,6 +174,8 @@ else
 	else
 		skip_stage interop-host "tests/interop/host-vs-kernel-target.sh does not exist yet"
 	fi
+	# DH-HMAC-CHAP with Linux 6.12 (trixie guest) as host of our target and as target of our host.
+	stage interop-auth bash tests/interop/auth.sh build
 fi
 
 echo

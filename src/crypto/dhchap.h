@@ -113,7 +113,7 @@ struct dhchap_dh {
 	uint8_t dhgid;
 };
 
-/* Generate a key pair in group dhgid; pub gets dhchap_dhgroup_len() bytes (big-endian, padded). */
+/* Generate a key pair in group dhgid (dh is overwritten: free a previous one first); pub gets dhchap_dhgroup_len() bytes (big-endian, padded). */
 int dhchap_dh_generate(struct dhchap_dh *dh, uint8_t dhgid, uint8_t *pub, size_t pub_len);
 /* Shared secret with the peer's public value (both group-sized); out gets group size bytes. */
 int dhchap_dh_shared(const struct dhchap_dh *dh, const uint8_t *peer, size_t peer_len, uint8_t *out,

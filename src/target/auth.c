@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "internal.h"
@@ -29,6 +30,7 @@
 #define AUTH_DEADLINE_NS (10ull * 1000000000ull) /* one transaction, Negotiate to the end */
 #define AUTH_LINGER_NS (1000000000ull) /* after Failure1: the host closes, or we do */
 #define AUTH_MAX_RECV 8192 /* AL accepted (the largest message is ~1.2 KiB) */
+#define AUTH_MAX_JOBS 64 /* DH computations queued for the worker, all queues together */
 
 /* What the queue expects next (the message the host sends or fetches). */
 enum auth_step {
@@ -48,6 +50,7 @@ struct nvmf_auth_sq {
 	bool failed; /* Failure1 sent or owed: the queue closes */
 	bool in_transaction;
 	bool bidirectional;
+	bool busy; /* a DH computation for this queue is on the worker */
 	enum auth_step step;
 	uint8_t status; /* failure explanation for Failure1 */
 	uint16_t tid;
@@ -206,6 +209,14 @@ static void auth_deadline(struct reactor_timer *t)
 	struct nvmf_auth_sq *a = container_of(t, struct nvmf_auth_sq, deadline);
 	struct nvmf_sq *sq = a->sq;
 
+	if (a->busy) {
+		/* The worker still uses the transaction: only close; the state goes
+		 * when the queue does, after the request completed. */
+		log_warn_rl(LOG_COMP, "host %s (peer %s) qid %u: authentication timed out, closing",
+			    sq->ctrl ? sq->ctrl->hostnqn : "?", sq->peer, sq->qid);
+		sq->ops->disconnect(sq);
+		return;
+	}
 	if (a->authenticated && !a->failed) {
 		/* A re-authentication left unfinished: the queue keeps its standing. */
 		log_warn_rl(LOG_COMP, "host %s (peer %s) qid %u: re-authentication not completed in time, abandoned",
@@ -365,25 +376,160 @@ static int effective_challenge(const struct nvmf_auth_sq *a, const uint8_t *c, u
 	return dhchap_augment_challenge(a->hash_id, a->sess, a->sess_len, c, out);
 }
 
-static void auth_reply(struct nvmf_auth_sq *a, const void *buf, size_t len)
+/* ------------------------------------------------------------------ */
+/* DH worker                                                           */
+
+/*
+ * FFDHE key generation and agreement take milliseconds (ffdhe8192: ~100 ms):
+ * on a reactor they would stall every other queue it serves, and any peer
+ * that names a host with a key could ask for them. One thread per target
+ * does them instead, from a bounded queue; the request stays in flight
+ * meanwhile (so its queue and auth state live on) and is finished on its
+ * reactor.
+ */
+enum job_kind { JOB_KEYGEN, JOB_DERIVE };
+
+struct auth_job {
+	struct auth_job *next;
+	enum job_kind kind;
+	struct nvmf_req *req;
+	struct nvmf_auth_sq *a;
+	const uint8_t *peer; /* DERIVE: the host's value, in req->data */
+	size_t len; /* group size */
+	int ret;
+	struct dhchap_dh dh; /* KEYGEN result */
+	uint8_t pub[DHCHAP_MAX_DH_LEN];
+};
+
+struct nvmf_auth_worker {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	struct auth_job *head, **tail;
+	unsigned int queued;
+	bool stop;
+};
+
+static void job_done(void *arg);
+
+static void *auth_worker_main(void *arg)
+{
+	struct nvmf_auth_worker *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		struct auth_job *j;
+
+		while (!w->head && !w->stop)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (!w->head)
+			break;
+		j = w->head;
+		w->head = j->next;
+		if (!w->head)
+			w->tail = &w->head;
+		pthread_mutex_unlock(&w->lock);
+		if (j->kind == JOB_KEYGEN)
+			j->ret = dhchap_dh_generate(&j->dh, j->a->dhgid, j->pub, j->len);
+		else
+			j->ret = dhchap_dh_shared(&j->a->dh, j->peer, j->len, j->a->sess, j->len);
+		/* reactor_post only fails for want of memory: try again, for a while. */
+		for (int tries = 0; reactor_post(j->req->sq->reactor, job_done, j) != 0; tries++) {
+			if (tries == 5000) {
+				log_error(LOG_COMP, "cannot hand a DH result back to its reactor; request abandoned");
+				break;
+			}
+			usleep(1000);
+		}
+		pthread_mutex_lock(&w->lock);
+		w->queued--;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+static struct nvmf_auth_worker *worker_get(struct nvmf_tgt *tgt)
+{
+	struct nvmf_auth_worker *w;
+
+	pthread_mutex_lock(&tgt->lock);
+	w = tgt->auth_worker;
+	if (!w && (w = calloc(1, sizeof(*w)))) {
+		pthread_mutex_init(&w->lock, NULL);
+		pthread_cond_init(&w->cond, NULL);
+		w->tail = &w->head;
+		if (pthread_create(&w->thread, NULL, auth_worker_main, w) != 0) {
+			pthread_cond_destroy(&w->cond);
+			pthread_mutex_destroy(&w->lock);
+			free(w);
+			w = NULL;
+		}
+		tgt->auth_worker = w;
+	}
+	pthread_mutex_unlock(&tgt->lock);
+	return w;
+}
+
+void nvmf_auth_worker_stop(struct nvmf_tgt *tgt)
+{
+	struct nvmf_auth_worker *w = tgt->auth_worker;
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+	tgt->auth_worker = NULL;
+}
+
+/* Queue a job; -EBUSY when the worker has enough to do already. */
+static int job_submit(struct nvmf_req *req, struct nvmf_auth_sq *a, enum job_kind kind, const uint8_t *peer,
+		      size_t len)
+{
+	struct nvmf_auth_worker *w;
+	struct auth_job *j;
+
+	if (!req->sq->reactor || !(w = worker_get(req->sq->tgt)))
+		return -ENOMEM;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->kind = kind;
+	j->req = req;
+	j->a = a;
+	j->peer = peer;
+	j->len = len;
+	pthread_mutex_lock(&w->lock);
+	if (w->queued >= AUTH_MAX_JOBS || w->stop) {
+		pthread_mutex_unlock(&w->lock);
+		free(j);
+		return -EBUSY;
+	}
+	w->queued++;
+	*w->tail = j;
+	w->tail = &j->next;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	a->busy = true;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reply and Success                                                   */
+
+/* The host's response, checked once the session key (if any) is known. */
+static void auth_reply_verify(struct nvmf_auth_sq *a, const struct nvme_auth_reply *r)
 {
 	const struct nvmf_ctrl *ctrl = a->sq->ctrl;
 	uint8_t tkey[DHCHAP_MAX_SECRET_LEN], chal[DHCHAP_MAX_HASH_LEN], want[DHCHAP_MAX_HASH_LEN];
-	struct nvme_auth_reply r;
 	size_t tlen;
 	bool match;
 
-	if (nvme_auth_reply_decode(buf, len, &r) || r.hl != a->hl)
-		return auth_fail(a, NVME_AUTH_FAIL_INCORRECT_PAYLOAD, "malformed Reply");
-	if (a->dhgid != DHCHAP_DHGROUP_NULL) {
-		a->sess_len = dhchap_dhgroup_len(a->dhgid);
-		if (r.dhvlen != a->sess_len)
-			return auth_fail(a, NVME_AUTH_FAIL_INCORRECT_PAYLOAD, "DH value of the wrong size");
-		if (dhchap_dh_shared(&a->dh, r.dhv, r.dhvlen, a->sess, a->sess_len))
-			return auth_fail(a, NVME_AUTH_FAIL_DHGROUP_UNUSABLE, "unusable DH value");
-	} else if (r.dhvlen) {
-		return auth_fail(a, NVME_AUTH_FAIL_INCORRECT_PAYLOAD, "DH value without a DH group");
-	}
 	if (dhchap_transform_key(&ctrl->dhchap.key, ctrl->hostnqn, tkey, &tlen) ||
 	    effective_challenge(a, a->c1, chal) ||
 	    dhchap_response(a->hash_id, tkey, tlen, chal, a->s1, a->tid, 0, DHCHAP_ROLE_HOST, ctrl->hostnqn,
@@ -392,24 +538,53 @@ static void auth_reply(struct nvmf_auth_sq *a, const void *buf, size_t len)
 		return auth_fail(a, NVME_AUTH_FAIL_FAILED, "internal error computing the response");
 	}
 	dhchap_wipe(tkey, sizeof(tkey));
-	match = dhchap_equal(want, r.r1, a->hl);
+	match = dhchap_equal(want, r->r1, a->hl);
 	dhchap_wipe(want, sizeof(want));
 	dhchap_wipe(chal, sizeof(chal));
 	if (!match)
 		return auth_fail(a, NVME_AUTH_FAIL_FAILED, "the host's response does not match its key");
 	/* SEQNUM 0 with a challenge is for secure channel setup, not bidirectional. */
-	a->bidirectional = r.cvalid && r.seqnum != 0;
+	a->bidirectional = r->cvalid && r->seqnum != 0;
 	if (a->bidirectional) {
 		if (!ctrl->dhchap.has_ctrl_key)
 			return auth_fail(a, NVME_AUTH_FAIL_FAILED,
 					 "the host asks the controller to authenticate, but no controller key is configured");
-		a->s2 = r.seqnum;
-		memcpy(a->c2, r.c2, a->hl);
+		a->s2 = r->seqnum;
+		memcpy(a->c2, r->c2, a->hl);
 	} else {
 		a->authenticated = true;
 		a->failed = false;
 	}
 	a->step = STEP_SUCCESS1;
+}
+
+/* Returns true when the request was handed to the worker (completed later). */
+static bool auth_reply(struct nvmf_req *req, struct nvmf_auth_sq *a, const void *buf, size_t len)
+{
+	struct nvme_auth_reply r;
+	int ret;
+
+	if (nvme_auth_reply_decode(buf, len, &r) || r.hl != a->hl) {
+		auth_fail(a, NVME_AUTH_FAIL_INCORRECT_PAYLOAD, "malformed Reply");
+		return false;
+	}
+	if (a->dhgid == DHCHAP_DHGROUP_NULL) {
+		if (r.dhvlen)
+			auth_fail(a, NVME_AUTH_FAIL_INCORRECT_PAYLOAD, "DH value without a DH group");
+		else
+			auth_reply_verify(a, &r);
+		return false;
+	}
+	a->sess_len = dhchap_dhgroup_len(a->dhgid);
+	if (r.dhvlen != a->sess_len) {
+		auth_fail(a, NVME_AUTH_FAIL_INCORRECT_PAYLOAD, "DH value of the wrong size");
+		return false;
+	}
+	ret = job_submit(req, a, JOB_DERIVE, r.dhv, a->sess_len);
+	if (ret)
+		auth_fail(a, NVME_AUTH_FAIL_FAILED,
+			  ret == -EBUSY ? "too many DH computations pending" : "cannot queue the DH computation");
+	return ret == 0;
 }
 
 static void auth_done(struct nvmf_auth_sq *a)
@@ -436,6 +611,12 @@ static void exec_auth_send(struct nvmf_req *req)
 	uint8_t type, id;
 	uint16_t tid;
 
+	if (a && a->busy) {
+		log_warn_rl(LOG_COMP, "%s qid %u: authentication command while the previous one is running", sq->peer,
+			    sq->qid);
+		nvmf_req_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR) | NVME_STATUS_DNR);
+		return;
+	}
 	if (nvme_auth_peek(buf, len, &type, &id, &tid)) {
 		log_warn_rl(LOG_COMP, "%s qid %u: Authentication Send of %zu bytes is no message", sq->peer, sq->qid,
 			    len);
@@ -503,7 +684,8 @@ static void exec_auth_send(struct nvmf_req *req)
 		return;
 	}
 	if (id == NVME_AUTH_REPLY) {
-		auth_reply(a, buf, len);
+		if (auth_reply(req, a, buf, len))
+			return; /* finished by job_done */
 	} else if (nvme_auth_success2_decode(buf, len, &tid)) {
 		auth_fail(a, NVME_AUTH_FAIL_INCORRECT_PAYLOAD, "malformed Success2");
 	} else {
@@ -512,9 +694,8 @@ static void exec_auth_send(struct nvmf_req *req)
 	nvmf_req_complete(req, 0);
 }
 
-static int build_challenge(struct nvmf_auth_sq *a, uint8_t *buf, size_t cap)
+static int build_challenge(struct nvmf_auth_sq *a, const uint8_t *pub, uint8_t *buf, size_t cap)
 {
-	uint8_t pub[DHCHAP_MAX_DH_LEN];
 	struct nvme_auth_challenge m = { .t_id = a->tid, .hashid = a->hash_id, .dhgid = a->dhgid, .hl = a->hl };
 	size_t dhlen = dhchap_dhgroup_len(a->dhgid);
 	int ret;
@@ -524,15 +705,10 @@ static int build_challenge(struct nvmf_auth_sq *a, uint8_t *buf, size_t cap)
 	a->s1 = dhchap_seqnum();
 	if ((ret = dhchap_random(a->c1, a->hl)))
 		return ret;
-	if (dhlen) {
-		dhchap_dh_free(&a->dh);
-		if ((ret = dhchap_dh_generate(&a->dh, a->dhgid, pub, dhlen)))
-			return ret;
-		m.dhv = pub;
-		m.dhvlen = (uint16_t)dhlen;
-	}
 	m.seqnum = a->s1;
 	m.c1 = a->c1;
+	m.dhv = dhlen ? pub : NULL;
+	m.dhvlen = (uint16_t)dhlen;
 	ret = nvme_auth_challenge_encode(buf, cap, &m);
 	return ret < 0 ? ret : 0;
 }
@@ -563,6 +739,62 @@ static int build_success1(struct nvmf_auth_sq *a, uint8_t *buf, size_t cap)
 	return ret < 0 ? ret : 0;
 }
 
+/* Answer a Receive: the message for the current step (Failure1 if it failed). */
+static void recv_finish(struct nvmf_req *req, struct nvmf_auth_sq *a)
+{
+	uint8_t *buf = req->data;
+	size_t al = req->data_len;
+
+	if (a->step == STEP_FAILURE1) {
+		memset(buf, 0, al);
+		(void)nvme_auth_failure_encode(buf, al, NVME_AUTH_FAILURE1, a->tid, a->status);
+		a->step = STEP_NEGOTIATE;
+		a->in_transaction = false;
+		/* The host gets the message, then the queue goes. */
+		arm(a, AUTH_LINGER_NS);
+	}
+	req->c2h_data = buf;
+	req->c2h_len = (uint32_t)al;
+	nvmf_req_complete(req, 0);
+}
+
+static void job_done(void *arg)
+{
+	struct auth_job *j = arg;
+	struct nvmf_req *req = j->req;
+	struct nvmf_auth_sq *a = j->a;
+
+	a->busy = false;
+	if (j->kind == JOB_KEYGEN) {
+		if (j->ret) {
+			auth_fail(a, NVME_AUTH_FAIL_FAILED, "cannot generate a DH key");
+		} else {
+			a->dh = j->dh;
+			if (build_challenge(a, j->pub, req->data, req->data_len))
+				auth_fail(a, NVME_AUTH_FAIL_FAILED, "cannot make a challenge");
+			else
+				a->step = STEP_REPLY;
+		}
+		dhchap_wipe(j->pub, sizeof(j->pub));
+		free(j);
+		recv_finish(req, a);
+		return;
+	}
+	if (j->ret) {
+		auth_fail(a, NVME_AUTH_FAIL_DHGROUP_UNUSABLE, "unusable DH value");
+	} else {
+		struct nvme_auth_reply r;
+
+		/* Decoded before; the buffer is the request's and unchanged. */
+		if (nvme_auth_reply_decode(req->data, req->data_len, &r) == 0)
+			auth_reply_verify(a, &r);
+		else
+			auth_fail(a, NVME_AUTH_FAIL_INCORRECT_PAYLOAD, "malformed Reply");
+	}
+	free(j);
+	nvmf_req_complete(req, 0);
+}
+
 static void exec_auth_recv(struct nvmf_req *req)
 {
 	struct nvmf_sq *sq = req->sq;
@@ -572,16 +804,28 @@ static void exec_auth_recv(struct nvmf_req *req)
 	int ret;
 
 	memset(buf, 0, al);
-	if (!a || (!a->in_transaction && !a->failed)) {
+	if (!a || a->busy || (!a->in_transaction && !a->failed)) {
 		log_warn_rl(LOG_COMP, "%s qid %u: Authentication Receive outside a transaction", sq->peer, sq->qid);
 		nvmf_req_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR) | NVME_STATUS_DNR);
 		return;
 	}
 	switch (a->step) {
 	case STEP_CHALLENGE:
-		if ((ret = build_challenge(a, buf, al))) {
-			auth_fail(a, ret == -ENOSPC ? NVME_AUTH_FAIL_INCORRECT_PAYLOAD : NVME_AUTH_FAIL_FAILED,
-				  ret == -ENOSPC ? "receive buffer too small for the challenge" : "cannot make a challenge");
+		if (al < sizeof(struct nvme_auth_challenge_hdr) + a->hl + dhchap_dhgroup_len(a->dhgid)) {
+			auth_fail(a, NVME_AUTH_FAIL_INCORRECT_PAYLOAD, "receive buffer too small for the challenge");
+			break;
+		}
+		if (a->dhgid != DHCHAP_DHGROUP_NULL) {
+			dhchap_dh_free(&a->dh);
+			ret = job_submit(req, a, JOB_KEYGEN, NULL, dhchap_dhgroup_len(a->dhgid));
+			if (ret == 0)
+				return; /* finished by job_done */
+			auth_fail(a, NVME_AUTH_FAIL_FAILED,
+				  ret == -EBUSY ? "too many DH computations pending" : "cannot queue the DH computation");
+			break;
+		}
+		if (build_challenge(a, NULL, buf, al)) {
+			auth_fail(a, NVME_AUTH_FAIL_FAILED, "cannot make a challenge");
 			break;
 		}
 		a->step = STEP_REPLY;
@@ -602,17 +846,7 @@ static void exec_auth_recv(struct nvmf_req *req)
 		auth_fail(a, NVME_AUTH_FAIL_INCORRECT_MESSAGE, "Receive where the host should send");
 		break;
 	}
-	if (a->step == STEP_FAILURE1) {
-		memset(buf, 0, al);
-		(void)nvme_auth_failure_encode(buf, al, NVME_AUTH_FAILURE1, a->tid, a->status);
-		a->step = STEP_NEGOTIATE;
-		a->in_transaction = false;
-		/* The host gets the message, then the queue goes. */
-		arm(a, AUTH_LINGER_NS);
-	}
-	req->c2h_data = buf;
-	req->c2h_len = (uint32_t)al;
-	nvmf_req_complete(req, 0);
+	recv_finish(req, a);
 }
 
 uint16_t nvmf_auth_parse(struct nvmf_req *req)

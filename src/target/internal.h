@@ -235,6 +235,7 @@ struct nvmf_tgt {
 	uint64_t audit_monitored;
 	uint64_t start_ns;
 	struct nvmf_ns *retiring;
+	struct nvmf_auth_worker *auth_worker; /* DH computations off the reactors (auth.c) */
 };
 
 static inline struct nvmf_sq_priv *sq_priv(const struct nvmf_sq *sq)
@@ -315,6 +316,8 @@ bool nvmf_auth_queue_connected(struct nvmf_sq *sq, struct nvmf_auth_sq **auth);
 /* Commands other than Connect and Authentication Send/Receive must wait. */
 bool nvmf_auth_pending(const struct nvmf_sq *sq);
 void nvmf_auth_sq_free(struct nvmf_sq *sq, struct nvmf_auth_sq *auth);
+/* Stop the DH worker thread (target teardown, after the reactors). */
+void nvmf_auth_worker_stop(struct nvmf_tgt *tgt);
 void nvmf_host_dhchap_wipe(struct nvmf_host_dhchap *d);
 
 /* discovery.c: bytes [offset, offset+len) of the discovery log for ctrl,

@@ -240,6 +240,7 @@ void nvmf_tgt_destroy(struct nvmf_tgt *tgt)
 
 	if (!tgt)
 		return;
+	nvmf_auth_worker_stop(tgt);
 	for (s = tgt->subsystems; s; s = sn) {
 		sn = s->next;
 		subsys_free(s);

@@ -29,7 +29,17 @@ static int auth_cmd(struct fake_sq *f, bool send, uint32_t len)
 	a->len = to_le32(len);
 	f->req.data_len = len;
 	f->req.in_capsule = send;
-	return run_cmd(f);
+	unsigned int before = f->completions;
+	int st = run_cmd(f);
+
+	/* DH steps finish on the reactor after the worker thread's part. */
+	for (int i = 0; st == -1 && i < 5000; i++) {
+		usleep(1000);
+		pump(f->sq.reactor);
+		if (f->completions != before)
+			st = NVME_STATUS_FROM_CQE(le16(f->cqe.status));
+	}
+	return st;
 }
 
 static int auth_send(struct fake_sq *f, const void *msg, size_t len)

@@ -396,6 +396,7 @@ struct auth_job {
 	struct nvmf_auth_sq *a;
 	const uint8_t *peer; /* DERIVE: the host's value, in req->data */
 	size_t len; /* group size */
+	uint8_t dhgid;
 	int ret;
 	struct dhchap_dh dh; /* KEYGEN result */
 	uint8_t pub[DHCHAP_MAX_DH_LEN];
@@ -430,7 +431,7 @@ static void *auth_worker_main(void *arg)
 			w->tail = &w->head;
 		pthread_mutex_unlock(&w->lock);
 		if (j->kind == JOB_KEYGEN)
-			j->ret = dhchap_dh_generate(&j->dh, j->a->dhgid, j->pub, j->len);
+			j->ret = dhchap_dh_generate(&j->dh, j->dhgid, j->pub, j->len);
 		else
 			j->ret = dhchap_dh_shared(&j->a->dh, j->peer, j->len, j->a->sess, j->len);
 		/* reactor_post only fails for want of memory: try again, for a while. */
@@ -504,9 +505,13 @@ static int job_submit(struct nvmf_req *req, struct nvmf_auth_sq *a, enum job_kin
 	j->a = a;
 	j->peer = peer;
 	j->len = len;
+	j->dhgid = a->dhgid;
+	/* Before the worker can see the job: it owns a->dh / a->sess from then on. */
+	a->busy = true;
 	pthread_mutex_lock(&w->lock);
 	if (w->queued >= AUTH_MAX_JOBS || w->stop) {
 		pthread_mutex_unlock(&w->lock);
+		a->busy = false;
 		free(j);
 		return -EBUSY;
 	}
@@ -515,7 +520,6 @@ static int job_submit(struct nvmf_req *req, struct nvmf_auth_sq *a, enum job_kin
 	w->tail = &j->next;
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
-	a->busy = true;
 	return 0;
 }
 

@@ -17,9 +17,26 @@
 #define DNR NVME_STATUS_DNR
 #define AUTH_REQUIRED (ST(NVME_SCT_CMD_SPECIFIC, NVME_SC_AUTH_REQUIRED) | DNR)
 
+struct snap {
+	struct fake_sq *f;
+	unsigned int completions;
+	uint16_t status;
+};
+
+/* Read the completion state on the reactor: DH steps complete there later. */
+static void snap_on_reactor(void *arg)
+{
+	struct snap *s = arg;
+
+	s->completions = s->f->completions;
+	s->status = NVME_STATUS_FROM_CQE(le16(s->f->cqe.status));
+}
+
 static int auth_cmd(struct fake_sq *f, bool send, uint32_t len)
 {
 	struct nvmf_auth_sqe *a = (struct nvmf_auth_sqe *)&f->req.cmd;
+	struct snap sn = { .f = f };
+	unsigned int before;
 
 	cmd_reset(&f->req, NVME_FABRICS_COMMAND);
 	a->fctype = send ? NVMF_FCTYPE_AUTH_SEND : NVMF_FCTYPE_AUTH_RECV;
@@ -29,17 +46,17 @@ static int auth_cmd(struct fake_sq *f, bool send, uint32_t len)
 	a->len = to_le32(len);
 	f->req.data_len = len;
 	f->req.in_capsule = send;
-	unsigned int before = f->completions;
-	int st = run_cmd(f);
-
+	on_reactor(f->sq.reactor, snap_on_reactor, &sn);
+	before = sn.completions;
+	on_reactor(f->sq.reactor, run_req_on_reactor, &f->req);
 	/* DH steps finish on the reactor after the worker thread's part. */
-	for (int i = 0; st == -1 && i < 5000; i++) {
+	for (int i = 0; i < 5000; i++) {
+		on_reactor(f->sq.reactor, snap_on_reactor, &sn);
+		if (sn.completions != before)
+			return sn.status;
 		usleep(1000);
-		pump(f->sq.reactor);
-		if (f->completions != before)
-			st = NVME_STATUS_FROM_CQE(le16(f->cqe.status));
 	}
-	return st;
+	return -1;
 }
 
 static int auth_send(struct fake_sq *f, const void *msg, size_t len)

@@ -13,7 +13,8 @@
 #                host, or SPDK's perf client, vs. our target),
 #                tests/interop/host-vs-kernel-target.sh (our host vs. the Linux
 #                target), tests/interop/host-tls-vs-kernel-target.sh (the same
-#                over TLS, 6.12 kernel); needs root, skipped otherwise
+#                over TLS, 6.12 kernel), tests/interop/auth.sh (DH-HMAC-CHAP both ways with
+#                the Linux 6.12 host and target); needs root, skipped otherwise
 #
 #   RUN_ALL_SKIP="fuzz interop ..."   stages to leave out (stage names below)
 #   RUN_ALL_ONLY="unit-release ..."   run only these stages
@@ -22,7 +23,7 @@
 # Stage names: build-release build-san build-tsan unit-release unit-san
 # unit-tsan unit-valgrind integration-release integration-san integration-tsan
 # integration-NAME[-san|-tsan] soak fuzz interop-target interop-target-NAME interop-tls
-# interop-host interop-host-tls. A group name selects or skips several stages: the text before
+# interop-host interop-host-tls interop-auth. A group name selects or skips several stages: the text before
 # the first "-" (build, unit, integration, soak, fuzz, interop), or a build
 # variant at the end (release, san, tsan, valgrind): RUN_ALL_ONLY=tsan runs
 # build-tsan unit-tsan integration-tsan integration-NAME-tsan.
@@ -162,6 +163,8 @@ if [ "$(id -u)" != 0 ]; then
 	skip_stage interop-target "needs root: the kernel interop harness installs qemu with apt-get"
 	skip_stage interop-host "needs root: the kernel interop harness installs qemu with apt-get"
 	skip_stage interop-host-tls "needs root: the kernel interop harness installs qemu with apt-get"
+	skip_stage interop-tls "needs root: the kernel interop harness installs qemu with apt-get"
+	skip_stage interop-auth "needs root: the kernel interop harness installs qemu with apt-get"
 else
 	stage interop-target tests/interop/run.sh build
 	# More kernel-host scenarios for our target (e.g. live reconfiguration).
@@ -178,6 +181,8 @@ else
 	fi
 	# Our host over TLS vs. the 6.12 kernel target (the harness's trixie image).
 	stage interop-host-tls bash tests/interop/host-tls-vs-kernel-target.sh build
+	# DH-HMAC-CHAP with Linux 6.12 (trixie guest) as host of our target and as target of our host.
+	stage interop-auth bash tests/interop/auth.sh build
 fi
 
 echo

@@ -64,6 +64,16 @@ struct nvmeof_ctrl_opts {
 	const char *tls_key_identity;
 	unsigned int tls_identity_version; /* 0: "NVMe0R.." or 1 (default): "NVMe1R.. ... DIGEST" */
 	unsigned int tls_kdf; /* enum nvmeof_tls_kdf: HKDF label encoding of the derivation */
+
+	/*
+	 * DH-HMAC-CHAP secrets in the interchange format ("DHHC-1:HH:...:"),
+	 * NULL for none. With a secret every queue authenticates after its
+	 * Connect (also when the controller asks); with a controller secret too,
+	 * the controller must prove its own key (bidirectional). A refusal
+	 * fails the connection with -EACCES.
+	 */
+	const char *dhchap_secret;
+	const char *dhchap_ctrl_secret;
 };
 
 enum nvmeof_tls_kdf {

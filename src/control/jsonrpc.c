@@ -176,7 +176,7 @@ static struct json_object *error_response(struct json_object *id, const struct r
 	return r;
 }
 
-/* Secrets (any member named "...key", e.g. tls_key) never reach the log. */
+/* Secrets (members named "...key..." or "...secret...": TLS PSKs, DH-HMAC-CHAP keys) never reach the log. */
 static struct json_object *params_redacted(struct json_object *params)
 {
 	struct json_object *copy = NULL;
@@ -184,10 +184,8 @@ static struct json_object *params_redacted(struct json_object *params)
 	if (!json_object_is_type(params, json_type_object))
 		return json_object_get(params);
 	json_object_object_foreach(params, key, val) {
-		size_t n = strlen(key);
-
 		(void)val;
-		if (n < 3 || strcmp(key + n - 3, "key"))
+		if (!strstr(key, "key") && !strstr(key, "secret"))
 			continue;
 		if (!copy && json_object_deep_copy(params, &copy, NULL))
 			return NULL;
@@ -198,11 +196,13 @@ static struct json_object *params_redacted(struct json_object *params)
 
 static void params_summary(struct json_object *params, char *buf, size_t len)
 {
+	struct json_object *shown;
+
 	if (!params) {
 		snprintf(buf, len, "-");
 		return;
 	}
-	struct json_object *shown = params_redacted(params);
+	shown = params_redacted(params);
 	if (!shown) {
 		snprintf(buf, len, "(out of memory)");
 		return;

@@ -297,46 +297,160 @@ static int rpc_remove_ns(void *ctx, struct json_object *params, struct json_obje
 /* ------------------------------------------------------------------ */
 /* Hosts                                                                */
 
+/*
+ * Optional DH-HMAC-CHAP parameters: dhchap_key, dhchap_ctrl_key,
+ * dhchap_hash, dhchap_dhgroup. *given tells whether any was there.
+ */
+static int rpc_dhchap_params(struct json_object *params, struct nvmf_dhchap_cfg *cfg, bool *given,
+			     struct rpc_error *err)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+		size_t size;
+	} fields[] = {
+		{ "dhchap_key", offsetof(struct nvmf_dhchap_cfg, key), sizeof(cfg->key) },
+		{ "dhchap_ctrl_key", offsetof(struct nvmf_dhchap_cfg, ctrl_key), sizeof(cfg->ctrl_key) },
+		{ "dhchap_hash", offsetof(struct nvmf_dhchap_cfg, hash), sizeof(cfg->hash) },
+		{ "dhchap_dhgroup", offsetof(struct nvmf_dhchap_cfg, dhgroup), sizeof(cfg->dhgroup) },
+	};
+
+	memset(cfg, 0, sizeof(*cfg));
+	*given = false;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		const char *v = NULL;
+
+		if (rpc_param_str(params, fields[i].name, false, &v, err))
+			return -1;
+		if (!v)
+			continue;
+		*given = true;
+		if (strlen(v) >= fields[i].size)
+			return rpc_fail(err, JSONRPC_INVALID_PARAMS, "%s is too long", fields[i].name);
+		memcpy((char *)cfg + fields[i].off, v, strlen(v) + 1);
+	}
+	return 0;
+}
+
+static int rpc_set_dhchap(struct control *c, const char *host, const struct nvmf_dhchap_cfg *cfg,
+			  struct rpc_error *err)
+{
+	const char *what = NULL;
+	int rc = nvmf_tgt_set_host_dhchap(c->tgt, host, cfg, &what);
+
+	if (rc == -EINVAL && what)
+		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "host %s: invalid DH-HMAC-CHAP %s%s", host, what,
+				strcmp(what, "ctrl_key") == 0 && !cfg->key[0] ? " (needs dhchap_key)" : "");
+	if (rc)
+		return rpc_fail_errno(err, rc, "host %s", host);
+	return 0;
+}
+
+/* tls_key / tls_kdf parameters: *given tells whether a key was passed. */
+static int rpc_tls_params(struct json_object *params, struct nvme_tls_key *key, unsigned int *kdf,
+			  bool *given, struct rpc_error *err)
+{
+	const char *tls_key = NULL, *tls_kdf = NULL;
+
+	memset(key, 0, sizeof(*key));
+	*kdf = NVME_TLS_KDF_LIBNVME;
+	*given = false;
+	if (rpc_param_str(params, "tls_key", false, &tls_key, err) ||
+	    rpc_param_str(params, "tls_kdf", false, &tls_kdf, err))
+		return -1;
+	if (tls_kdf && strcmp(tls_kdf, "libnvme") && strcmp(tls_kdf, "rfc8446"))
+		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "tls_kdf must be libnvme or rfc8446");
+	if (tls_kdf && !strcmp(tls_kdf, "rfc8446"))
+		*kdf = NVME_TLS_KDF_RFC8446;
+	if (tls_key && nvme_tls_key_parse(tls_key, key))
+		return rpc_fail(err, JSONRPC_INVALID_PARAMS,
+				"tls_key is not a valid TLS PSK (NVMeTLSkey-1:HH:base64:, HH 01 or 02)");
+	*given = tls_key != NULL;
+	return 0;
+}
+
+#define HOST_KEY_PARAMS "dhchap_key", "dhchap_ctrl_key", "dhchap_hash", "dhchap_dhgroup", "tls_key", "tls_kdf"
+
 static int rpc_host(void *ctx, struct json_object *params, struct rpc_error *err, bool add)
 {
 	struct control *c = ctx;
 	struct nvmf_subsys *s;
-	const char *nqn, *host = NULL, *tls_key = NULL, *tls_kdf = NULL;
+	const char *nqn, *host = NULL;
+	struct nvmf_dhchap_cfg cfg;
 	struct nvme_tls_key key;
 	unsigned int kdf = NVME_TLS_KDF_LIBNVME;
+	bool dhchap = false, tls = false;
+	int ret = -1;
 
-	if (rpc_params_only(params, add ? PARAMS("nqn", "host", "tls_key", "tls_kdf") : PARAMS("nqn", "host"),
-			    err) ||
-	    rpc_param_str(params, "host", true, &host, err) ||
-	    rpc_param_str(params, "tls_key", false, &tls_key, err) ||
-	    rpc_param_str(params, "tls_kdf", false, &tls_kdf, err))
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&key, 0, sizeof(key));
+	if (rpc_params_only(params, add ? PARAMS("nqn", "host", HOST_KEY_PARAMS) : PARAMS("nqn", "host"), err) ||
+	    rpc_param_str(params, "host", true, &host, err))
 		return -1;
 	if (!nvmf_nqn_valid(host))
 		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "'%.223s' is not a valid host NQN", host);
-	if (tls_kdf && strcmp(tls_kdf, "libnvme") && strcmp(tls_kdf, "rfc8446"))
-		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "tls_kdf must be libnvme or rfc8446");
-	if (tls_kdf && !strcmp(tls_kdf, "rfc8446"))
-		kdf = NVME_TLS_KDF_RFC8446;
-	if (tls_key && nvme_tls_key_parse(tls_key, &key))
-		return rpc_fail(err, JSONRPC_INVALID_PARAMS,
-				"tls_key is not a valid TLS PSK (NVMeTLSkey-1:HH:base64:, HH 01 or 02)");
+	if (add && (rpc_dhchap_params(params, &cfg, &dhchap, err) ||
+		    rpc_tls_params(params, &key, &kdf, &tls, err)))
+		goto out;
 	if (find_subsys(c, params, &s, &nqn, err))
-		goto fail;
+		goto out;
+	/* Keys first: the host must not be admitted without them. */
+	if (dhchap && rpc_set_dhchap(c, host, &cfg, err))
+		goto out;
+	if (tls) {
+		int rc = nvmf_tgt_set_host_tls_key(c->tgt, host, &key, kdf);
+
+		if (rc) {
+			rpc_fail_errno(err, rc, "host %s", host);
+			goto out;
+		}
+	}
 	int rc = add ? nvmf_subsys_add_host(s, host) : nvmf_subsys_remove_host(s, host);
-	/* Adding a listed host again just sets its key (for new connections). */
-	if (rc == -EEXIST && tls_key)
-		rc = 0;
-	if (rc == 0 && tls_key)
-		rc = nvmf_tgt_set_host_tls_key(c->tgt, host, &key, kdf);
-	if (tls_key)
-		nvme_tls_key_clear(&key);
-	if (rc)
-		return rpc_fail_errno(err, rc, "subsystem %s: host %s", nqn, host);
-	return 0;
-fail:
-	if (tls_key)
-		nvme_tls_key_clear(&key);
-	return -1;
+	/* Adding a listed host again with keys just sets them (for new connections). */
+	if (rc && !(add && (dhchap || tls) && rc == -EEXIST)) {
+		rpc_fail_errno(err, rc, "subsystem %s: host %s", nqn, host);
+		goto out;
+	}
+	ret = 0;
+out:
+	nvmf_dhchap_cfg_wipe(&cfg);
+	nvme_tls_key_clear(&key);
+	return ret;
+}
+
+/* Replace a host's keys with those given (a key not given is removed);
+ * live controllers keep theirs, new connections use these. */
+static int rpc_set_host_keys(void *ctx, struct json_object *params, struct json_object **result,
+			     struct rpc_error *err)
+{
+	struct control *c = ctx;
+	const char *host = NULL;
+	struct nvmf_dhchap_cfg cfg;
+	struct nvme_tls_key key;
+	unsigned int kdf;
+	bool dhchap, tls;
+	int ret = -1, rc;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&key, 0, sizeof(key));
+	if (rpc_params_only(params, PARAMS("host", HOST_KEY_PARAMS), err) ||
+	    rpc_param_str(params, "host", true, &host, err))
+		return -1;
+	if (!nvmf_nqn_valid(host))
+		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "'%.223s' is not a valid host NQN", host);
+	if (rpc_dhchap_params(params, &cfg, &dhchap, err) || rpc_tls_params(params, &key, &kdf, &tls, err) ||
+	    rpc_set_dhchap(c, host, &cfg, err))
+		goto out;
+	rc = nvmf_tgt_set_host_tls_key(c->tgt, host, tls ? &key : NULL, kdf);
+	if (rc) {
+		rpc_fail_errno(err, rc, "host %s", host);
+		goto out;
+	}
+	ret = 0;
+out:
+	nvmf_dhchap_cfg_wipe(&cfg);
+	nvme_tls_key_clear(&key);
+	return ret;
 }
 
 static int rpc_add_host(void *ctx, struct json_object *params, struct json_object **result,
@@ -571,6 +685,7 @@ const struct rpc_method control_methods[] = {
 	{ "remove_ns", rpc_remove_ns, true },
 	{ "add_host", rpc_add_host, true },
 	{ "remove_host", rpc_remove_host, true },
+	{ "set_host_keys", rpc_set_host_keys, true },
 	{ "add_port", rpc_add_port, true },
 	{ "remove_port", rpc_remove_port, true },
 	{ "link_port", rpc_link, true },

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "crypto/dhchap.h"
 #include "host_internal.h"
 #include "proto/endian.h"
 
@@ -778,6 +779,8 @@ static void ctrl_free(struct nvmeof_ctrl *ctrl)
 	pthread_mutex_destroy(&ctrl->ns_lock);
 	pthread_cond_destroy(&ctrl->cond);
 	ctrl_event_destroy(ctrl);
+	dhchap_wipe(ctrl->dhchap_secret, sizeof(ctrl->dhchap_secret));
+	dhchap_wipe(ctrl->dhchap_ctrl_secret, sizeof(ctrl->dhchap_ctrl_secret));
 	free(ctrl);
 }
 
@@ -803,6 +806,22 @@ int nvmeof_ctrl_connect(const struct nvmeof_ctrl_opts *opts, struct nvmeof_ctrl 
 	ctrl->opts.trsvcid = ctrl->trsvcid;
 	snprintf(ctrl->subnqn, sizeof(ctrl->subnqn), "%s", opts->subnqn);
 	ctrl->opts.subnqn = ctrl->subnqn;
+	/* Kept for reconnects, which authenticate every queue again. */
+	if ((opts->dhchap_secret && strlen(opts->dhchap_secret) >= sizeof(ctrl->dhchap_secret)) ||
+	    (opts->dhchap_ctrl_secret && strlen(opts->dhchap_ctrl_secret) >= sizeof(ctrl->dhchap_ctrl_secret)) ||
+	    (opts->dhchap_secret && opts->dhchap_secret[0] && !dhchap_key_valid(opts->dhchap_secret)) ||
+	    (opts->dhchap_ctrl_secret && opts->dhchap_ctrl_secret[0] &&
+	     !dhchap_key_valid(opts->dhchap_ctrl_secret))) {
+		log_error(HOST_LOG, "a DH-HMAC-CHAP secret is not in the format DHHC-1:HH:base64:");
+		free(ctrl);
+		return -EINVAL;
+	}
+	snprintf(ctrl->dhchap_secret, sizeof(ctrl->dhchap_secret), "%s",
+		 opts->dhchap_secret ? opts->dhchap_secret : "");
+	snprintf(ctrl->dhchap_ctrl_secret, sizeof(ctrl->dhchap_ctrl_secret), "%s",
+		 opts->dhchap_ctrl_secret ? opts->dhchap_ctrl_secret : "");
+	ctrl->opts.dhchap_secret = ctrl->dhchap_secret;
+	ctrl->opts.dhchap_ctrl_secret = ctrl->dhchap_ctrl_secret;
 	if (!ctrl->opts.hostnqn[0]) {
 		rc = nvmeof_default_host_id(ctrl->opts.hostnqn, ctrl->opts.hostid);
 		if (rc) {

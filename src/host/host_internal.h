@@ -236,6 +236,8 @@ struct nvmeof_ctrl {
 	char traddr[256];
 	char trsvcid[32];
 	char subnqn[NVME_NQN_FIELD];
+	char dhchap_secret[128]; /* opts.dhchap_* point here */
+	char dhchap_ctrl_secret[128];
 	uint16_t cntlid;
 	uint32_t max_xfer;
 	uint32_t incapsule_max;

@@ -10,6 +10,8 @@
 
 #include "common/log.h"
 #include "host_internal.h"
+#include "host/auth.h"
+#include "proto/nvme_auth.h"
 #include "proto/crc32c.h"
 #include "proto/endian.h"
 
@@ -273,13 +275,20 @@ int sync_conn_fabrics_connect(struct sync_conn *sc, const struct nvmeof_ctrl_opt
 			  NVME_STATUS_SC(cpl->status), cpl->dw0);
 		return -EREMOTEIO;
 	}
-	/* AUTHREQ bits (DW0 31:16): in-band authentication is not implemented. */
-	if (cpl->dw0 >> 16) {
-		log_error(HOST_LOG, "%s qid %u: controller requires authentication (dw0 0x%x)", sc->peer,
-			  sc->qid, cpl->dw0);
-		return -EACCES;
-	}
 	if (sc->qid == 0)
 		*cntlid = (uint16_t)(cpl->dw0 & 0xffff);
+	/* AUTHREQ (DW0 31:16): ATR asks for DH-HMAC-CHAP; secure channel
+	 * concatenation (ASCR) is not supported. */
+	if (cpl->dw0 & NVMF_CONNECT_AUTHREQ_ASCR) {
+		log_error(HOST_LOG, "%s qid %u: authentication failed: the controller requires secure channel "
+				    "concatenation, which is not supported", sc->peer, sc->qid);
+		return -EACCES;
+	}
+	/* A host with a secret authenticates unasked (but not to discovery
+	 * controllers, which do not take keys), so that a target that skips
+	 * authentication is noticed when the controller must prove itself. */
+	if ((cpl->dw0 & NVMF_CONNECT_AUTHREQ_ATR) ||
+	    (opts->dhchap_secret && opts->dhchap_secret[0] && strcmp(opts->subnqn, NVME_DISC_NQN) != 0))
+		return host_auth_run(sc, opts, timeout_ms);
 	return 0;
 }

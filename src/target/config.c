@@ -39,6 +39,7 @@
 #include "common/log.h"
 #include "common/size.h"
 #include "crypto/tls_psk.h"
+#include "crypto/dhchap.h"
 
 #define CFG_MAX_FILE (16u << 20)
 #define CFG_SERIAL_MAX 20 /* Identify Controller SN */
@@ -87,6 +88,7 @@ struct cfg_host_tls {
 struct cfg {
 	cfg_nqn *hosts;
 	struct cfg_host_tls *host_tls; /* parallel to hosts */
+	struct nvmf_dhchap_cfg *host_dhchap; /* per entry of hosts; key "" = none */
 	unsigned int n_hosts;
 	struct cfg_subsys *subsys;
 	unsigned int n_subsys;
@@ -436,6 +438,10 @@ static void cfg_free(struct cfg *cfg)
 	for (unsigned int i = 0; cfg->host_tls && i < cfg->n_hosts; i++)
 		nvme_tls_key_clear(&cfg->host_tls[i].key);
 	free(cfg->host_tls);
+	if (cfg->host_dhchap)
+		for (unsigned int i = 0; i < cfg->n_hosts; i++)
+			nvmf_dhchap_cfg_wipe(&cfg->host_dhchap[i]);
+	free(cfg->host_dhchap);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -474,6 +480,61 @@ static int parse_host_tls(struct cfg_ctx *c, struct json_object *h, const char *
 	return 0;
 }
 
+/*
+ * A host's DH-HMAC-CHAP entry as nvmetcli writes it: key, ctrl_key
+ * ("DHHC-1:..." or empty), hash ("hmac(sha256)" ...), dhgroup ("null",
+ * "ffdhe2048" ...). Messages name the field, never the secret.
+ */
+static int parse_host_dhchap(struct cfg_ctx *c, struct json_object *dh, const char *where,
+			     struct nvmf_dhchap_cfg *out)
+{
+	static const char *const known[] = { "key", "ctrl_key", "hash", "dhgroup", NULL };
+	static const struct {
+		const char *name;
+		size_t off;
+		size_t size;
+	} fields[] = {
+		{ "key", offsetof(struct nvmf_dhchap_cfg, key), sizeof(out->key) },
+		{ "ctrl_key", offsetof(struct nvmf_dhchap_cfg, ctrl_key), sizeof(out->ctrl_key) },
+		{ "hash", offsetof(struct nvmf_dhchap_cfg, hash), sizeof(out->hash) },
+		{ "dhgroup", offsetof(struct nvmf_dhchap_cfg, dhgroup), sizeof(out->dhgroup) },
+	};
+	char buf[CFG_WHERE];
+	int ret;
+
+	if ((ret = check_keys(c, dh, where, known, NULL, true)))
+		return ret;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		struct json_object *v = member(dh, fields[i].name);
+		const char *str;
+
+		if (!v)
+			continue;
+		join(buf, where, fields[i].name);
+		if ((ret = val_string(c, v, buf, &str)))
+			return ret;
+		if (strlen(str) >= fields[i].size)
+			return cfg_fail(c, buf, "too long");
+		memcpy((char *)out + fields[i].off, str, strlen(str) + 1);
+	}
+	if (out->key[0] && !dhchap_key_valid(out->key))
+		return cfg_fail(c, join(buf, where, "key"),
+				"not a DH-HMAC-CHAP secret (\"DHHC-1:HH:base64:\" with a 32, 48 or 64-byte secret and its CRC)");
+	if (out->ctrl_key[0] && !dhchap_key_valid(out->ctrl_key))
+		return cfg_fail(c, join(buf, where, "ctrl_key"),
+				"not a DH-HMAC-CHAP secret (\"DHHC-1:HH:base64:\" with a 32, 48 or 64-byte secret and its CRC)");
+	if (out->ctrl_key[0] && !out->key[0])
+		return cfg_fail(c, join(buf, where, "ctrl_key"), "a controller key needs a host key (\"key\")");
+	if (out->hash[0] && dhchap_hash_from_name(out->hash) < 0)
+		return cfg_fail(c, join(buf, where, "hash"),
+				"unknown hash \"%s\" (hmac(sha256), hmac(sha384) or hmac(sha512))", out->hash);
+	if (out->dhgroup[0] && dhchap_dhgroup_from_name(out->dhgroup) < 0)
+		return cfg_fail(c, join(buf, where, "dhgroup"),
+				"unknown DH group \"%s\" (null, ffdhe2048, ffdhe3072, ffdhe4096, ffdhe6144 or ffdhe8192)",
+				out->dhgroup);
+	return 0;
+}
+
 static int parse_hosts(struct cfg_ctx *c, struct json_object *root, struct cfg *cfg)
 {
 	static const char *const known[] = { "nqn", "dhchap", "tls_key", "tls_kdf", NULL };
@@ -486,7 +547,8 @@ static int parse_hosts(struct cfg_ctx *c, struct json_object *root, struct cfg *
 	n = json_object_array_length(arr);
 	cfg->hosts = calloc(n ? n : 1, sizeof(*cfg->hosts));
 	cfg->host_tls = calloc(n ? n : 1, sizeof(*cfg->host_tls));
-	if (!cfg->hosts || !cfg->host_tls)
+	cfg->host_dhchap = calloc(n ? n : 1, sizeof(*cfg->host_dhchap));
+	if (!cfg->hosts || !cfg->host_tls || !cfg->host_dhchap)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *h = json_object_array_get_idx(arr, i), *v, *dh;
@@ -503,19 +565,11 @@ static int parse_hosts(struct cfg_ctx *c, struct json_object *root, struct cfg *
 			return ret;
 		if (nqn_listed(cfg->hosts, cfg->n_hosts, cfg->hosts[cfg->n_hosts]))
 			return cfg_fail(c, buf, "duplicate host \"%s\"", cfg->hosts[cfg->n_hosts]);
-		/* In-band authentication is not implemented: refuse a configured key. */
 		if ((ret = get_object(c, h, where, "dhchap", &dh)))
 			return ret;
-		if (dh) {
-			struct json_object *key = member(dh, "key");
-			const char *s = key && json_object_is_type(key, json_type_string)
-						? json_object_get_string(key)
-						: "";
-
-			if (*s)
-				return cfg_fail(c, join(buf, where, "dhchap.key"),
-						"DH-HMAC-CHAP authentication is not supported");
-		}
+		if (dh && (ret = parse_host_dhchap(c, dh, join(buf, where, "dhchap"),
+						   &cfg->host_dhchap[cfg->n_hosts])))
+			return ret;
 		if ((ret = parse_host_tls(c, h, where, &cfg->host_tls[cfg->n_hosts])))
 			return ret;
 		cfg->n_hosts++;
@@ -1167,6 +1221,13 @@ static int cfg_apply(struct cfg_ctx *c, struct cfg *cfg, struct nvmf_tgt *tgt)
 			apply_fail(c, join(buf, where, "tls_key"), ret, "cannot set the host's TLS key");
 			goto out;
 		}
+		if (!cfg->host_dhchap[i].key[0])
+			continue;
+		if ((ret = nvmf_tgt_set_host_dhchap(tgt, cfg->hosts[i], &cfg->host_dhchap[i], NULL)) < 0) {
+			join_index(where, "", "hosts", i);
+			apply_fail(c, join(buf, where, "dhchap"), ret, "cannot set the host's keys");
+			goto out;
+		}
 	}
 	for (unsigned int i = 0; i < cfg->n_subsys; i++) {
 		struct cfg_subsys *s = &cfg->subsys[i];
@@ -1289,6 +1350,20 @@ static int read_text(struct cfg_ctx *c, const char *path, char **out, size_t *le
 	return 0;
 }
 
+/* Secrets belong in a file only its owner can read. */
+static void cfg_check_secret_mode(const char *path, const struct cfg *cfg)
+{
+	struct stat st;
+	bool secrets = false;
+
+	for (unsigned int i = 0; i < cfg->n_hosts && !secrets; i++)
+		secrets = cfg->host_dhchap[i].key[0] != '\0';
+	if (secrets && stat(path, &st) == 0 && (st.st_mode & 077))
+		log_warn("config", "%s holds DH-HMAC-CHAP secrets but is readable by group or others (mode %04o); "
+				   "chmod 600 it",
+			 path, (unsigned int)(st.st_mode & 07777));
+}
+
 int nvmf_config_load(struct nvmf_tgt *tgt, const char *path, char *err, size_t errlen)
 {
 	struct cfg_ctx c = { .file = path, .err = err, .errlen = errlen };
@@ -1302,9 +1377,11 @@ int nvmf_config_load(struct nvmf_tgt *tgt, const char *path, char *err, size_t e
 	if ((ret = read_text(&c, path, &text, &len)))
 		return ret;
 	ret = cfg_parse(&c, text, len, &cfg);
+	dhchap_wipe(text, len); /* it may hold secrets */
 	free(text);
 	if (ret)
 		return ret;
+	cfg_check_secret_mode(path, &cfg);
 	ret = cfg_open_backends(&c, &cfg);
 	if (ret == 0)
 		ret = cfg_apply(&c, &cfg, tgt);
@@ -1428,6 +1505,38 @@ static int cmp_json_str(const void *a, const void *b)
 		      json_object_get_string(*(struct json_object *const *)b));
 }
 
+/* A host entry as nvmetcli writes it, with its DH-HMAC-CHAP keys if any. */
+static struct json_object *save_host(struct nvmf_tgt *tgt, const char *nqn)
+{
+	struct json_object *h = json_object_new_object();
+	char text[NVME_TLS_KEY_STR_MAX];
+	struct nvmf_dhchap_cfg d;
+	struct nvme_tls_key key;
+	unsigned int kdf;
+
+	if (tgt && nvmf_tgt_get_host_dhchap(tgt, nqn, &d) == 0) {
+		struct json_object *dh = json_object_new_object();
+
+		json_object_object_add(dh, "ctrl_key", jstr(d.ctrl_key));
+		json_object_object_add(dh, "dhgroup", jstr(d.dhgroup[0] ? d.dhgroup : "null"));
+		json_object_object_add(dh, "hash", jstr(d.hash[0] ? d.hash : "hmac(sha256)"));
+		json_object_object_add(dh, "key", jstr(d.key));
+		json_object_object_add(h, "dhchap", dh);
+		nvmf_dhchap_cfg_wipe(&d);
+	}
+	json_object_object_add(h, "nqn", jstr(nqn));
+	if (tgt && nvmf_tgt_get_host_tls_key(tgt, nqn, &key, &kdf) == 0) {
+		if (nvme_tls_key_format(&key, text, sizeof(text)) == 0) {
+			json_object_object_add(h, "tls_key", jstr(text));
+			if (kdf == NVME_TLS_KDF_RFC8446)
+				json_object_object_add(h, "tls_kdf", jstr("rfc8446"));
+		}
+		nvme_tls_key_clear(&key);
+		explicit_bzero(text, sizeof(text));
+	}
+	return h;
+}
+
 /* snapshot (target.h) -> nvmetcli document */
 static struct json_object *cfg_from_snapshot(struct json_object *snap, struct nvmf_tgt *tgt)
 {
@@ -1494,13 +1603,15 @@ static struct json_object *cfg_from_snapshot(struct json_object *snap, struct nv
 		json_object_array_add(subs, s);
 	}
 
-	/* Hosts with a TLS key but in no subsystem's list keep their key. */
+	/* Hosts with keys are kept even when no subsystem lists them. */
 	a = snap_array(snap, "hosts");
-	for (size_t i = 0; a && !oom && i < json_object_array_length(a); i++) {
+	for (size_t i = 0; !oom && a && i < json_object_array_length(a); i++) {
 		struct json_object *sh = json_object_array_get_idx(a, i);
 		const char *hn = snap_str(sh, "nqn");
-		bool seen = !hn || !snap_bool(sh, "tls_key");
+		bool seen = false;
 
+		if (!hn || (!snap_bool(sh, "dhchap_key") && !snap_bool(sh, "tls_key")))
+			continue;
 		for (size_t k = 0; k < n_names && !seen; k++)
 			seen = strcmp(names[k], hn) == 0;
 		if (seen)
@@ -1519,24 +1630,8 @@ static struct json_object *cfg_from_snapshot(struct json_object *snap, struct nv
 	}
 	if (n_names)
 		qsort(names, n_names, sizeof(*names), cmp_str);
-	for (size_t i = 0; i < n_names; i++) {
-		struct json_object *h = json_object_new_object();
-		struct nvme_tls_key key;
-		char text[NVME_TLS_KEY_STR_MAX];
-		unsigned int kdf;
-
-		json_object_object_add(h, "nqn", jstr(names[i]));
-		if (nvmf_tgt_get_host_tls_key(tgt, names[i], &key, &kdf) == 0) {
-			if (nvme_tls_key_format(&key, text, sizeof(text)) == 0) {
-				json_object_object_add(h, "tls_key", jstr(text));
-				if (kdf == NVME_TLS_KDF_RFC8446)
-					json_object_object_add(h, "tls_kdf", jstr("rfc8446"));
-			}
-			nvme_tls_key_clear(&key);
-			explicit_bzero(text, sizeof(text));
-		}
-		json_object_array_add(hosts, h);
-	}
+	for (size_t i = 0; i < n_names; i++)
+		json_object_array_add(hosts, save_host(tgt, names[i]));
 	free(names);
 
 	a = snap_array(snap, "ports");

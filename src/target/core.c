@@ -169,6 +169,11 @@ uint16_t nvmf_req_parse(struct nvmf_req *req)
 			    req->cmd.opcode);
 		return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR) | NVME_STATUS_DNR;
 	}
+	if (nvmf_auth_pending(sq)) {
+		log_warn_rl(LOG_COMP, "%s qid %u: opcode %#x refused: host %s has not authenticated", sq->peer,
+			    sq->qid, req->cmd.opcode, ctrl->hostnqn);
+		return NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_AUTH_REQUIRED) | NVME_STATUS_DNR;
+	}
 
 	/* Traffic-based keep-alive (CTRATT.TBKAS): any command counts. The
 	 * shared stamp is written at most every 10 ms (far below any KATO, which

@@ -93,6 +93,7 @@ static void ctrl_free_work(void *arg)
 
 void nvmf_ctrl_free(struct nvmf_ctrl *ctrl)
 {
+	nvmf_host_dhchap_wipe(&ctrl->dhchap);
 	pthread_mutex_destroy(&ctrl->ev_lock);
 	free(ctrl);
 }
@@ -153,6 +154,7 @@ void nvmf_sq_closed(struct nvmf_sq *sq)
 	sq->ctrl_link = NULL;
 	sq->connected = false;
 	sq->ctrl = NULL;
+	nvmf_auth_sq_free(sq, priv->auth);
 	free(priv);
 	if (free_ctrl)
 		ctrl_free_work(ctrl); /* no reactor (or post failed): nothing can be queued for it */
@@ -208,6 +210,12 @@ struct nvmf_ctrl *nvmf_ctrl_create_locked(struct nvmf_subsys *subsys, struct nvm
 	memcpy(ctrl->hostid, data->hostid, sizeof(ctrl->hostid));
 	snprintf(ctrl->peer, sizeof(ctrl->peer), "%s", admin_sq->peer);
 	ctrl->host = nvmf_host_get_locked(subsys->tgt, ctrl->hostnqn, true);
+	/* Credentials as they are now: later changes affect new controllers only.
+	 * Discovery controllers serve hosts that carry no key. */
+	if (ctrl->host && !subsys->is_discovery)
+		ctrl->dhchap = ctrl->host->dhchap;
+	else
+		ctrl->dhchap.dhgroup = -1;
 	ctrl->port = admin_sq->port;
 	ctrl->reactor = admin_sq->reactor;
 	ctrl->kato_ms = kato_ms;

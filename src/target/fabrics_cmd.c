@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "internal.h"
 #include "proto/endian.h"
+#include "proto/nvme_auth.h"
 
 #define LOG_COMP "fabrics"
 
@@ -223,6 +224,7 @@ static uint16_t connect_io(struct nvmf_req *req, const struct nvmf_connect_data 
 static void exec_connect(struct nvmf_req *req)
 {
 	const struct nvmf_connect_sqe *c = connect_sqe(req);
+	struct nvmf_auth_sq *auth;
 	struct nvmf_connect_data d;
 	uint16_t qid = le16(c->qid);
 	uint16_t sqsize = le16(c->sqsize);
@@ -257,7 +259,19 @@ static void exec_connect(struct nvmf_req *req)
 		nvmf_req_complete(req, connect_invalid(req, offsetof(struct nvmf_connect_sqe, sqsize)));
 		return;
 	}
+	/* Taken before the target lock: whether the host must authenticate is
+	 * only known once the queue is bound. */
+	auth = nvmf_auth_sq_alloc();
+	if (!auth) {
+		log_error_rl(LOG_COMP, "%s: connect refused: out of memory", req->sq->peer);
+		nvmf_req_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL));
+		return;
+	}
 	status = qid == 0 ? connect_admin(req, &d, sqsize) : connect_io(req, &d, qid, sqsize);
+	/* ATR: the host authenticates this queue before anything else. */
+	if (status == 0 && nvmf_auth_queue_connected(req->sq, &auth))
+		req->rsp.dw0 = to_le32(le32(req->rsp.dw0) | NVMF_CONNECT_AUTHREQ_ATR);
+	nvmf_auth_sq_free(NULL, auth);
 	nvmf_req_complete(req, status);
 }
 
@@ -390,6 +404,13 @@ uint16_t nvmf_fabrics_parse(struct nvmf_req *req)
 			    fctype);
 		return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_CMD_SEQ_ERROR) | NVME_STATUS_DNR;
 	}
+	if (fctype == NVMF_FCTYPE_AUTH_SEND || fctype == NVMF_FCTYPE_AUTH_RECV)
+		return nvmf_auth_parse(req);
+	if (nvmf_auth_pending(sq)) {
+		log_warn_rl(LOG_COMP, "%s qid %u: fabrics command %#x refused: host %s has not authenticated",
+			    sq->peer, sq->qid, fctype, sq->ctrl->hostnqn);
+		return NVME_STATUS(NVME_SCT_CMD_SPECIFIC, NVME_SC_AUTH_REQUIRED) | NVME_STATUS_DNR;
+	}
 	switch (fctype) {
 	case NVMF_FCTYPE_PROPERTY_GET:
 	case NVMF_FCTYPE_PROPERTY_SET:
@@ -405,7 +426,6 @@ uint16_t nvmf_fabrics_parse(struct nvmf_req *req)
 		req->execute = exec_disconnect;
 		return 0;
 	default:
-		/* No in-band authentication: Authentication Send/Receive included. */
 		return NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE) | NVME_STATUS_DNR;
 	}
 }

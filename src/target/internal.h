@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "crypto/dhchap.h"
 #include "target.h"
 
 #define NVMF_VS_VALUE NVME_VS(1, 3, 0)
@@ -69,6 +70,17 @@ void *nvmf_zalloc(size_t size);
 /* ------------------------------------------------------------------ */
 /* Object model                                                        */
 
+/* DH-HMAC-CHAP credentials of a host (auth.c); a controller holds a copy
+ * taken at its Connect. */
+struct nvmf_host_dhchap {
+	bool has_key;
+	bool has_ctrl_key; /* bidirectional: the controller proves itself too */
+	uint8_t hash; /* HashID the host must offer; 0 = any */
+	int8_t dhgroup; /* DHgID the host must offer; -1 = any */
+	struct dhchap_key key;
+	struct dhchap_key ctrl_key;
+};
+
 struct nvmf_host {
 	struct nvmf_io_counters stats; /* folded from closed queues */
 	char nqn[NVME_NQN_FIELD];
@@ -76,6 +88,7 @@ struct nvmf_host {
 	uint64_t monitored;
 	struct nvme_tls_key *tls_key; /* TLS PSK (wiped on free); tls_kdf for version 0 identities */
 	uint8_t tls_kdf;
+	struct nvmf_host_dhchap dhchap;
 	struct nvmf_host *next;
 };
 
@@ -158,6 +171,7 @@ struct nvmf_sq_priv {
 	unsigned int slot; /* index into nvmf_ns.slot */
 	uint64_t ns_refs; /* parsed requests holding a namespace ... */
 	struct nvmf_req *held; /* ... linked through held_next/held_prev */
+	struct nvmf_auth_sq *auth; /* in-band authentication state, or NULL */
 };
 
 struct nvmf_ctrl {
@@ -171,6 +185,7 @@ struct nvmf_ctrl {
 	uint16_t cntlid;
 	char hostnqn[NVME_NQN_FIELD];
 	uint8_t hostid[16];
+	struct nvmf_host_dhchap dhchap; /* the host's credentials at Connect */
 	char peer[64];
 	struct nvmf_port *port; /* port of the admin queue */
 	struct reactor *reactor; /* admin queue's reactor */
@@ -222,6 +237,7 @@ struct nvmf_tgt {
 	uint64_t audit_monitored;
 	uint64_t start_ns;
 	struct nvmf_ns *retiring;
+	struct nvmf_auth_worker *auth_worker; /* DH computations off the reactors (auth.c) */
 };
 
 static inline struct nvmf_sq_priv *sq_priv(const struct nvmf_sq *sq)
@@ -288,6 +304,23 @@ uint16_t nvmf_admin_parse(struct nvmf_req *req);
 uint16_t nvmf_io_parse(struct nvmf_req *req);
 uint16_t nvmf_disc_parse(struct nvmf_req *req);
 void nvmf_admin_identify_ctrl(struct nvmf_req *req, struct nvme_id_ctrl *id);
+
+/* auth.c: DH-HMAC-CHAP on every queue of a controller whose host has a key. */
+struct nvmf_auth_sq;
+/* Authentication Send / Receive (fctype 05h / 06h). */
+uint16_t nvmf_auth_parse(struct nvmf_req *req);
+/* Per-queue state for a Connect, allocated before the target lock is taken. */
+struct nvmf_auth_sq *nvmf_auth_sq_alloc(void);
+/* The queue was just bound to sq->ctrl (its reactor): if the controller
+ * needs authentication, install *auth (taking it, *auth = NULL) and arm the
+ * transaction's deadline. Returns whether the host must authenticate (ATR). */
+bool nvmf_auth_queue_connected(struct nvmf_sq *sq, struct nvmf_auth_sq **auth);
+/* Commands other than Connect and Authentication Send/Receive must wait. */
+bool nvmf_auth_pending(const struct nvmf_sq *sq);
+void nvmf_auth_sq_free(struct nvmf_sq *sq, struct nvmf_auth_sq *auth);
+/* Stop the DH worker thread (target teardown, after the reactors). */
+void nvmf_auth_worker_stop(struct nvmf_tgt *tgt);
+void nvmf_host_dhchap_wipe(struct nvmf_host_dhchap *d);
 
 /* discovery.c: bytes [offset, offset+len) of the discovery log for ctrl,
  * written to buf (tgt->lock held). */

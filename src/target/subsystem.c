@@ -241,6 +241,7 @@ void nvmf_tgt_destroy(struct nvmf_tgt *tgt)
 
 	if (!tgt)
 		return;
+	nvmf_auth_worker_stop(tgt);
 	for (s = tgt->subsystems; s; s = sn) {
 		sn = s->next;
 		subsys_free(s);
@@ -267,6 +268,7 @@ void nvmf_tgt_destroy(struct nvmf_tgt *tgt)
 		if (h->tls_key)
 			nvme_tls_key_clear(h->tls_key);
 		free(h->tls_key);
+		nvmf_host_dhchap_wipe(&h->dhchap);
 		free(h);
 	}
 	pthread_mutex_destroy(&tgt->lock);
@@ -315,6 +317,7 @@ struct nvmf_host *nvmf_host_get_locked(struct nvmf_tgt *tgt, const char *nqn, bo
 	if (!h)
 		return NULL;
 	snprintf(h->nqn, sizeof(h->nqn), "%s", nqn);
+	h->dhchap.dhgroup = -1;
 	*tail = h;
 	tgt->nr_hosts++;
 	return h;
@@ -1177,6 +1180,14 @@ struct json_object *nvmf_tgt_snapshot(struct nvmf_tgt *tgt)
 		json_object_object_add(j, "monitored", json_object_new_int64((int64_t)h->monitored));
 		if (h->tls_key) /* that there is one, never the key */
 			json_object_object_add(j, "tls_key", json_object_new_boolean(1));
+		/* Whether keys are set, never the keys. */
+		json_object_object_add(j, "dhchap_key", json_object_new_boolean(h->dhchap.has_key));
+		json_object_object_add(j, "dhchap_ctrl_key", json_object_new_boolean(h->dhchap.has_ctrl_key));
+		if (h->dhchap.hash)
+			json_object_object_add(j, "dhchap_hash", json_object_new_string(dhchap_hash_name(h->dhchap.hash)));
+		if (h->dhchap.dhgroup >= 0)
+			json_object_object_add(j, "dhchap_dhgroup",
+					       json_object_new_string(dhchap_dhgroup_name((uint8_t)h->dhchap.dhgroup)));
 		json_object_array_add(hosts, j);
 	}
 	json_object_object_add(audit, "refused", json_object_new_int64((int64_t)tgt->audit_refused));

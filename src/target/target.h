@@ -143,6 +143,27 @@ int nvmf_port_tls_key_lookup(struct nvmf_port *port, const char *hostnqn, const 
 /* Iterate ports (control path): index 0..n-1, NULL past the end. */
 struct nvmf_port *nvmf_tgt_port_at(struct nvmf_tgt *tgt, unsigned int index);
 
+/*
+ * DH-HMAC-CHAP credentials of a host NQN, in the forms nvmetcli writes:
+ * key and ctrl_key "DHHC-1:HH:...:" (empty: none), hash "hmac(sha256)" ...
+ * and dhgroup "null", "ffdhe2048" ... (empty: any). Setting validates
+ * everything (-EINVAL, with *what naming the bad field) and replaces the
+ * host's credentials; an empty key removes them. Controllers keep the copy
+ * they took at Connect: only new connections see a change.
+ */
+struct nvmf_dhchap_cfg {
+	char key[128];
+	char ctrl_key[128];
+	char hash[16];
+	char dhgroup[16];
+};
+int nvmf_tgt_set_host_dhchap(struct nvmf_tgt *tgt, const char *hostnqn, const struct nvmf_dhchap_cfg *cfg,
+			     const char **what);
+/* The credentials for saving a config (-ENOENT: the host has no key).
+ * The caller wipes *out (nvmf_dhchap_cfg_wipe). */
+int nvmf_tgt_get_host_dhchap(struct nvmf_tgt *tgt, const char *hostnqn, struct nvmf_dhchap_cfg *out);
+void nvmf_dhchap_cfg_wipe(struct nvmf_dhchap_cfg *cfg);
+
 /* Validity of an NQN string as the spec defines it (length, prefix). */
 bool nvmf_nqn_valid(const char *nqn);
 

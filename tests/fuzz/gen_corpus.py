@@ -4,7 +4,8 @@
 
     usage: gen_corpus.py OUTDIR
 
-creates OUTDIR/fuzz_tcp_pdu/, OUTDIR/fuzz_target_cmd/ and OUTDIR/fuzz_tcp_conn/
+creates OUTDIR/fuzz_tcp_pdu/, OUTDIR/fuzz_target_cmd/, OUTDIR/fuzz_tcp_conn/ and
+OUTDIR/fuzz_auth_msg/
 with one file per seed: well-formed PDU streams, command sequences and host
 programs (the way a Linux host starts a connection), plus a few classic
 malformations. The input formats are described at the top of fuzz_tcp_pdu.c,
@@ -454,12 +455,35 @@ def conn_seeds():
     return seeds
 
 
+def auth_seeds():
+    """DH-HMAC-CHAP messages for fuzz_auth_msg (selector byte first)."""
+    idlist = bytes([1, 2, 3]) + bytes(27) + bytes([0, 1, 2, 3, 4, 5]) + bytes(24)
+    negotiate = struct.pack("<BBHHBB", 0, 0, 0, 7, 0, 1) + struct.pack("<BBBB", 1, 0, 3, 6) + idlist
+    chal_null = struct.pack("<BBHHBBBBHI", 1, 1, 0, 7, 32, 0, 1, 0, 0, 0x1234) + bytes(range(32))
+    chal_dh = struct.pack("<BBHHBBBBHI", 1, 1, 0, 7, 32, 0, 1, 1, 256, 0x1234) + bytes(range(32)) + \
+        bytes([0xff] * 255) + b"\x02"
+    reply = struct.pack("<BBHHBBBBHI", 1, 2, 0, 7, 32, 0, 1, 0, 0, 9) + bytes(64)
+    success1 = struct.pack("<BBHHBBB7x", 1, 3, 0, 7, 32, 0, 1) + bytes(32)
+    failure1 = struct.pack("<BBHHBB", 0, 0xF1, 0, 7, 1, 1)
+    return {
+        "negotiate": b"\x00" + negotiate,
+        "challenge": b"\x01" + chal_null,
+        "challenge-dh": b"\x01" + chal_dh,
+        "reply": b"\x02" + reply,
+        "success1": b"\x03" + success1,
+        "failure1": b"\x04" + failure1,
+        "host-challenge": b"\x05" + chal_null,
+        "host-challenge-dh": b"\x05" + chal_dh,
+        "host-failure1": b"\x05" + failure1,
+    }
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
     out = sys.argv[1]
     for name, seeds in (("fuzz_tcp_pdu", tcp_seeds()), ("fuzz_target_cmd", cmd_seeds()),
-                        ("fuzz_tcp_conn", conn_seeds())):
+                        ("fuzz_tcp_conn", conn_seeds()), ("fuzz_auth_msg", auth_seeds())):
         d = os.path.join(out, name)
         os.makedirs(d, exist_ok=True)
         for seed, data in seeds.items():

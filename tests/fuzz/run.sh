@@ -28,7 +28,7 @@ seconds=${FUZZ_SECONDS:-60}
 jobs=${FUZZ_JOBS:-1}
 out=${FUZZ_OUT:-build-fuzz}
 clang=${CLANG:-clang}
-all_targets="fuzz_tcp_pdu fuzz_target_cmd fuzz_tcp_conn"
+all_targets="fuzz_tcp_pdu fuzz_target_cmd fuzz_tcp_conn fuzz_auth_msg"
 targets=${*:-$all_targets}
 
 # What each target links: the directories under src/ it needs.
@@ -37,6 +37,7 @@ target_dirs() {
 	fuzz_tcp_pdu) echo "src/common src/proto" ;;
 	fuzz_target_cmd) echo "src/common src/proto src/crypto src/reactor src/backend src/target src/transport src/control" ;;
 	fuzz_tcp_conn) echo "src/common src/proto src/crypto src/reactor src/backend src/target src/transport src/control" ;;
+	fuzz_auth_msg) echo "src/common src/proto src/crypto src/host" ;;
 	*) return 1 ;;
 	esac
 }

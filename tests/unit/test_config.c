@@ -188,7 +188,15 @@ static const struct {
 	{ "{'hosts': [{'nqn': " HOST1 "}, {'nqn': " HOST1 "}]}",
 	  "config.json: hosts[1].nqn: duplicate host 'nqn.2014-08.org.example:host1'" },
 	{ "{'hosts': [{'nqn': " HOST1 ", 'dhchap': {'key': 'DHHC-1:00:abc:'}}]}",
-	  "config.json: hosts[0].dhchap.key: DH-HMAC-CHAP authentication is not supported" },
+	  "config.json: hosts[0].dhchap.key: not a DH-HMAC-CHAP secret (\"DHHC-1:HH:base64:\" with a 32, 48 or 64-byte secret and its CRC)" },
+	{ "{'hosts': [{'nqn': " HOST1 ", 'dhchap': {'key': 'DHHC-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:', 'hash': 'hmac(md5)'}}]}",
+	  "config.json: hosts[0].dhchap.hash: unknown hash \"hmac(md5)\" (hmac(sha256), hmac(sha384) or hmac(sha512))" },
+	{ "{'hosts': [{'nqn': " HOST1 ", 'dhchap': {'key': 'DHHC-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:', 'dhgroup': 'ffdhe1024'}}]}",
+	  "config.json: hosts[0].dhchap.dhgroup: unknown DH group \"ffdhe1024\" (null, ffdhe2048, ffdhe3072, ffdhe4096, ffdhe6144 or ffdhe8192)" },
+	{ "{'hosts': [{'nqn': " HOST1 ", 'dhchap': {'ctrl_key': 'DHHC-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:'}}]}",
+	  "config.json: hosts[0].dhchap.ctrl_key: a controller key needs a host key (\"key\")" },
+	{ "{'hosts': [{'nqn': " HOST1 ", 'dhchap': {'key': 'DHHC-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaS:'}}]}",
+	  "config.json: hosts[0].dhchap.key: not a DH-HMAC-CHAP secret (\"DHHC-1:HH:base64:\" with a 32, 48 or 64-byte secret and its CRC)" },
 	{ DOC("{'nqn': 'nqn x'}", ""),
 	  "config.json: subsystems[0].nqn: invalid NQN 'nqn x' (expected 1 to 223 printable "
 	  "characters without blanks, e.g. nqn.yyyy-mm.domain:name)" },
@@ -550,6 +558,78 @@ static char *config_of(struct nvmf_tgt *tgt)
 	return s;
 }
 
+/* Host keys load, stay out of snapshots, and are saved back as nvmetcli writes them. */
+static void test_dhchap_round_trip(void **state)
+{
+	char src[200], saved[200], err[512];
+	char *fmt, *file, *snaptext;
+	struct nvmf_tgt *tgt;
+	struct json_object *doc, *snap, *h, *dh;
+	struct nvmf_dhchap_cfg cfg;
+	struct stat st;
+
+	(void)state;
+	snprintf(src, sizeof(src), "%s/dh-src.json", tmpdir);
+	snprintf(saved, sizeof(saved), "%s/dh-saved.json", tmpdir);
+	fmt = q("{'hosts': [{'nqn': 'nqn.2014-08.org.example:ha', 'dhchap': {"
+		"   'key': 'DHHC-1:01:WulleCBkG4oCs0iIC3Cit9gBDCLWiZ9PNXuhqytWkBIZkvGy:',"
+		"   'ctrl_key': 'DHHC-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:',"
+		"   'hash': 'hmac(sha384)', 'dhgroup': 'ffdhe3072'}},"
+		"  {'nqn': 'nqn.2014-08.org.example:hb', 'dhchap': {'key': '', 'ctrl_key': ''}}],"
+		" 'subsystems': [{'nqn': 'nqn.2014-08.org.example:one', 'allowed_hosts': ['nqn.2014-08.org.example:hb'],"
+		"   'attr': {'allow_any_host': '0'}}]}");
+	write_text(src, fmt);
+	free(fmt);
+	chmod(src, 0644); /* warned about, still loaded */
+	assert_int_equal(nvmf_tgt_create(&tgt), 0);
+	if (nvmf_config_load(tgt, src, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+
+	assert_int_equal(nvmf_tgt_get_host_dhchap(tgt, "nqn.2014-08.org.example:ha", &cfg), 0);
+	assert_string_equal(cfg.key, "DHHC-1:01:WulleCBkG4oCs0iIC3Cit9gBDCLWiZ9PNXuhqytWkBIZkvGy:");
+	assert_string_equal(cfg.hash, "hmac(sha384)");
+	assert_string_equal(cfg.dhgroup, "ffdhe3072");
+	assert_int_equal(nvmf_tgt_get_host_dhchap(tgt, "nqn.2014-08.org.example:hb", &cfg), -ENOENT);
+
+	snap = nvmf_tgt_snapshot(tgt);
+	snaptext = strdup(json_object_to_json_string_ext(snap, JSON_C_TO_STRING_PLAIN));
+	assert_null(strstr(snaptext, "DHHC-1"));
+	assert_non_null(strstr(snaptext, "\"dhchap_key\":true"));
+	free(snaptext);
+	json_object_put(snap);
+
+	if (nvmf_config_save(tgt, saved, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(stat(saved, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	file = read_all(saved);
+	doc = json_tokener_parse(file);
+	assert_non_null(doc);
+	/* ha has keys but no subsystem lists it: it is saved all the same. */
+	assert_int_equal(snap_count(doc, "hosts"), 2);
+	h = json_object_array_get_idx(snap_array(doc, "hosts"), 0);
+	assert_string_equal(snap_str(h, "nqn"), "nqn.2014-08.org.example:ha");
+	dh = member(h, "dhchap");
+	assert_non_null(dh);
+	assert_string_equal(snap_str(dh, "key"), "DHHC-1:01:WulleCBkG4oCs0iIC3Cit9gBDCLWiZ9PNXuhqytWkBIZkvGy:");
+	assert_string_equal(snap_str(dh, "ctrl_key"), "DHHC-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:");
+	assert_string_equal(snap_str(dh, "dhgroup"), "ffdhe3072");
+	assert_null(member(json_object_array_get_idx(snap_array(doc, "hosts"), 1), "dhchap"));
+	json_object_put(doc);
+	free(file);
+
+	/* Invalid values are refused with the field named; an empty key removes. */
+	memset(&cfg, 0, sizeof(cfg));
+	strcpy(cfg.key, "DHHC-1:01:nope:");
+	const char *what = NULL;
+	assert_int_equal(nvmf_tgt_set_host_dhchap(tgt, "nqn.2014-08.org.example:ha", &cfg, &what), -EINVAL);
+	assert_string_equal(what, "key");
+	cfg.key[0] = '\0';
+	assert_int_equal(nvmf_tgt_set_host_dhchap(tgt, "nqn.2014-08.org.example:ha", &cfg, &what), 0);
+	assert_int_equal(nvmf_tgt_get_host_dhchap(tgt, "nqn.2014-08.org.example:ha", &cfg), -ENOENT);
+	nvmf_tgt_destroy(tgt);
+}
+
 static void test_save_load_round_trip(void **state)
 {
 	char src[200], saved1[200], saved2[200], img[200], tmp[220], err[512];
@@ -705,6 +785,7 @@ int main(void)
 		cmocka_unit_test(test_load_errors_create_nothing),
 		cmocka_unit_test(test_load_file_namespace),
 		cmocka_unit_test(test_save_load_round_trip),
+		cmocka_unit_test(test_dhchap_round_trip),
 		cmocka_unit_test(test_save_error_names_file),
 	};
 

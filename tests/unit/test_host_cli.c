@@ -50,6 +50,35 @@ static void test_conn_options(void **state)
 	assert_int_equal(cli_conn_finish(&c, "id-ctrl", true), 0);
 }
 
+static int sub_opt(void *ctx, int opt, const char *arg)
+{
+	(void)arg;
+	*(int *)ctx = opt;
+	return 0;
+}
+
+/* nvme-cli's -S/-C for the DH-HMAC-CHAP secrets, unless the command owns the letter. */
+static void test_dhchap_options(void **state)
+{
+	struct cli_conn c;
+	char *argv[] = { "id-ctrl", "-a", "10.0.0.1", "-n", "nqn.x:y", "-S", "DHHC-1:00:a:", "-C", "DHHC-1:00:b:", NULL };
+	char *argv2[] = { "read", "-a", "10.0.0.1", "-S", "7", "--dhchap-secret=DHHC-1:00:c:",
+			  "--dhchap-ctrl-secret", "DHHC-1:00:d:", NULL };
+	int sub = 0;
+
+	(void)state;
+	assert_int_equal(parse(&c, 9, argv, true), 0);
+	assert_string_equal(c.opts.dhchap_secret, "DHHC-1:00:a:");
+	assert_string_equal(c.opts.dhchap_ctrl_secret, "DHHC-1:00:b:");
+	/* read/write: -S is the start block, the long forms still work. */
+	cli_conn_init(&c, NVMEOF_IO_PORT);
+	assert_int_equal(cli_parse(8, argv2, &c, (const struct option[]){ { "start-block", required_argument, NULL, 'S' }, { 0 } },
+				   "S:", true, sub_opt, &sub, quiet_usage), 0);
+	assert_int_equal(sub, 'S');
+	assert_string_equal(c.opts.dhchap_secret, "DHHC-1:00:c:");
+	assert_string_equal(c.opts.dhchap_ctrl_secret, "DHHC-1:00:d:");
+}
+
 static void test_defaults_and_errors(void **state)
 {
 	struct cli_conn c;
@@ -327,7 +356,8 @@ static void test_disc_tls_entry(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_conn_options), cmocka_unit_test(test_defaults_and_errors),
+		cmocka_unit_test(test_conn_options), cmocka_unit_test(test_dhchap_options),
+		cmocka_unit_test(test_defaults_and_errors),
 		cmocka_unit_test(test_sizes), cmocka_unit_test(test_uuid),
 		cmocka_unit_test(test_disc_text), cmocka_unit_test(test_disc_json),
 		cmocka_unit_test(test_tls_options), cmocka_unit_test(test_tls_key_commands),

@@ -23,6 +23,10 @@ struct cli_conn {
 	bool have_nqn;
 	bool json; /* --output-format=json */
 	bool verbose;
+	bool dhchap_short_S; /* -S / -C mean the DH-HMAC-CHAP secrets unless the command uses them */
+	bool dhchap_short_C;
+	char dhchap_secret[128]; /* opts.dhchap_* point here */
+	char dhchap_ctrl_secret[128];
 };
 
 /* Long-only option codes of the shared table. */
@@ -45,6 +49,8 @@ enum {
 	OPT_TLS_KEY_IDENTITY,
 	OPT_TLS_KDF,
 	OPT_TLS_IDENTITY_VERSION,
+	OPT_DHCHAP_SECRET,
+	OPT_DHCHAP_CTRL_SECRET,
 	OPT_CMD_FIRST = 1100, /* subcommands number their own long options from here */
 };
 
@@ -87,6 +93,7 @@ int cli_connect(struct cli_conn *c, struct nvmeof_ctrl **ctrl);
 
 /* Subcommands. */
 int cmd_discover(int argc, char **argv);
+int cmd_gen_dhchap_key(int argc, char **argv);
 int cmd_id_ctrl(int argc, char **argv);
 int cmd_id_ns(int argc, char **argv);
 int cmd_list_subsys(int argc, char **argv);

@@ -27,6 +27,7 @@ static const struct subcommand subcommands[] = {
 	{ "perf", cmd_perf, "benchmark: IOPS, bandwidth, latency percentiles" },
 	{ "gen-tls-key", cmd_gen_tls_key, "generate a TLS PSK in the interchange format" },
 	{ "check-tls-key", cmd_check_tls_key, "check a TLS PSK, print its identity and TLS PSK" },
+	{ "gen-dhchap-key", cmd_gen_dhchap_key, "generate a DH-HMAC-CHAP secret (as nvme-cli)" },
 	/* Managed by the target's tooling (src/cli/nvmeof/target_cmd.c). */
 	{ "target", cmd_target, "manage an nvmeof-target (see nvmeof target --help)" },
 };

@@ -29,6 +29,8 @@ static const struct option conn_options[] = {
 	{ "tls-key-identity", required_argument, NULL, OPT_TLS_KEY_IDENTITY },
 	{ "tls-kdf", required_argument, NULL, OPT_TLS_KDF },
 	{ "tls-identity-version", required_argument, NULL, OPT_TLS_IDENTITY_VERSION },
+	{ "dhchap-secret", required_argument, NULL, OPT_DHCHAP_SECRET },
+	{ "dhchap-ctrl-secret", required_argument, NULL, OPT_DHCHAP_CTRL_SECRET },
 	{ "help", no_argument, NULL, 'h' },
 };
 #define N_CONN_OPTIONS (sizeof(conn_options) / sizeof(conn_options[0]))
@@ -52,8 +54,12 @@ int cli_build_options(const struct option *extra, const char *extra_short, bool 
 		out[n++] = extra[i];
 	}
 	out[n] = (struct option){ 0 };
-	int w = snprintf(shortopts, short_len, "ht:a:s:n:I:%s%s", hostnqn_short ? "q:" : "",
-			 extra_short ? extra_short : "");
+	/* nvme-cli's -S / -C for the DH-HMAC-CHAP secrets, where the command
+	 * has no short option of its own by that letter. */
+	bool short_s = !extra_short || !strchr(extra_short, 'S');
+	bool short_c = !extra_short || !strchr(extra_short, 'C');
+	int w = snprintf(shortopts, short_len, "ht:a:s:n:I:%s%s%s%s", hostnqn_short ? "q:" : "",
+			 short_s ? "S:" : "", short_c ? "C:" : "", extra_short ? extra_short : "");
 
 	return (w < 0 || (size_t)w >= short_len) ? -ENOSPC : 0;
 }
@@ -225,6 +231,27 @@ int cli_conn_opt(struct cli_conn *c, int opt, const char *arg)
 			goto bad;
 		o->tls_identity_version = (unsigned int)v;
 		return 1;
+	case 'S':
+	case 'C':
+		if ((opt == 'S' && !c->dhchap_short_S) || (opt == 'C' && !c->dhchap_short_C))
+			return 0;
+		/* fall through */
+	case OPT_DHCHAP_SECRET:
+	case OPT_DHCHAP_CTRL_SECRET: {
+		bool ctrl_secret = opt == 'C' || opt == OPT_DHCHAP_CTRL_SECRET;
+		char *dst = ctrl_secret ? c->dhchap_ctrl_secret : c->dhchap_secret;
+
+		if (strlen(arg) >= sizeof(c->dhchap_secret)) {
+			fprintf(stderr, "--dhchap-%ssecret is too long\n", ctrl_secret ? "ctrl-" : "");
+			return -EINVAL;
+		}
+		strcpy(dst, arg);
+		if (ctrl_secret)
+			o->dhchap_ctrl_secret = c->dhchap_ctrl_secret;
+		else
+			o->dhchap_secret = c->dhchap_secret;
+		return 1;
+	}
 	default:
 		return 0;
 	}
@@ -282,6 +309,8 @@ void cli_conn_usage(FILE *f, bool hostnqn_short)
 		"      --ctrl-loss-tmo=SEC     give up reconnecting after SEC (-1 = never, default 600)\n"
 		"      --fast-io-fail-tmo=SEC  fail I/O after SEC disconnected (-1 = wait, default)\n"
 		"      --io-timeout=SEC        per-command timeout (default 30)\n"
+		"  -S, --dhchap-secret=KEY     DH-HMAC-CHAP host secret (DHHC-1:HH:...:)\n"
+		"  -C, --dhchap-ctrl-secret=KEY  controller secret: the controller proves it too\n"
 		"      --output-format=normal|json\n"
 		"      --tls                   TLS 1.3 with a pre-shared key (needs --tls-key)\n"
 		"      --tls-key=KEY           configured PSK NVMeTLSkey-1:HH:...: (implies --tls);\n"
@@ -303,6 +332,9 @@ int cli_connect(struct cli_conn *c, struct nvmeof_ctrl **ctrl)
 			fprintf(stderr, "failed to connect to %s:%s (%s): controller rejected Connect, status sct %u sc 0x%02x\n",
 				c->opts.traddr, c->opts.trsvcid, c->opts.subnqn, NVMEOF_STATUS_SCT(cpl.status),
 				NVMEOF_STATUS_SC(cpl.status));
+		else if (rc == -EACCES)
+			fprintf(stderr, "failed to connect to %s:%s (%s): authentication failed\n", c->opts.traddr,
+				c->opts.trsvcid, c->opts.subnqn);
 		else
 			fprintf(stderr, "failed to connect to %s:%s (%s): %s\n", c->opts.traddr,
 				c->opts.trsvcid, c->opts.subnqn, strerror(-rc));
@@ -321,6 +353,8 @@ int cli_parse(int argc, char **argv, struct cli_conn *c, const struct option *ex
 	if (cli_build_options(extra, extra_short, hostnqn_short, longopts, 64, shortopts,
 			      sizeof(shortopts)))
 		return -EINVAL;
+	c->dhchap_short_S = !extra_short || !strchr(extra_short, 'S');
+	c->dhchap_short_C = !extra_short || !strchr(extra_short, 'C');
 	optind = 1;
 	opterr = 1;
 	while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {

@@ -51,7 +51,11 @@ static void usage(FILE *f)
 	      "  add-ns NQN (--path FILE | --ram SIZE) [--nsid N] [--uuid U] [--nguid G]\n"
 	      "         [--size SIZE] [--block-size N] [--read-only] [--direct]\n"
 	      "  remove-ns NQN NSID\n"
-	      "  add-host NQN HOSTNQN [--tls-key NVMeTLSkey-1:...] [--tls-kdf libnvme|rfc8446]\n"
+	      "  add-host NQN HOSTNQN [--dhchap-secret K [--dhchap-ctrl-secret K]\n"
+	      "           [--dhchap-hash H] [--dhchap-dhgroup G]]\n"
+	      "           [--tls-key NVMeTLSkey-1:... [--tls-kdf libnvme|rfc8446]]\n"
+	      "  set-host-keys HOSTNQN [KEY OPTIONS as for add-host]   (replaces the host's\n"
+	      "           keys; a key not given is removed)\n"
 	      "  remove-host NQN HOSTNQN\n"
 	      "  add-port --traddr A --trsvcid P [--adrfam ipv4|ipv6] [--portid N]\n"
 	      "           [--tsas none|tls1.3] [--treq required|not-required] [--subsystem NQN]...\n"
@@ -368,6 +372,22 @@ static const char *adrfam_name(struct json_object *port)
 	return v ? json_object_get_string(v) : "ipv4";
 }
 
+/* " (DH-HMAC-CHAP ...)" for a host with keys: whether they are set, never what they are. */
+static const char *host_auth_note(struct json_object *snap, const char *nqn)
+{
+	struct json_object *hosts = jget(snap, "hosts");
+
+	for (size_t i = 0; i < jlen(hosts); i++) {
+		struct json_object *h = json_object_array_get_idx(hosts, i);
+
+		if (strcmp(jstr(h, "nqn"), nqn) != 0 || !json_object_get_boolean(jget(h, "dhchap_key")))
+			continue;
+		return json_object_get_boolean(jget(h, "dhchap_ctrl_key")) ? " (DH-HMAC-CHAP, bidirectional)"
+									   : " (DH-HMAC-CHAP)";
+	}
+	return "";
+}
+
 static void print_list(struct json_object *snap)
 {
 	struct json_object *subs = jget(snap, "subsystems"), *ports = jget(snap, "ports");
@@ -379,8 +399,10 @@ static void print_list(struct json_object *snap)
 		       jstr(s, "model"), json_object_get_boolean(jget(s, "allow_any_host")) ? "yes" : "no",
 		       json_object_get_boolean(jget(s, "monitor")) ? "on" : "off");
 		struct json_object *hosts = jget(s, "hosts");
-		for (size_t j = 0; j < jlen(hosts); j++)
-			printf("  host %s\n", json_object_get_string(json_object_array_get_idx(hosts, j)));
+		for (size_t j = 0; j < jlen(hosts); j++) {
+			const char *hn = json_object_get_string(json_object_array_get_idx(hosts, j));
+			printf("  host %s%s\n", hn, host_auth_note(snap, hn));
+		}
 		struct json_object *nss = jget(s, "namespaces");
 		for (size_t j = 0; j < jlen(nss); j++) {
 			struct json_object *n = json_object_array_get_idx(nss, j);
@@ -604,28 +626,53 @@ static int cmd_host(struct tctx *t, int argc, char **argv, const char *method)
 			      "NQN HOSTNQN");
 }
 
-static int cmd_add_host(struct tctx *t, int argc, char **argv)
+/* Key options (--dhchap-*, --tls-*) of add-host and set-host-keys into RPC parameters. */
+static int host_key_options(struct tctx *t, int argc, char **argv, struct json_object *p)
 {
-	static const struct option opts[] = { { "tls-key", required_argument, NULL, 'k' },
+	static const struct option opts[] = { { "dhchap-secret", required_argument, NULL, 'S' },
+					      { "dhchap-ctrl-secret", required_argument, NULL, 'C' },
+					      { "dhchap-hash", required_argument, NULL, 'H' },
+					      { "dhchap-dhgroup", required_argument, NULL, 'G' },
+					      { "tls-key", required_argument, NULL, 'k' },
 					      { "tls-kdf", required_argument, NULL, 'd' },
 					      { 0 } };
-	struct json_object *p = json_object_new_object();
 	int c;
 
-	while ((c = getopt_long(argc, argv, "k:d:", opts, NULL)) != -1) {
-		if (c != 'k' && c != 'd') {
-			json_object_put(p);
+	while ((c = getopt_long(argc, argv, "S:C:H:G:k:d:", opts, NULL)) != -1) {
+		const char *key = c == 'S' ? "dhchap_key" : c == 'C' ? "dhchap_ctrl_key" :
+				  c == 'H' ? "dhchap_hash" : c == 'G' ? "dhchap_dhgroup" :
+				  c == 'k' ? "tls_key" : c == 'd' ? "tls_kdf" : NULL;
+
+		if (!key)
 			return usage_error(t, "unknown option");
-		}
-		json_object_object_add(p, c == 'k' ? "tls_key" : "tls_kdf", json_object_new_string(optarg));
+		json_object_object_add(p, key, json_object_new_string(optarg));
 	}
-	if (positionals(t, argc, argv, 2, "NQN HOSTNQN")) {
+	return 0;
+}
+
+static int cmd_add_host(struct tctx *t, int argc, char **argv)
+{
+	struct json_object *p = json_object_new_object();
+
+	if (host_key_options(t, argc, argv, p) || positionals(t, argc, argv, 2, "NQN HOSTNQN")) {
 		json_object_put(p);
 		return 2;
 	}
 	json_object_object_add(p, "nqn", json_object_new_string(argv[optind]));
 	json_object_object_add(p, "host", json_object_new_string(argv[optind + 1]));
 	return rpc_simple(t, "add_host", p);
+}
+
+static int cmd_set_host_keys(struct tctx *t, int argc, char **argv)
+{
+	struct json_object *p = json_object_new_object();
+
+	if (host_key_options(t, argc, argv, p) || positionals(t, argc, argv, 1, "HOSTNQN")) {
+		json_object_put(p);
+		return 2;
+	}
+	json_object_object_add(p, "host", json_object_new_string(argv[optind]));
+	return rpc_simple(t, "set_host_keys", p);
 }
 
 static int cmd_remove_host(struct tctx *t, int argc, char **argv)
@@ -944,6 +991,7 @@ static const struct {
 	{ "add-ns", cmd_add_ns },
 	{ "remove-ns", cmd_remove_ns },
 	{ "add-host", cmd_add_host },
+	{ "set-host-keys", cmd_set_host_keys },
 	{ "remove-host", cmd_remove_host },
 	{ "add-port", cmd_add_port },
 	{ "link-port", cmd_link_port },

@@ -6,7 +6,6 @@
 #include "crypto/dhchap.h"
 
 #include <errno.h>
-#include <isa-l/crc.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -17,7 +16,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define KEY_PREFIX "DHHC-1:"
+#include "crypto/key_interchange.h"
+
+#define KEY_NAME "DHHC-1" /* interchange-format prefix */
 #define NQN_SUFFIX "NVMe-over-Fabrics"
 
 static const struct {
@@ -113,60 +114,26 @@ uint32_t dhchap_seqnum(void)
 	return s;
 }
 
-/* Standard CRC-32 (IEEE, reflected), as the interchange format uses. */
-static uint32_t key_crc(const uint8_t *buf, size_t len)
-{
-	return crc32_gzip_refl(0, buf, len);
-}
-
 int dhchap_key_parse(const char *text, struct dhchap_key *out)
 {
-	uint8_t raw[3 * (DHCHAP_KEY_STR_MAX / 4) + 3];
-	const char *b64, *end;
-	size_t b64_len, pad = 0;
-	unsigned int hmac;
-	uint32_t crc;
-	int n;
+	size_t len = 0;
+	uint8_t hh = 0;
+	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if (!text || strncmp(text, KEY_PREFIX, strlen(KEY_PREFIX)) != 0)
-		return -EINVAL;
-	text += strlen(KEY_PREFIX);
-	if (!(text[0] >= '0' && text[0] <= '9') || !(text[1] >= '0' && text[1] <= '9') || text[2] != ':')
-		return -EINVAL;
-	hmac = (unsigned int)(text[0] - '0') * 10 + (unsigned int)(text[1] - '0');
-	if (hmac > DHCHAP_HASH_SHA512)
-		return -EINVAL;
-	b64 = text + 3;
-	end = strchr(b64, ':');
-	if (!end || end[1] != '\0')
-		return -EINVAL;
-	b64_len = (size_t)(end - b64);
-	if (b64_len == 0 || b64_len % 4 || b64_len > DHCHAP_KEY_STR_MAX - 12)
-		return -EINVAL;
-	if (b64[b64_len - 1] == '=')
-		pad = b64[b64_len - 2] == '=' ? 2 : 1;
-	n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)b64_len);
-	if (n < 0 || (size_t)n < pad)
-		goto inval;
-	n -= (int)pad;
-	if (n != 36 && n != 52 && n != 68)
-		goto inval;
-	n -= 4;
-	crc = (uint32_t)raw[n] | (uint32_t)raw[n + 1] << 8 | (uint32_t)raw[n + 2] << 16 |
-	      (uint32_t)raw[n + 3] << 24;
-	if (key_crc(raw, (size_t)n) != crc) {
-		dhchap_wipe(raw, sizeof(raw));
-		return -EBADMSG;
+	ret = nvme_key_interchange_decode(text, KEY_NAME, &hh, out->secret, sizeof(out->secret), &len);
+	/* A secret of the wrong length is malformed, whatever its CRC says. */
+	if ((ret == 0 || ret == -EBADMSG) && (len != 32 && len != 48 && len != 64))
+		ret = -EINVAL;
+	if (ret == 0 && hh > DHCHAP_HASH_SHA512)
+		ret = -EINVAL;
+	if (ret) {
+		dhchap_key_wipe(out);
+		return ret;
 	}
-	out->hmac = (uint8_t)hmac;
-	out->len = (uint8_t)n;
-	memcpy(out->secret, raw, (size_t)n);
-	dhchap_wipe(raw, sizeof(raw));
+	out->hmac = hh;
+	out->len = (uint8_t)len;
 	return 0;
-inval:
-	dhchap_wipe(raw, sizeof(raw));
-	return -EINVAL;
 }
 
 bool dhchap_key_valid(const char *text)
@@ -180,25 +147,9 @@ bool dhchap_key_valid(const char *text)
 
 int dhchap_key_format(const struct dhchap_key *key, char *buf, size_t len)
 {
-	uint8_t raw[DHCHAP_MAX_SECRET_LEN + 4];
-	char b64[DHCHAP_KEY_STR_MAX];
-	uint32_t crc;
-	int n;
-
 	if ((key->len != 32 && key->len != 48 && key->len != 64) || key->hmac > DHCHAP_HASH_SHA512)
 		return -EINVAL;
-	memcpy(raw, key->secret, key->len);
-	crc = key_crc(key->secret, key->len);
-	for (int i = 0; i < 4; i++)
-		raw[key->len + i] = (uint8_t)(crc >> (8 * i));
-	n = EVP_EncodeBlock((unsigned char *)b64, raw, key->len + 4);
-	dhchap_wipe(raw, sizeof(raw));
-	if (n < 0 || (size_t)snprintf(buf, len, KEY_PREFIX "%02u:%s:", key->hmac, b64) >= len) {
-		dhchap_wipe(b64, sizeof(b64));
-		return -ENOSPC;
-	}
-	dhchap_wipe(b64, sizeof(b64));
-	return 0;
+	return nvme_key_interchange_encode(KEY_NAME, key->hmac, key->secret, key->len, buf, len) ? -ENOSPC : 0;
 }
 
 int dhchap_hmac(uint8_t hash_id, const uint8_t *key, size_t key_len, const void *const *parts,

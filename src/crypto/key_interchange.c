@@ -60,10 +60,12 @@ int nvme_key_interchange_decode(const char *str, const char *prefix, uint8_t *hh
 	n -= 4;
 	crc = (uint32_t)raw[n] | (uint32_t)raw[n + 1] << 8 | (uint32_t)raw[n + 2] << 16 |
 	      (uint32_t)raw[n + 3] << 24;
-	if (crc != nvme_key_crc32(raw, (size_t)n))
-		goto out;
-	memcpy(key, raw, (size_t)n);
 	*len = (size_t)n;
+	if (crc != nvme_key_crc32(raw, (size_t)n)) {
+		ret = -EBADMSG;
+		goto out;
+	}
+	memcpy(key, raw, (size_t)n);
 	*hh = (uint8_t)(d0 * 16 + d1);
 	ret = 0;
 out:

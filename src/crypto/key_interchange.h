@@ -16,7 +16,8 @@ uint32_t nvme_key_crc32(const uint8_t *buf, size_t len);
 /*
  * Decode str of the form PREFIX:HH:BASE64:, with PREFIX given without its
  * colon. The key (without CRC) goes to key (at most max bytes), its length
- * to *len, HH to *hh. 0 or -EINVAL (wrong prefix, HH, base64, length or CRC);
+ * to *len (also on a CRC mismatch), HH to *hh. 0, -EBADMSG (CRC mismatch)
+ * or -EINVAL (prefix, HH, base64, length);
  * nothing of the key is left in temporaries.
  */
 int nvme_key_interchange_decode(const char *str, const char *prefix, uint8_t *hh, uint8_t *key,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "key_interchange.h"
+#include "common/hex.h"
 
 #include <errno.h>
 #include <isa-l.h>
@@ -13,15 +14,6 @@
 uint32_t nvme_key_crc32(const uint8_t *buf, size_t len)
 {
 	return crc32_gzip_refl(0, buf, len);
-}
-
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
 }
 
 int nvme_key_interchange_decode(const char *str, const char *prefix, uint8_t *hh, uint8_t *key,

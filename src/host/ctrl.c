@@ -24,6 +24,7 @@
 #include "crypto/dhchap.h"
 #include "host_internal.h"
 #include "proto/endian.h"
+#include "common/hex.h"
 
 #define RECOVERY_POLL_MS 100
 #define SHUTDOWN_MS 5000 /* CC.SHN at disconnect, all steps together (Linux: shutdown_timeout) */
@@ -60,17 +61,6 @@ const char *nvmeof_ctrl_state_name(enum nvmeof_ctrl_state s)
 
 /* ---- host identity ---- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int nvmeof_uuid_parse(const char *s, uint8_t uuid[16])
 {
 	int n = 0;
@@ -83,12 +73,12 @@ int nvmeof_uuid_parse(const char *s, uint8_t uuid[16])
 				return -EINVAL;
 			continue;
 		}
-		int hi = hexval(s[i]), lo;
+		int hi = hex_digit((unsigned char)s[i]), lo;
 
 		if (hi < 0)
 			return -EINVAL;
 		i++;
-		lo = hexval(s[i]);
+		lo = hex_digit((unsigned char)s[i]);
 		if (lo < 0)
 			return -EINVAL;
 		uuid[n++] = (uint8_t)(hi << 4 | lo);

@@ -40,6 +40,7 @@
 #include "common/size.h"
 #include "crypto/tls_psk.h"
 #include "crypto/dhchap.h"
+#include "common/hex.h"
 
 #define CFG_MAX_FILE (16u << 20)
 #define CFG_SERIAL_MAX 20 /* Identify Controller SN */
@@ -318,16 +319,6 @@ static int val_size(struct cfg_ctx *c, struct json_object *v, const char *where,
 	return 0;
 }
 
-static int hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	ch = tolower(ch);
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	return -1;
-}
-
 /* 16 bytes as "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" or 32 hex digits. */
 static int parse_id(const char *s, uint8_t out[16])
 {
@@ -345,8 +336,8 @@ static int parse_id(const char *s, uint8_t out[16])
 			i++;
 			continue;
 		}
-		hi = hexval((unsigned char)s[i]);
-		lo = hexval((unsigned char)s[i + 1]);
+		hi = hex_digit((unsigned char)s[i]);
+		lo = hex_digit((unsigned char)s[i + 1]);
 		if (hi < 0 || lo < 0 || n >= 16)
 			return -EINVAL;
 		out[n++] = (uint8_t)(hi << 4 | lo);

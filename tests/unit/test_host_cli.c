@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "common/hex.h"
+
 #include "../../src/cli/nvmeof/disc_print.c"
 #include "../../src/cli/nvmeof/opts.c"
 #include "../../src/cli/nvmeof/tls_key.c"
@@ -302,11 +304,15 @@ static void test_tls_key_commands(void **state)
 	assert_string_equal(a.keydata, KEY1);
 	assert_int_equal(a.identity, 1);
 
-	assert_int_equal(cli_tls_hex_decode("00Ff7a10", b, 4), 0);
+	size_t n = 0;
+
+	assert_int_equal(hex_decode("00Ff7a10", b, 4, &n), 0);
+	assert_int_equal(n, 4);
 	assert_int_equal(b[1], 0xff);
 	assert_int_equal(b[2], 0x7a);
-	assert_int_equal(cli_tls_hex_decode("00ff7a1", b, 4), -EINVAL);
-	assert_int_equal(cli_tls_hex_decode("00ff7a1g", b, 4), -EINVAL);
+	assert_int_equal(hex_decode("00ff7a1", b, 4, &n), -EINVAL);
+	assert_int_equal(hex_decode("00ff7a1g", b, 4, &n), -EINVAL);
+	assert_int_equal(hex_decode("00ff7a1000", b, 4, &n), -EINVAL);
 
 	/* A --secret of the wrong length for the hash is refused (exit 2). */
 	char *g4[] = { "gen-tls-key", "--hmac=2", "--secret",

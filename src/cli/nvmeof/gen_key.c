@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "crypto/dhchap.h"
+#include "common/hex.h"
 
 static void gen_usage(FILE *f)
 {
@@ -26,25 +27,6 @@ static void gen_usage(FILE *f)
 	      "  -m, --hmac=N           transformation: 0 = none, 1 = SHA-256, 2 = SHA-384,\n"
 	      "                         3 = SHA-512 (default 0)\n",
 	      f);
-}
-
-static int unhex(const char *hex, uint8_t *out, size_t cap, size_t *len)
-{
-	size_t n = strlen(hex);
-
-	if (n % 2 || n / 2 > cap)
-		return -EINVAL;
-	for (size_t i = 0; i < n / 2; i++) {
-		char b[3] = { hex[2 * i], hex[2 * i + 1], 0 };
-		char *end;
-		unsigned long v = strtoul(b, &end, 16);
-
-		if (*end || !((b[0] >= '0' && b[0] <= '9') || (b[0] | 0x20) >= 'a'))
-			return -EINVAL;
-		out[i] = (uint8_t)v;
-	}
-	*len = n / 2;
-	return 0;
 }
 
 int cmd_gen_dhchap_key(int argc, char **argv)
@@ -97,7 +79,7 @@ int cmd_gen_dhchap_key(int argc, char **argv)
 		return 2;
 	}
 	if (secret_hex) {
-		if (unhex(secret_hex, secret, sizeof(secret), &secret_len) ||
+		if (hex_decode(secret_hex, secret, sizeof(secret), &secret_len) ||
 		    (secret_len != 32 && secret_len != 48 && secret_len != 64)) {
 			fprintf(stderr, "Invalid key length (%zu bytes)\n", strlen(secret_hex) / 2);
 			return 1;

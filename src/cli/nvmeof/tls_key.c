@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "crypto/key_interchange.h"
 #include "crypto/tls_psk.h"
+#include "common/hex.h"
 
 enum { OPT_COMPAT = OPT_CMD_FIRST, OPT_KDF };
 
@@ -28,32 +29,6 @@ struct tls_key_args {
 	unsigned int identity;
 	enum nvme_tls_kdf kdf;
 };
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Hex string to exactly len bytes; 0 or -EINVAL. */
-static int cli_tls_hex_decode(const char *hex, uint8_t *out, size_t len)
-{
-	if (strlen(hex) != 2 * len)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}
 
 static const struct option tls_key_options[] = {
 	{ "hmac", required_argument, NULL, 'm' },
@@ -163,6 +138,7 @@ int cmd_gen_tls_key(int argc, char **argv)
 	struct tls_key_args a;
 	struct nvme_tls_key key;
 	char out[NVME_TLS_KEY_STR_MAX];
+	size_t n = 0;
 	int rc = cli_tls_key_parse(argc, argv, true, &a, gen_usage);
 
 	if (rc)
@@ -171,7 +147,7 @@ int cmd_gen_tls_key(int argc, char **argv)
 		memset(&key, 0, sizeof(key));
 		key.hmac = (uint8_t)a.hmac;
 		key.len = a.hmac == 2 ? 48 : 32;
-		if (cli_tls_hex_decode(a.secret, key.key, key.len)) {
+		if (hex_decode(a.secret, key.key, key.len, &n) || n != key.len) {
 			fprintf(stderr, "gen-tls-key: --secret must be %u hex digits for --hmac=%u\n",
 				2u * key.len, a.hmac);
 			nvme_tls_key_clear(&key);

@@ -365,3 +365,12 @@ void dhchap_dh_free(struct dhchap_dh *dh)
 	EVP_PKEY_free(dh->pkey); /* EVP_PKEY_free clears private key material */
 	dh->pkey = NULL;
 }
+
+void dhchap_exchange_clear(struct dhchap_exchange *x)
+{
+	dhchap_dh_free(&x->dh);
+	dhchap_wipe(x->sess, sizeof(x->sess));
+	dhchap_wipe(x->c1, sizeof(x->c1));
+	dhchap_wipe(x->c2, sizeof(x->c2));
+	x->sess_len = 0;
+}

@@ -120,4 +120,26 @@ int dhchap_dh_shared(const struct dhchap_dh *dh, const uint8_t *peer, size_t pee
 		     size_t out_len);
 void dhchap_dh_free(struct dhchap_dh *dh);
 
+/*
+ * One transaction's negotiated parameters and exchanged values, the same on
+ * host and controller: transaction ID, hash and its length, DH group,
+ * sequence numbers, challenges, the DH key pair and the session key.
+ */
+struct dhchap_exchange {
+	uint16_t tid;
+	uint8_t hash_id;
+	uint8_t hl;
+	uint8_t dhgid;
+	uint32_t s1;
+	uint32_t s2;
+	uint8_t c1[DHCHAP_MAX_HASH_LEN];
+	uint8_t c2[DHCHAP_MAX_HASH_LEN];
+	struct dhchap_dh dh;
+	uint8_t sess[DHCHAP_MAX_DH_LEN];
+	size_t sess_len;
+};
+
+/* Free the DH key and wipe challenges and session key. */
+void dhchap_exchange_clear(struct dhchap_exchange *x);
+
 #endif

@@ -35,17 +35,13 @@ static const char *explanation(uint8_t exp)
 
 void host_auth_txn_clear(struct host_auth_txn *t)
 {
-	dhchap_dh_free(&t->dh);
-	dhchap_wipe(t->sess, sizeof(t->sess));
-	dhchap_wipe(t->c1, sizeof(t->c1));
-	dhchap_wipe(t->c2, sizeof(t->c2));
-	t->sess_len = 0;
+	dhchap_exchange_clear(&t->x);
 }
 
 int host_auth_negotiate(struct host_auth_txn *t, void *buf, size_t cap)
 {
 	struct nvme_auth_negotiate m = {
-		.t_id = t->tid,
+		.t_id = t->x.tid,
 		.nr_hashes = 3,
 		.hashes = { DHCHAP_HASH_SHA256, DHCHAP_HASH_SHA384, DHCHAP_HASH_SHA512 },
 		.nr_dhgroups = 6,
@@ -77,11 +73,11 @@ static int proto_error(struct host_auth_txn *t, uint8_t exp, const char *why)
 
 static int effective_challenge(const struct host_auth_txn *t, const uint8_t *c, uint8_t *out)
 {
-	if (t->dhgid == DHCHAP_DHGROUP_NULL) {
-		memcpy(out, c, t->hl);
+	if (t->x.dhgid == DHCHAP_DHGROUP_NULL) {
+		memcpy(out, c, t->x.hl);
 		return 0;
 	}
-	return dhchap_augment_challenge(t->hash_id, t->sess, t->sess_len, c, out);
+	return dhchap_augment_challenge(t->x.hash_id, t->x.sess, t->x.sess_len, c, out);
 }
 
 int host_auth_challenge(struct host_auth_txn *t, const void *msg, size_t len, void *reply, size_t cap)
@@ -95,7 +91,7 @@ int host_auth_challenge(struct host_auth_txn *t, const void *msg, size_t len, vo
 
 	if (is_failure1(t, msg, len))
 		return -EACCES;
-	if (nvme_auth_challenge_decode(msg, len, &c) || c.t_id != t->tid)
+	if (nvme_auth_challenge_decode(msg, len, &c) || c.t_id != t->x.tid)
 		return proto_error(t, NVME_AUTH_FAIL_INCORRECT_MESSAGE, "malformed Challenge from the controller");
 	if (dhchap_hash_len(c.hashid) != c.hl)
 		return proto_error(t, NVME_AUTH_FAIL_HASH_UNUSABLE, "the controller chose an unknown hash");
@@ -104,40 +100,40 @@ int host_auth_challenge(struct host_auth_txn *t, const void *msg, size_t len, vo
 	glen = dhchap_dhgroup_len(c.dhgid);
 	if (c.dhvlen != glen)
 		return proto_error(t, NVME_AUTH_FAIL_INCORRECT_PAYLOAD, "DH value of the wrong size in the Challenge");
-	t->hash_id = c.hashid;
-	t->hl = c.hl;
-	t->dhgid = c.dhgid;
-	t->s1 = c.seqnum;
-	memcpy(t->c1, c.c1, c.hl);
+	t->x.hash_id = c.hashid;
+	t->x.hl = c.hl;
+	t->x.dhgid = c.dhgid;
+	t->x.s1 = c.seqnum;
+	memcpy(t->x.c1, c.c1, c.hl);
 	if (glen) {
-		if (dhchap_dh_generate(&t->dh, c.dhgid, pub, glen))
+		if (dhchap_dh_generate(&t->x.dh, c.dhgid, pub, glen))
 			return proto_error(t, NVME_AUTH_FAIL_FAILED, "cannot generate a DH key");
-		t->sess_len = glen;
-		if (dhchap_dh_shared(&t->dh, c.dhv, glen, t->sess, glen))
+		t->x.sess_len = glen;
+		if (dhchap_dh_shared(&t->x.dh, c.dhv, glen, t->x.sess, glen))
 			return proto_error(t, NVME_AUTH_FAIL_DHGROUP_UNUSABLE, "unusable DH value from the controller");
 		r.dhv = pub;
 		r.dhvlen = (uint16_t)glen;
 	}
 	ret = dhchap_transform_key(t->key, t->hostnqn, tkey, &tlen);
 	if (!ret)
-		ret = effective_challenge(t, t->c1, chal);
+		ret = effective_challenge(t, t->x.c1, chal);
 	if (!ret)
-		ret = dhchap_response(t->hash_id, tkey, tlen, chal, t->s1, t->tid, 0, DHCHAP_ROLE_HOST, t->hostnqn,
+		ret = dhchap_response(t->x.hash_id, tkey, tlen, chal, t->x.s1, t->x.tid, 0, DHCHAP_ROLE_HOST, t->hostnqn,
 				      t->subnqn, r1);
 	dhchap_wipe(tkey, sizeof(tkey));
 	dhchap_wipe(chal, sizeof(chal));
 	if (ret)
 		return proto_error(t, NVME_AUTH_FAIL_FAILED, "cannot compute the response");
-	r.t_id = t->tid;
-	r.hl = t->hl;
+	r.t_id = t->x.tid;
+	r.hl = t->x.hl;
 	r.r1 = r1;
 	if (t->ctrl_key) {
-		if (dhchap_random(t->c2, t->hl))
+		if (dhchap_random(t->x.c2, t->x.hl))
 			return proto_error(t, NVME_AUTH_FAIL_FAILED, "no random bytes");
-		t->s2 = dhchap_seqnum();
+		t->x.s2 = dhchap_seqnum();
 		r.cvalid = 1;
-		r.c2 = t->c2;
-		r.seqnum = t->s2;
+		r.c2 = t->x.c2;
+		r.seqnum = t->x.s2;
 	}
 	ret = nvme_auth_reply_encode(reply, cap, &r);
 	dhchap_wipe(r1, sizeof(r1));
@@ -154,7 +150,7 @@ int host_auth_success1(struct host_auth_txn *t, const void *msg, size_t len)
 
 	if (is_failure1(t, msg, len))
 		return -EACCES;
-	if (nvme_auth_success1_decode(msg, len, &s) || s.t_id != t->tid || s.hl != t->hl)
+	if (nvme_auth_success1_decode(msg, len, &s) || s.t_id != t->x.tid || s.hl != t->x.hl)
 		return proto_error(t, NVME_AUTH_FAIL_INCORRECT_MESSAGE, "malformed Success1 from the controller");
 	if (!t->ctrl_key)
 		return 0;
@@ -164,15 +160,15 @@ int host_auth_success1(struct host_auth_txn *t, const void *msg, size_t len)
 	}
 	ret = dhchap_transform_key(t->ctrl_key, t->subnqn, tkey, &tlen);
 	if (!ret)
-		ret = effective_challenge(t, t->c2, chal);
+		ret = effective_challenge(t, t->x.c2, chal);
 	if (!ret)
-		ret = dhchap_response(t->hash_id, tkey, tlen, chal, t->s2, t->tid, 0, DHCHAP_ROLE_CTRL, t->hostnqn,
+		ret = dhchap_response(t->x.hash_id, tkey, tlen, chal, t->x.s2, t->x.tid, 0, DHCHAP_ROLE_CTRL, t->hostnqn,
 				      t->subnqn, want);
 	dhchap_wipe(tkey, sizeof(tkey));
 	dhchap_wipe(chal, sizeof(chal));
 	if (ret)
 		return proto_error(t, NVME_AUTH_FAIL_FAILED, "cannot compute the controller's response");
-	match = dhchap_equal(want, s.r2, t->hl);
+	match = dhchap_equal(want, s.r2, t->x.hl);
 	dhchap_wipe(want, sizeof(want));
 	if (!match) {
 		proto_error(t, NVME_AUTH_FAIL_FAILED,
@@ -184,7 +180,7 @@ int host_auth_success1(struct host_auth_txn *t, const void *msg, size_t len)
 
 int host_auth_failure2(struct host_auth_txn *t, void *buf, size_t cap)
 {
-	return nvme_auth_failure_encode(buf, cap, NVME_AUTH_FAILURE2, t->tid,
+	return nvme_auth_failure_encode(buf, cap, NVME_AUTH_FAILURE2, t->x.tid,
 					t->status ? t->status : NVME_AUTH_FAIL_FAILED);
 }
 
@@ -236,7 +232,7 @@ int host_auth_run(struct sync_conn *sc, const struct nvmeof_ctrl_opts *opts, int
 	}
 	t.key = &key;
 	t.ctrl_key = ctrl_key.len ? &ctrl_key : NULL;
-	t.tid = __atomic_fetch_add(&next_tid, 1, __ATOMIC_RELAXED);
+	t.x.tid = __atomic_fetch_add(&next_tid, 1, __ATOMIC_RELAXED);
 
 	n = host_auth_negotiate(&t, buf, AUTH_RECV_LEN);
 	if (n < 0 || (ret = auth_cmd(sc, true, buf, (uint32_t)n, timeout_ms, &cpl)) || cpl.status)
@@ -264,13 +260,13 @@ int host_auth_run(struct sync_conn *sc, const struct nvmeof_ctrl_opts *opts, int
 		goto fail2;
 	if (t.ctrl_key) {
 		stage = "Success2";
-		n = nvme_auth_success2_encode(buf, AUTH_RECV_LEN, t.tid);
+		n = nvme_auth_success2_encode(buf, AUTH_RECV_LEN, t.x.tid);
 		if ((ret = auth_cmd(sc, true, buf, (uint32_t)n, timeout_ms, &cpl)) || cpl.status)
 			goto cmd_failed;
 	}
 	if (sc->qid == 0)
 		log_info(HOST_LOG, "%s qid 0: authenticated with %s, dhgroup %s%s", sc->peer,
-			 dhchap_hash_name(t.hash_id), dhchap_dhgroup_name(t.dhgid),
+			 dhchap_hash_name(t.x.hash_id), dhchap_dhgroup_name(t.x.dhgid),
 			 t.ctrl_key ? ", controller authenticated" : "");
 	ret = 0;
 	goto out;

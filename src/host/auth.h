@@ -19,18 +19,8 @@ struct host_auth_txn {
 	const struct dhchap_key *ctrl_key; /* NULL: unidirectional */
 	const char *hostnqn;
 	const char *subnqn;
-	uint16_t tid;
-	/* Negotiated and exchanged. */
-	uint8_t hash_id;
-	uint8_t hl;
-	uint8_t dhgid;
-	uint32_t s1;
-	uint32_t s2;
-	uint8_t c1[DHCHAP_MAX_HASH_LEN];
-	uint8_t c2[DHCHAP_MAX_HASH_LEN];
-	struct dhchap_dh dh;
-	uint8_t sess[DHCHAP_MAX_DH_LEN];
-	size_t sess_len;
+	/* Negotiated and exchanged (x.tid is set by the caller). */
+	struct dhchap_exchange x;
 	uint8_t status; /* failure explanation for Failure2 */
 	char why[160]; /* what went wrong, for the caller's message */
 };

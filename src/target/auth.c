@@ -53,17 +53,7 @@ struct nvmf_auth_sq {
 	bool busy; /* a DH computation for this queue is on the worker */
 	enum auth_step step;
 	uint8_t status; /* failure explanation for Failure1 */
-	uint16_t tid;
-	uint8_t hash_id;
-	uint8_t hl;
-	uint8_t dhgid;
-	uint32_t s1;
-	uint32_t s2;
-	uint8_t c1[DHCHAP_MAX_HASH_LEN];
-	uint8_t c2[DHCHAP_MAX_HASH_LEN];
-	struct dhchap_dh dh;
-	uint8_t sess[DHCHAP_MAX_DH_LEN];
-	size_t sess_len;
+	struct dhchap_exchange x;
 };
 
 static const char *fail_name(uint8_t exp)
@@ -195,11 +185,7 @@ out:
 
 static void transaction_clear(struct nvmf_auth_sq *a)
 {
-	dhchap_dh_free(&a->dh);
-	dhchap_wipe(a->sess, sizeof(a->sess));
-	dhchap_wipe(a->c1, sizeof(a->c1));
-	dhchap_wipe(a->c2, sizeof(a->c2));
-	a->sess_len = 0;
+	dhchap_exchange_clear(&a->x);
 	a->in_transaction = false;
 	a->bidirectional = false;
 }
@@ -331,29 +317,29 @@ static void auth_negotiate(struct nvmf_auth_sq *a, const void *buf, size_t len)
 
 	if (nvme_auth_negotiate_decode(buf, len, &m))
 		return auth_fail(a, NVME_AUTH_FAIL_INCORRECT_PAYLOAD, "malformed Negotiate");
-	a->tid = m.t_id;
+	a->x.tid = m.t_id;
 	if (m.sc_c != 0)
 		return auth_fail(a, NVME_AUTH_FAIL_CONCAT_MISMATCH, "secure channel concatenation is not supported");
 	if (!cred->has_key)
 		return auth_fail(a, NVME_AUTH_FAIL_FAILED, "no key is configured for this host");
-	a->hash_id = 0;
+	a->x.hash_id = 0;
 	if (cred->hash) {
 		if (offered(m.hashes, m.nr_hashes, cred->hash))
-			a->hash_id = cred->hash;
+			a->x.hash_id = cred->hash;
 	} else {
-		for (unsigned int i = 0; i < m.nr_hashes && !a->hash_id; i++)
+		for (unsigned int i = 0; i < m.nr_hashes && !a->x.hash_id; i++)
 			if (dhchap_hash_len(m.hashes[i]))
-				a->hash_id = m.hashes[i];
+				a->x.hash_id = m.hashes[i];
 	}
-	if (!a->hash_id)
+	if (!a->x.hash_id)
 		return auth_fail(a, NVME_AUTH_FAIL_HASH_UNUSABLE, "no usable hash function offered");
-	a->hl = (uint8_t)dhchap_hash_len(a->hash_id);
+	a->x.hl = (uint8_t)dhchap_hash_len(a->x.hash_id);
 	if (cred->dhgroup >= 0) {
 		if (!offered(m.dhgroups, m.nr_dhgroups, (uint8_t)cred->dhgroup))
 			return auth_fail(a, NVME_AUTH_FAIL_DHGROUP_UNUSABLE, "the configured DH group was not offered");
-		a->dhgid = (uint8_t)cred->dhgroup;
+		a->x.dhgid = (uint8_t)cred->dhgroup;
 	} else if (offered(m.dhgroups, m.nr_dhgroups, DHCHAP_DHGROUP_NULL)) {
-		a->dhgid = DHCHAP_DHGROUP_NULL;
+		a->x.dhgid = DHCHAP_DHGROUP_NULL;
 	} else {
 		unsigned int i;
 
@@ -361,7 +347,7 @@ static void auth_negotiate(struct nvmf_auth_sq *a, const void *buf, size_t len)
 			;
 		if (i == m.nr_dhgroups)
 			return auth_fail(a, NVME_AUTH_FAIL_DHGROUP_UNUSABLE, "no usable DH group offered");
-		a->dhgid = m.dhgroups[i];
+		a->x.dhgid = m.dhgroups[i];
 	}
 	a->step = STEP_CHALLENGE;
 }
@@ -369,11 +355,11 @@ static void auth_negotiate(struct nvmf_auth_sq *a, const void *buf, size_t len)
 /* The challenge, or with a DH group the challenge augmented by the session key. */
 static int effective_challenge(const struct nvmf_auth_sq *a, const uint8_t *c, uint8_t *out)
 {
-	if (a->dhgid == DHCHAP_DHGROUP_NULL) {
-		memcpy(out, c, a->hl);
+	if (a->x.dhgid == DHCHAP_DHGROUP_NULL) {
+		memcpy(out, c, a->x.hl);
 		return 0;
 	}
-	return dhchap_augment_challenge(a->hash_id, a->sess, a->sess_len, c, out);
+	return dhchap_augment_challenge(a->x.hash_id, a->x.sess, a->x.sess_len, c, out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -433,7 +419,7 @@ static void *auth_worker_main(void *arg)
 		if (j->kind == JOB_KEYGEN)
 			j->ret = dhchap_dh_generate(&j->dh, j->dhgid, j->pub, j->len);
 		else
-			j->ret = dhchap_dh_shared(&j->a->dh, j->peer, j->len, j->a->sess, j->len);
+			j->ret = dhchap_dh_shared(&j->a->x.dh, j->peer, j->len, j->a->x.sess, j->len);
 		/* reactor_post only fails for want of memory: try again, for a while. */
 		for (int tries = 0; reactor_post(j->req->sq->reactor, job_done, j) != 0; tries++) {
 			if (tries == 5000) {
@@ -505,8 +491,8 @@ static int job_submit(struct nvmf_req *req, struct nvmf_auth_sq *a, enum job_kin
 	j->a = a;
 	j->peer = peer;
 	j->len = len;
-	j->dhgid = a->dhgid;
-	/* Before the worker can see the job: it owns a->dh / a->sess from then on. */
+	j->dhgid = a->x.dhgid;
+	/* Before the worker can see the job: it owns a->x.dh / a->x.sess from then on. */
 	a->busy = true;
 	pthread_mutex_lock(&w->lock);
 	if (w->queued >= AUTH_MAX_JOBS || w->stop) {
@@ -535,14 +521,14 @@ static void auth_reply_verify(struct nvmf_auth_sq *a, const struct nvme_auth_rep
 	bool match;
 
 	if (dhchap_transform_key(&ctrl->dhchap.key, ctrl->hostnqn, tkey, &tlen) ||
-	    effective_challenge(a, a->c1, chal) ||
-	    dhchap_response(a->hash_id, tkey, tlen, chal, a->s1, a->tid, 0, DHCHAP_ROLE_HOST, ctrl->hostnqn,
+	    effective_challenge(a, a->x.c1, chal) ||
+	    dhchap_response(a->x.hash_id, tkey, tlen, chal, a->x.s1, a->x.tid, 0, DHCHAP_ROLE_HOST, ctrl->hostnqn,
 			    ctrl->subsys->nqn, want)) {
 		dhchap_wipe(tkey, sizeof(tkey));
 		return auth_fail(a, NVME_AUTH_FAIL_FAILED, "internal error computing the response");
 	}
 	dhchap_wipe(tkey, sizeof(tkey));
-	match = dhchap_equal(want, r->r1, a->hl);
+	match = dhchap_equal(want, r->r1, a->x.hl);
 	dhchap_wipe(want, sizeof(want));
 	dhchap_wipe(chal, sizeof(chal));
 	if (!match)
@@ -553,8 +539,8 @@ static void auth_reply_verify(struct nvmf_auth_sq *a, const struct nvme_auth_rep
 		if (!ctrl->dhchap.has_ctrl_key)
 			return auth_fail(a, NVME_AUTH_FAIL_FAILED,
 					 "the host asks the controller to authenticate, but no controller key is configured");
-		a->s2 = r->seqnum;
-		memcpy(a->c2, r->c2, a->hl);
+		a->x.s2 = r->seqnum;
+		memcpy(a->x.c2, r->c2, a->x.hl);
 	} else {
 		a->authenticated = true;
 		a->failed = false;
@@ -568,23 +554,23 @@ static bool auth_reply(struct nvmf_req *req, struct nvmf_auth_sq *a, const void 
 	struct nvme_auth_reply r;
 	int ret;
 
-	if (nvme_auth_reply_decode(buf, len, &r) || r.hl != a->hl) {
+	if (nvme_auth_reply_decode(buf, len, &r) || r.hl != a->x.hl) {
 		auth_fail(a, NVME_AUTH_FAIL_INCORRECT_PAYLOAD, "malformed Reply");
 		return false;
 	}
-	if (a->dhgid == DHCHAP_DHGROUP_NULL) {
+	if (a->x.dhgid == DHCHAP_DHGROUP_NULL) {
 		if (r.dhvlen)
 			auth_fail(a, NVME_AUTH_FAIL_INCORRECT_PAYLOAD, "DH value without a DH group");
 		else
 			auth_reply_verify(a, &r);
 		return false;
 	}
-	a->sess_len = dhchap_dhgroup_len(a->dhgid);
-	if (r.dhvlen != a->sess_len) {
+	a->x.sess_len = dhchap_dhgroup_len(a->x.dhgid);
+	if (r.dhvlen != a->x.sess_len) {
 		auth_fail(a, NVME_AUTH_FAIL_INCORRECT_PAYLOAD, "DH value of the wrong size");
 		return false;
 	}
-	ret = job_submit(req, a, JOB_DERIVE, r.dhv, a->sess_len);
+	ret = job_submit(req, a, JOB_DERIVE, r.dhv, a->x.sess_len);
 	if (ret)
 		auth_fail(a, NVME_AUTH_FAIL_FAILED,
 			  ret == -EBUSY ? "too many DH computations pending" : "cannot queue the DH computation");
@@ -598,7 +584,7 @@ static void auth_done(struct nvmf_auth_sq *a)
 	a->authenticated = true;
 	a->failed = false;
 	log_info(LOG_COMP, "host %s (peer %s) qid %u: authenticated (%s, dhgroup %s%s)", sq->ctrl->hostnqn,
-		 sq->peer, sq->qid, dhchap_hash_name(a->hash_id), dhchap_dhgroup_name(a->dhgid),
+		 sq->peer, sq->qid, dhchap_hash_name(a->x.hash_id), dhchap_dhgroup_name(a->x.dhgid),
 		 a->bidirectional ? ", bidirectional" : "");
 	transaction_clear(a);
 	a->step = STEP_NEGOTIATE;
@@ -682,7 +668,7 @@ static void exec_auth_send(struct nvmf_req *req)
 		nvmf_req_complete(req, 0);
 		return;
 	}
-	if (tid != a->tid) {
+	if (tid != a->x.tid) {
 		auth_fail(a, NVME_AUTH_FAIL_INCORRECT_PAYLOAD, "wrong transaction identifier");
 		nvmf_req_complete(req, 0);
 		return;
@@ -700,17 +686,17 @@ static void exec_auth_send(struct nvmf_req *req)
 
 static int build_challenge(struct nvmf_auth_sq *a, const uint8_t *pub, uint8_t *buf, size_t cap)
 {
-	struct nvme_auth_challenge m = { .t_id = a->tid, .hashid = a->hash_id, .dhgid = a->dhgid, .hl = a->hl };
-	size_t dhlen = dhchap_dhgroup_len(a->dhgid);
+	struct nvme_auth_challenge m = { .t_id = a->x.tid, .hashid = a->x.hash_id, .dhgid = a->x.dhgid, .hl = a->x.hl };
+	size_t dhlen = dhchap_dhgroup_len(a->x.dhgid);
 	int ret;
 
-	if (cap < sizeof(struct nvme_auth_challenge_hdr) + a->hl + dhlen)
+	if (cap < sizeof(struct nvme_auth_challenge_hdr) + a->x.hl + dhlen)
 		return -ENOSPC;
-	a->s1 = dhchap_seqnum();
-	if ((ret = dhchap_random(a->c1, a->hl)))
+	a->x.s1 = dhchap_seqnum();
+	if ((ret = dhchap_random(a->x.c1, a->x.hl)))
 		return ret;
-	m.seqnum = a->s1;
-	m.c1 = a->c1;
+	m.seqnum = a->x.s1;
+	m.c1 = a->x.c1;
 	m.dhv = dhlen ? pub : NULL;
 	m.dhvlen = (uint16_t)dhlen;
 	ret = nvme_auth_challenge_encode(buf, cap, &m);
@@ -721,16 +707,16 @@ static int build_success1(struct nvmf_auth_sq *a, uint8_t *buf, size_t cap)
 {
 	const struct nvmf_ctrl *ctrl = a->sq->ctrl;
 	uint8_t tkey[DHCHAP_MAX_SECRET_LEN], chal[DHCHAP_MAX_HASH_LEN], r2[DHCHAP_MAX_HASH_LEN];
-	struct nvme_auth_success1 m = { .t_id = a->tid, .hl = a->hl };
+	struct nvme_auth_success1 m = { .t_id = a->x.tid, .hl = a->x.hl };
 	size_t tlen;
 	int ret = 0;
 
 	if (a->bidirectional) {
 		ret = dhchap_transform_key(&ctrl->dhchap.ctrl_key, ctrl->subsys->nqn, tkey, &tlen);
 		if (!ret)
-			ret = effective_challenge(a, a->c2, chal);
+			ret = effective_challenge(a, a->x.c2, chal);
 		if (!ret)
-			ret = dhchap_response(a->hash_id, tkey, tlen, chal, a->s2, a->tid, 0, DHCHAP_ROLE_CTRL,
+			ret = dhchap_response(a->x.hash_id, tkey, tlen, chal, a->x.s2, a->x.tid, 0, DHCHAP_ROLE_CTRL,
 					      ctrl->hostnqn, ctrl->subsys->nqn, r2);
 		dhchap_wipe(tkey, sizeof(tkey));
 		dhchap_wipe(chal, sizeof(chal));
@@ -751,7 +737,7 @@ static void recv_finish(struct nvmf_req *req, struct nvmf_auth_sq *a)
 
 	if (a->step == STEP_FAILURE1) {
 		memset(buf, 0, al);
-		(void)nvme_auth_failure_encode(buf, al, NVME_AUTH_FAILURE1, a->tid, a->status);
+		(void)nvme_auth_failure_encode(buf, al, NVME_AUTH_FAILURE1, a->x.tid, a->status);
 		a->step = STEP_NEGOTIATE;
 		a->in_transaction = false;
 		/* The host gets the message, then the queue goes. */
@@ -773,7 +759,7 @@ static void job_done(void *arg)
 		if (j->ret) {
 			auth_fail(a, NVME_AUTH_FAIL_FAILED, "cannot generate a DH key");
 		} else {
-			a->dh = j->dh;
+			a->x.dh = j->dh;
 			if (build_challenge(a, j->pub, req->data, req->data_len))
 				auth_fail(a, NVME_AUTH_FAIL_FAILED, "cannot make a challenge");
 			else
@@ -815,13 +801,13 @@ static void exec_auth_recv(struct nvmf_req *req)
 	}
 	switch (a->step) {
 	case STEP_CHALLENGE:
-		if (al < sizeof(struct nvme_auth_challenge_hdr) + a->hl + dhchap_dhgroup_len(a->dhgid)) {
+		if (al < sizeof(struct nvme_auth_challenge_hdr) + a->x.hl + dhchap_dhgroup_len(a->x.dhgid)) {
 			auth_fail(a, NVME_AUTH_FAIL_INCORRECT_PAYLOAD, "receive buffer too small for the challenge");
 			break;
 		}
-		if (a->dhgid != DHCHAP_DHGROUP_NULL) {
-			dhchap_dh_free(&a->dh);
-			ret = job_submit(req, a, JOB_KEYGEN, NULL, dhchap_dhgroup_len(a->dhgid));
+		if (a->x.dhgid != DHCHAP_DHGROUP_NULL) {
+			dhchap_dh_free(&a->x.dh);
+			ret = job_submit(req, a, JOB_KEYGEN, NULL, dhchap_dhgroup_len(a->x.dhgid));
 			if (ret == 0)
 				return; /* finished by job_done */
 			auth_fail(a, NVME_AUTH_FAIL_FAILED,

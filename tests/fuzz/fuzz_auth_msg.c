@@ -101,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		/* The transaction ID the decoder reads, so the step gets past it. */
 		if (len >= 6)
-			t.tid = (uint16_t)(msg[4] | msg[5] << 8);
+			t.x.tid = (uint16_t)(msg[4] | msg[5] << 8);
 		n = host_auth_challenge(&t, msg, len, out, sizeof(out));
 		if (n > 0) {
 			fuzz_assert(nvme_auth_challenge_decode(msg, len, &c) == 0);

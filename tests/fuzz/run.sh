@@ -31,13 +31,14 @@ clang=${CLANG:-clang}
 all_targets="fuzz_tcp_pdu fuzz_target_cmd fuzz_tcp_conn fuzz_auth_msg"
 targets=${*:-$all_targets}
 
-# What each target links: the directories under src/ it needs.
+# What each target links: the directories under src/ it needs, users before
+# what they use (the archives are also listed twice for the cycles).
 target_dirs() {
 	case $1 in
-	fuzz_tcp_pdu) echo "src/common src/proto" ;;
-	fuzz_target_cmd) echo "src/common src/proto src/crypto src/reactor src/backend src/target src/transport src/control" ;;
-	fuzz_tcp_conn) echo "src/common src/proto src/crypto src/reactor src/backend src/target src/transport src/control" ;;
-	fuzz_auth_msg) echo "src/common src/proto src/crypto src/host" ;;
+	fuzz_tcp_pdu) echo "src/proto src/common" ;;
+	fuzz_target_cmd) echo "src/control src/transport src/target src/backend src/reactor src/crypto src/proto src/common" ;;
+	fuzz_tcp_conn) echo "src/control src/transport src/target src/backend src/reactor src/crypto src/proto src/common" ;;
+	fuzz_auth_msg) echo "src/host src/crypto src/proto src/common" ;;
 	*) return 1 ;;
 	esac
 }

@@ -91,7 +91,7 @@ struct result {
 static int host_auth(struct fake_sq *f, const char *key, const char *ckey, struct result *res)
 {
 	struct dhchap_key k, ck;
-	struct host_auth_txn t = { .hostnqn = HOSTNQN, .subnqn = SUBNQN, .tid = 7 };
+	struct host_auth_txn t = { .hostnqn = HOSTNQN, .subnqn = SUBNQN, .x.tid = 7 };
 	uint8_t buf[4096];
 	int n, ret;
 
@@ -112,7 +112,7 @@ static int host_auth(struct fake_sq *f, const char *key, const char *ckey, struc
 	assert_int_equal(auth_recv(f), 0);
 	ret = host_auth_success1(&t, f->c2h, f->c2h_len);
 	if (ret == 0 && t.ctrl_key) {
-		n = nvme_auth_success2_encode(buf, sizeof(buf), t.tid);
+		n = nvme_auth_success2_encode(buf, sizeof(buf), t.x.tid);
 		assert_int_equal(auth_send(f, buf, (size_t)n), 0);
 	} else if (ret && t.status) {
 		n = host_auth_failure2(&t, buf, sizeof(buf));
@@ -120,8 +120,8 @@ static int host_auth(struct fake_sq *f, const char *key, const char *ckey, struc
 	}
 out:
 	if (res) {
-		res->hash_id = t.hash_id;
-		res->dhgid = t.dhgid;
+		res->hash_id = t.x.hash_id;
+		res->dhgid = t.x.dhgid;
 		snprintf(res->why, sizeof(res->why), "%s", t.why);
 	}
 	host_auth_txn_clear(&t);
@@ -308,7 +308,7 @@ static void test_malformed(void **state)
 	a = connect_admin(&e, true);
 	{
 		struct dhchap_key k;
-		struct host_auth_txn t = { .hostnqn = HOSTNQN, .subnqn = SUBNQN, .tid = 3 };
+		struct host_auth_txn t = { .hostnqn = HOSTNQN, .subnqn = SUBNQN, .x.tid = 3 };
 		uint8_t m[128], r1[32] = { 0 };
 		struct nvme_auth_reply rep = { .t_id = 3, .hl = 32, .r1 = r1 };
 		int n;

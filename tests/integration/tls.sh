@@ -117,6 +117,7 @@ check "TLS_AES_256_GCM_SHA384 and DH-HMAC-CHAP: write, read back, compare" io --
 refused "right PSK, no DH-HMAC-CHAP key" 'authentication|refused' "$CLI" id-ctrl "${conn[@]}" --tls-key "$KEY384"
 
 echo "== secrets stay secret"
+check "target list says which keys are set" bash -c "'$CLI' target --rpc-socket '$SOCK' list | grep -q '$HN (DH-HMAC-CHAP; TLS PSK)'"
 check "list --json says a key is set, never the key" bash -c \
 	"tcli() { '$CLI' target --rpc-socket '$SOCK' \"\$@\"; }; tcli list --json | grep -q '\"tls_key\": *true' && ! tcli list --json | grep -q NVMeTLSkey"
 check "the target log holds no key" bash -c "! grep -q 'NVMeTLSkey' '$LOG'"

@@ -372,18 +372,24 @@ static const char *adrfam_name(struct json_object *port)
 	return v ? json_object_get_string(v) : "ipv4";
 }
 
-/* " (DH-HMAC-CHAP ...)" for a host with keys: whether they are set, never what they are. */
+/* " (DH-HMAC-CHAP ..., TLS PSK)" for a host with keys: whether they are set, never what they are. */
 static const char *host_auth_note(struct json_object *snap, const char *nqn)
 {
 	struct json_object *hosts = jget(snap, "hosts");
 
 	for (size_t i = 0; i < jlen(hosts); i++) {
 		struct json_object *h = json_object_array_get_idx(hosts, i);
+		bool dh = json_object_get_boolean(jget(h, "dhchap_key"));
+		bool ctrl = json_object_get_boolean(jget(h, "dhchap_ctrl_key"));
+		bool tls = json_object_get_boolean(jget(h, "tls_key"));
 
-		if (strcmp(jstr(h, "nqn"), nqn) != 0 || !json_object_get_boolean(jget(h, "dhchap_key")))
+		if (strcmp(jstr(h, "nqn"), nqn) != 0)
 			continue;
-		return json_object_get_boolean(jget(h, "dhchap_ctrl_key")) ? " (DH-HMAC-CHAP, bidirectional)"
-									   : " (DH-HMAC-CHAP)";
+		if (dh && tls)
+			return ctrl ? " (DH-HMAC-CHAP, bidirectional; TLS PSK)" : " (DH-HMAC-CHAP; TLS PSK)";
+		if (dh)
+			return ctrl ? " (DH-HMAC-CHAP, bidirectional)" : " (DH-HMAC-CHAP)";
+		return tls ? " (TLS PSK)" : "";
 	}
 	return "";
 }

@@ -109,6 +109,27 @@ find_interop() {
 	return 1
 }
 
+# kernel_target_with_retry KERNEL-TARGET ARGS...: the harness's kernel-target,
+# run once more when its guest died before the target was ready (a boot
+# failure under emulation, e.g. a TCG panic: none of our code ran yet).
+kernel_target_with_retry() {
+	local err rc attempt
+	err=$(mktemp "${TMPDIR:-/tmp}/kernel-target.XXXXXX")
+	for attempt in 1 2; do
+		: >"$err"
+		rc=0
+		"$@" 2> >(tee -a "$err" >&2) || rc=$?
+		wait $! 2>/dev/null
+		if [ "$rc" = 125 ] && [ "$attempt" = 1 ] && grep -q 'stopped before the target was ready' "$err"; then
+			echo "kernel-target: the guest failed to boot; trying once more" >&2
+			continue
+		fi
+		break
+	done
+	rm -f "$err"
+	return "$rc"
+}
+
 run_bounded() {
 	local secs=$1 pid wd rc
 	shift

@@ -211,7 +211,7 @@ part_target() {
 	key=$(nvme gen-dhchap-key --hmac=1 --nqn "$HOSTNQN")
 	ckey=$("$CLI" gen-dhchap-key --hmac=1 --nqn "nqn.2014-08.org.nvmexpress:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6")
 	echo "=== our host -> kernel 6.12 target (bidirectional keys, ffdhe2048), port $port"
-	INTEROP_TIMEOUT=600 bash "$interop/kernel-target" --port "$port" --disc-port 0 --size 64 \
+	INTEROP_TIMEOUT=600 kernel_target_with_retry bash "$interop/kernel-target" --port "$port" --disc-port 0 --size 64 \
 		--host-nqn "$HOSTNQN" --dhchap-secret "$key" --dhchap-ctrl-secret "$ckey" --dhchap-dhgroup ffdhe2048 -- \
 		bash "$repo/tests/interop/auth.sh" "$build" --inner 2>"$work/kt.err" | tee "$out"
 	rc=${PIPESTATUS[0]}

@@ -43,8 +43,9 @@ if [ "${2:-}" != "--inner" ]; then
 	# TLS needs the 6.12 guest kernel and trixie's nvme-cli / tlshd.
 	export INTEROP_KERNEL_SUITE=${INTEROP_KERNEL_SUITE:-trixie}
 	export INTEROP_GUEST_TOOLS=${INTEROP_GUEST_TOOLS:-trixie}
-	exec "$INTEROP/kernel-target" --tls --port "$PORT" --disc-port "$DISC_PORT" --size 64 -- \
+	kernel_target_with_retry "$INTEROP/kernel-target" --tls --port "$PORT" --disc-port "$DISC_PORT" --size 64 -- \
 		bash "$HERE/host-tls-vs-kernel-target.sh" "$BUILD" --inner
+	exit $?
 fi
 
 # ---- inside: the kernel target requires TLS on $NVMET_PORT and $NVMET_DISC_PORT ----

@@ -23,8 +23,9 @@ if [ "${2:-}" != "--inner" ]; then
 		echo "host-vs-kernel-target: $BUILD/nvmeof not built" >&2
 		exit 1
 	fi
-	exec "$INTEROP/kernel-target" --port "$PORT" --disc-port "$DISC_PORT" --size 64 -- \
+	kernel_target_with_retry "$INTEROP/kernel-target" --port "$PORT" --disc-port "$DISC_PORT" --size 64 -- \
 		bash "$HERE/host-vs-kernel-target.sh" "$BUILD" --inner
+	exit $?
 fi
 
 # ---- inside: the kernel target is up on $NVMET_ADDR:$NVMET_PORT ----

@@ -67,10 +67,10 @@ struct nvmeof_ctrl_opts {
 
 	/*
 	 * DH-HMAC-CHAP secrets in the interchange format ("DHHC-1:HH:...:"),
-	 * NULL for none. With a secret every queue authenticates after its
-	 * Connect (also when the controller asks); with a controller secret too,
-	 * the controller must prove its own key (bidirectional). A refusal
-	 * fails the connection with -EACCES.
+	 * NULL for none. Every queue authenticates after its Connect when the
+	 * controller asks for it (as the Linux host does); with a controller
+	 * secret it always does, and the controller must prove its own key
+	 * (bidirectional). A refusal fails the connection with -EACCES.
 	 */
 	const char *dhchap_secret;
 	const char *dhchap_ctrl_secret;

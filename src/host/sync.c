@@ -284,11 +284,16 @@ int sync_conn_fabrics_connect(struct sync_conn *sc, const struct nvmeof_ctrl_opt
 				    "concatenation, which is not supported", sc->peer, sc->qid);
 		return -EACCES;
 	}
-	/* A host with a secret authenticates unasked (but not to discovery
-	 * controllers, which do not take keys), so that a target that skips
-	 * authentication is noticed when the controller must prove itself. */
-	if ((cpl->dw0 & NVMF_CONNECT_AUTHREQ_ATR) ||
-	    (opts->dhchap_secret && opts->dhchap_secret[0] && strcmp(opts->subnqn, NVME_DISC_NQN) != 0))
+	if (cpl->dw0 & NVMF_CONNECT_AUTHREQ_ATR)
 		return host_auth_run(sc, opts, timeout_ms);
+	/* Unasked, a host secret alone is not used (as the Linux host does);
+	 * a controller secret means the controller must prove itself, so the
+	 * host authenticates anyway (not to discovery controllers, which take
+	 * no keys) and a target that skips it is noticed. */
+	if (opts->dhchap_ctrl_secret && opts->dhchap_ctrl_secret[0] && strcmp(opts->subnqn, NVME_DISC_NQN) != 0)
+		return host_auth_run(sc, opts, timeout_ms);
+	if (opts->dhchap_secret && opts->dhchap_secret[0] && sc->qid == 0)
+		log_info(HOST_LOG, "%s qid 0: the controller does not ask for authentication; connected without it",
+			 sc->peer);
 	return 0;
 }

@@ -117,6 +117,21 @@ wait "$ppid"
 check "the connection made with the old keys finished its workload" grep -q ' 0 errors' "$tmp/live.out"
 check "new key: write, read back, compare" io --dhchap-secret "$KEY2"
 
+echo "== a host without keys on the target"
+HN2=nqn.2014-08.org.nvmexpress:uuid:5b7e1f0c-3c41-4c1e-9d3e-2f6a7b8c9d02
+check "add-host without keys" tcli add-host "$NQN" "$HN2"
+check "a host secret alone is not used when the controller does not ask" bash -c \
+	"'$CLI' --log-level=info id-ctrl -t tcp -a 127.0.0.1 -s '$port' -n '$NQN' --hostnqn '$HN2' -S '$KEY2' >/dev/null 2>'$tmp/unasked.err' &&
+	 grep -q 'does not ask for authentication' '$tmp/unasked.err'"
+refused_as() { # HOSTNQN DESCRIPTION ARGS...
+	local hn=$1
+	shift
+	conn=(-t tcp -a 127.0.0.1 -s "$port" -n "$NQN" --hostnqn "$hn")
+	refused "$@"
+	conn=(-t tcp -a 127.0.0.1 -s "$port" -n "$NQN" --hostnqn "$HN")
+}
+refused_as "$HN2" "a controller secret makes the host authenticate unasked; the target has no key" -S "$KEY2" -C "$CKEY"
+
 echo "== secrets stay secret"
 check "target list says a key is set" bash -c "'$CLI' target --rpc-socket '$SOCK' list | grep -q '$HN (DH-HMAC-CHAP)'"
 check "list --json has no secret" bash -c "'$CLI' target --rpc-socket '$SOCK' list --json | grep -q '\"dhchap_key\": *true' && ! '$CLI' target --rpc-socket '$SOCK' list --json | grep -q DHHC-1"

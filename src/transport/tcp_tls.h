@@ -7,9 +7,15 @@
  * buffers owned here, and OpenSSL reads and writes them through a small BIO
  * of its own. The connection asks for receive space, reports what landed,
  * and reads plaintext; it hands plaintext in (small pieces are gathered,
- * large ones encrypted in place, records kept full across pieces) and sends
- * whatever ciphertext is pending. Both buffers are bounded: a peer can make us hold at most
- * TCP_TLS_RX_CAP bytes of ciphertext.
+ * large ones encrypted straight from the caller's memory, records kept full
+ * across pieces) and sends whatever ciphertext is pending. Both buffers are
+ * bounded: a peer can make us hold at most TCP_TLS_RX_CAP bytes of
+ * ciphertext.
+ *
+ * Plaintext handed in is copied or encrypted before tcp_tls_write returns,
+ * but the connection keeps a request until the ciphertext carrying its last
+ * byte has been sent (tcp_tls_tx_total marks where that is): a request is
+ * never done while its bytes only sit in the gather buffer.
  *
  * Everything after the handshake goes through tcp_tls_read/tcp_tls_write
  * and the ciphertext buffers only, so a kernel TLS offload (keys handed to

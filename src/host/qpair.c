@@ -30,6 +30,7 @@
 #define RX_DIRECT_MIN 8192 /* payload left at which we read straight into the caller's buffer */
 #define SEND_BATCH_IOV 256
 #define RX_READS_PER_POLL 16
+#define TLS_EARLY_FLUSH 8 /* queued send entries that go out before the reads are done */
 #define TMO_CHECK_NS 100000000ull
 
 #define likely(x) __builtin_expect(!!(x), 1)
@@ -519,6 +520,17 @@ static int qp_recv(struct nvmeof_qpair *qp)
 
 		if (rc)
 			return rc;
+		/*
+		 * TLS: a read takes one record, so draining the socket before
+		 * sending lets the controller idle while we decrypt the whole
+		 * batch (the queue then runs in lock-step). Send new commands
+		 * once a few are queued: still one record per several commands.
+		 */
+		if (qp->tls && qp->ring_tail - qp->ring_head >= TLS_EARLY_FLUSH) {
+			rc = qp_flush(qp);
+			if (rc)
+				return rc;
+		}
 	}
 	return 0;
 }

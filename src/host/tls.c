@@ -49,6 +49,7 @@ struct host_tls {
 	short want; /* poll events the last -EAGAIN waits for */
 	bool direct_pending; /* a direct SSL_write must be retried with the same bytes */
 	bool maybe_more; /* the last read returned data: libssl may hold more records */
+	bool starved; /* the last read wanted the network: no whole record is buffered */
 	uint32_t stage_len, stage_off; /* staged bytes, of which stage_off already sent */
 	uint8_t stage[TLS_RECORD_MAX];
 };
@@ -432,11 +433,29 @@ ssize_t host_tls_recv(struct host_tls *t, void *buf, size_t len)
 	int r;
 
 	errno = 0;
+	if (t->starved) {
+		/*
+		 * A poller calls here in a loop. poll() does not take the socket
+		 * lock that recv() does (the sender's softirq needs it to queue
+		 * our data), and skips libssl's work for a read that cannot
+		 * complete a record.
+		 */
+		struct pollfd pfd = { .fd = t->fd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 0) == 0) {
+			t->want = POLLIN;
+			return -EAGAIN;
+		}
+	}
 	r = SSL_read_ex(t->ssl, buf, len, &got);
 	t->maybe_more = r > 0;
-	if (r > 0)
+	if (r > 0) {
+		t->starved = false;
 		return (ssize_t)got;
-	return io_error(t, r, "receive");
+	}
+	r = io_error(t, r, "receive");
+	t->starved = r == -EAGAIN && t->want == POLLIN;
+	return r;
 }
 
 /*

@@ -6,10 +6,16 @@
  * The socket stays with io_uring: ciphertext is received into and sent from
  * buffers owned here, and OpenSSL reads and writes them through a small BIO
  * of its own. The connection asks for receive space, reports what landed,
- * and reads plaintext; it hands plaintext in (at most a record at a time,
- * small pieces are gathered into one record) and sends whatever ciphertext
- * is pending. Both buffers are bounded: a peer can make us hold at most
- * TCP_TLS_RX_CAP bytes of ciphertext.
+ * and reads plaintext; it hands plaintext in (small pieces are gathered,
+ * large ones encrypted straight from the caller's memory, records kept full
+ * across pieces) and sends whatever ciphertext is pending. Both buffers are
+ * bounded: a peer can make us hold at most TCP_TLS_RX_CAP bytes of
+ * ciphertext.
+ *
+ * Plaintext handed in is copied or encrypted before tcp_tls_write returns,
+ * but the connection keeps a request until the ciphertext carrying its last
+ * byte has been sent (tcp_tls_tx_total marks where that is): a request is
+ * never done while its bytes only sit in the gather buffer.
  *
  * Everything after the handshake goes through tcp_tls_read/tcp_tls_write
  * and the ciphertext buffers only, so a kernel TLS offload (keys handed to
@@ -60,8 +66,10 @@ int tcp_tls_read(struct tcp_tls *t, void *dst, size_t len, size_t *got);
 
 /*
  * Hand in plaintext: returns how many bytes were taken (0 = no room now;
- * retry after a send). Pieces under a few KiB are gathered and sealed in one
- * record by the next large piece, a full gather buffer or tcp_tls_seal().
+ * retry after a send). Pieces under a few KiB are gathered; a large piece
+ * first tops the gathered bytes up to a full record, then is encrypted
+ * straight from src, whole records only while more follows. Gathered bytes
+ * are sealed when the gather buffer is full or by tcp_tls_seal().
  * A failed write marks the session broken (tcp_tls_broken).
  */
 size_t tcp_tls_write(struct tcp_tls *t, const void *src, size_t len);

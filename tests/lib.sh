@@ -118,8 +118,9 @@ kernel_target_with_retry() {
 	for attempt in 1 2; do
 		: >"$err"
 		rc=0
-		"$@" 2> >(tee -a "$err" >&2) || rc=$?
-		wait $! 2>/dev/null
+		# (Shown once it ends: a tee here could still be writing when it is read.)
+		"$@" 2>"$err" || rc=$?
+		cat "$err" >&2
 		if [ "$rc" = 125 ] && [ "$attempt" = 1 ] && grep -q 'stopped before the target was ready' "$err"; then
 			echo "kernel-target: the guest failed to boot; trying once more" >&2
 			continue

@@ -1816,6 +1816,7 @@ struct plan_step {
 	const struct cfg_port *old_port;
 	const char *nqn;
 	bool changed; /* removal of something that comes back changed */
+	bool skip; /* what it builds on failed to be applied */
 };
 
 struct plan {
@@ -2115,6 +2116,22 @@ static void plan_describe(const struct cfg *new, const struct plan_step *st, boo
 	}
 }
 
+/* A port or subsystem that could not be created: what would go into it is skipped, not tried. */
+static void plan_skip_dependents(struct plan *p, unsigned int failed)
+{
+	const struct plan_step *f = &p->steps[failed];
+
+	for (unsigned int i = failed + 1; i < p->n; i++) {
+		struct plan_step *st = &p->steps[i];
+
+		if (f->op == PLAN_ADD_PORT && st->new_port == f->new_port)
+			st->skip = true;
+		if (f->op == PLAN_ADD_SUBSYS &&
+		    (st->new_s == f->new_s || (st->op == PLAN_LINK && !strcmp(st->nqn, f->new_s->nqn))))
+			st->skip = true;
+	}
+}
+
 /* Open the backends of the namespaces the plan adds, all or none. */
 static int plan_open_backends(struct cfg_ctx *c, struct plan *p)
 {
@@ -2289,15 +2306,21 @@ int nvmf_config_reload(struct nvmf_tgt *tgt, const char *path, const struct nvmf
 	if ((ret = plan_open_backends(&c, &plan)))
 		goto out;
 	for (unsigned int i = 0; i < plan.n; i++) {
-		int rc = plan_apply_step(tgt, &new, &plan.steps[i], lis);
+		struct plan_step *st = &plan.steps[i];
+		int rc = st->skip ? -ENOENT : plan_apply_step(tgt, &new, st, lis);
 
-		plan_describe(&new, &plan.steps[i], rc == 0, line, sizeof(line));
+		plan_describe(&new, st, rc == 0, line, sizeof(line));
 		if (rc == 0) {
 			log_notice("config", "reload: %s", line);
-		} else {
-			failed++;
-			log_error("config", "reload: cannot %s: %s", line, strerror(-rc));
+			continue;
 		}
+		failed++;
+		if (st->skip) {
+			log_error("config", "reload: did not %s: it depends on a change that failed", line);
+			continue;
+		}
+		log_error("config", "reload: cannot %s: %s", line, strerror(-rc));
+		plan_skip_dependents(&plan, i);
 	}
 	if (plan.n == 0)
 		log_notice("config", "reload: %s: no change", path);

@@ -160,6 +160,30 @@ assert shape(json.load(open(sys.argv[1]))) == shape(json.load(open(sys.argv[2]))
 PY
 check "the daemon still runs" kill -0 "$tpid"
 
+echo "== a change the target refuses"
+port3=$(free_port)
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)' "$port3" &
+busy=$!
+sleep 0.3
+cp "$tmp/good.json" "$CFG"
+python3 - "$CFG" "$port3" "$NQN" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["ports"].append({"portid": 3, "addr": {"trtype": "tcp", "adrfam": "ipv4", "traddr": "127.0.0.1",
+                   "trsvcid": sys.argv[2]}, "subsystems": [sys.argv[3]]})
+c["subsystems"][0]["attr"]["model"] = "reloaded"
+json.dump(c, open(sys.argv[1], "w"))
+PY
+kill -HUP "$tpid"
+check "a port whose address is in use: refused with the reason" wait_log "reload: cannot add port 3: .*Address already in use"
+check "what builds on it is not tried" grep -q "reload: did not export $NQN on port 3: it depends on a change that failed" "$LOG"
+check "the other changes are applied" grep -q "reload: changed subsystem $NQN: .*model reloaded" "$LOG"
+check "the summary counts the failures" grep -qE "reload: .*: 1 change\(s\) applied, 2 failed" "$LOG"
+kill "$busy" 2>/dev/null
+wait "$busy" 2>/dev/null
+
 echo "== removing a port; a reload with nothing to do"
 config 0 "$(ram 1 64M), $(ram 2 16M)" "\"$HN\", \"$HN2\"" \
 	"{ \"nqn\": \"$HN\" }, { \"nqn\": \"$HN2\", \"dhchap\": { \"key\": \"$KEY\" } }" 0 >"$CFG"

@@ -212,8 +212,18 @@ wait "$dpid" || rc=$?
 dpid=
 check "it exits 0 on SIGTERM" [ "$rc" = 0 ]
 
-target_stop_check
+echo "== SIGTERM right behind SIGHUP"
+# The reload may still run when SIGTERM is read: the shutdown then waits for it.
+check "the daemon still runs" kill -0 "$tpid"
+kill -HUP "$tpid"
+kill -TERM "$tpid"
+rc=0
+wait "$tpid" || rc=$?
 tpid=
+TPID=
+check "it reloads or not, then exits 0" [ "$rc" = 0 ]
+check "and says it stopped" grep -q "stopped" "$LOG"
+grep -q "shutting down once the reload in progress ends" "$LOG" && echo "(the shutdown waited for the reload)"
 [ "$tsan" = 1 ] && tsan_check "$tmp/tsan"
 target_log_if_failed 'warn|error|reload' 40
 finish

@@ -130,6 +130,11 @@ int control_adopt_listener(struct control *c, uint16_t portid, struct tcp_listen
 	return control_listener_put(c, portid, l);
 }
 
+int control_take_listener(struct control *c, uint16_t portid, struct tcp_listener **out)
+{
+	return control_listener_take(c, portid, out);
+}
+
 /* ------------------------------------------------------------------ */
 /* Stats                                                                 */
 

@@ -46,6 +46,9 @@ int control_start(struct nvmf_tgt *tgt, struct reactor **reactors, unsigned int 
  */
 int control_adopt_listener(struct control *c, uint16_t portid, struct tcp_listener *l);
 
+/* Take portid's listener back (to stop it before the port goes): 0 or -ENOENT. */
+int control_take_listener(struct control *c, uint16_t portid, struct tcp_listener **out);
+
 /*
  * Ask the server to stop after the request it is serving, without waiting
  * (safe on any thread, e.g. a reactor starting the shutdown). Requests that

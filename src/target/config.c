@@ -101,6 +101,7 @@ struct cfg_ctx {
 	const char *file;
 	char *err;
 	size_t errlen;
+	bool quiet; /* reading back the running target: its advice was given at load */
 };
 
 /* ------------------------------------------------------------------ */
@@ -178,7 +179,8 @@ static int check_keys(struct cfg_ctx *c, struct json_object *obj, const char *wh
 		if (in_list(key, known))
 			continue;
 		if (in_list(key, ignored) || !strict) {
-			log_info("config", "%s: %s: ignored", c->file, join(buf, where, key));
+			if (!c->quiet)
+				log_info("config", "%s: %s: ignored", c->file, join(buf, where, key));
 			continue;
 		}
 		return cfg_fail(c, join(buf, where, key), "unknown key");
@@ -807,7 +809,7 @@ static int parse_subsys(struct cfg_ctx *c, struct json_object *o, size_t index, 
 			return ret;
 	}
 
-	if (!s->allow_any_host && !s->monitor && s->n_hosts == 0)
+	if (!s->allow_any_host && !s->monitor && s->n_hosts == 0 && !c->quiet)
 		log_warn("config", "%s: %s: no host may connect (allow_any_host is 0 and "
 				   "allowed_hosts is empty)",
 			 c->file, where);
@@ -1103,17 +1105,15 @@ static int cfg_parse_json(struct cfg_ctx *c, const char *text, size_t len,
 	return 0;
 }
 
-/* Phase 1: text -> validated cfg. On error cfg holds nothing. */
-static int cfg_parse(struct cfg_ctx *c, const char *text, size_t len, struct cfg *cfg)
+/* Phase 1 on a JSON document: validated cfg. On error cfg holds nothing. */
+static int cfg_parse_root(struct cfg_ctx *c, struct json_object *root, struct cfg *cfg)
 {
 	static const char *const known[] = { "hosts", "ports", "subsystems", NULL };
-	struct json_object *root = NULL, *arr;
+	struct json_object *arr;
 	size_t n;
 	int ret;
 
 	memset(cfg, 0, sizeof(*cfg));
-	if ((ret = cfg_parse_json(c, text, len, &root)))
-		return ret;
 	{
 		struct json_object_iterator it = json_object_iter_begin(root);
 		struct json_object_iterator end = json_object_iter_end(root);
@@ -1155,11 +1155,24 @@ static int cfg_parse(struct cfg_ctx *c, const char *text, size_t len, struct cfg
 		if ((ret = parse_port(c, json_object_array_get_idx(arr, i), i, cfg)))
 			goto out;
 out:
-	json_object_put(root);
 	if (ret == -ENOMEM)
 		cfg_fail(c, NULL, "out of memory");
 	if (ret)
 		cfg_free(cfg);
+	return ret;
+}
+
+/* Phase 1: text -> validated cfg. On error cfg holds nothing. */
+static int cfg_parse(struct cfg_ctx *c, const char *text, size_t len, struct cfg *cfg)
+{
+	struct json_object *root = NULL;
+	int ret;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if ((ret = cfg_parse_json(c, text, len, &root)))
+		return ret;
+	ret = cfg_parse_root(c, root, cfg);
+	json_object_put(root);
 	return ret;
 }
 
@@ -1761,5 +1774,620 @@ int nvmf_config_save(struct nvmf_tgt *tgt, const char *path, char *err, size_t e
 		cfg_fail(&c, NULL, "out of memory");
 	json_object_put(doc);
 	json_object_put(snap);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reload and check: a plan from one configuration to another          */
+
+/*
+ * The running target is read back as a cfg (snapshot -> nvmetcli document
+ * -> the same parser), so "what runs" and "what the file says" compare in
+ * one form. The plan is a list of steps in an order that keeps every
+ * intermediate state valid: keys before the hosts they guard are allowed,
+ * removals before additions that could collide, subsystems before the
+ * ports that export them.
+ */
+enum plan_op {
+	PLAN_SET_HOST_KEYS, /* new_cfg->hosts[host] */
+	PLAN_REMOVE_PORT, /* old_port */
+	PLAN_REMOVE_SUBSYS, /* old_s */
+	PLAN_ADD_SUBSYS, /* new_s, with its attributes */
+	PLAN_SET_SUBSYS_ATTR, /* new_s: allow_any_host, monitor, serial, model */
+	PLAN_ALLOW_HOST, /* new_s, host_nqn */
+	PLAN_REMOVE_NS, /* new_s (kept), nsid */
+	PLAN_ADD_NS, /* new_s, ns */
+	PLAN_DISALLOW_HOST, /* new_s, host_nqn */
+	PLAN_ADD_PORT, /* new_port, with its referrals */
+	PLAN_LINK, /* new_port, nqn */
+	PLAN_UNLINK, /* new_port, nqn */
+	PLAN_CLEAR_HOST_KEYS, /* host_nqn */
+};
+
+struct plan_step {
+	enum plan_op op;
+	const struct cfg_subsys *new_s;
+	const struct cfg_subsys *old_s;
+	struct cfg_ns *ns;
+	uint32_t nsid;
+	const char *host_nqn;
+	int host; /* index into the new cfg's hosts */
+	const struct cfg_port *new_port;
+	const struct cfg_port *old_port;
+	const char *nqn;
+	bool changed; /* removal of something that comes back changed */
+	bool skip; /* what it builds on failed to be applied */
+};
+
+struct plan {
+	struct plan_step *steps;
+	unsigned int n, cap;
+};
+
+static void plan_free(struct plan *p)
+{
+	free(p->steps);
+	memset(p, 0, sizeof(*p));
+}
+
+static int plan_add(struct plan *p, struct plan_step step)
+{
+	if (p->n == p->cap) {
+		unsigned int cap = p->cap ? p->cap * 2 : 16;
+		struct plan_step *s = realloc(p->steps, cap * sizeof(*s));
+
+		if (!s)
+			return -ENOMEM;
+		p->steps = s;
+		p->cap = cap;
+	}
+	p->steps[p->n++] = step;
+	return 0;
+}
+
+static int host_index(const struct cfg *cfg, const char *nqn)
+{
+	for (unsigned int i = 0; i < cfg->n_hosts; i++)
+		if (strcmp(cfg->hosts[i], nqn) == 0)
+			return (int)i;
+	return -1;
+}
+
+static const struct cfg_subsys *subsys_by_nqn(const struct cfg *cfg, const char *nqn)
+{
+	for (unsigned int i = 0; i < cfg->n_subsys; i++)
+		if (strcmp(cfg->subsys[i].nqn, nqn) == 0)
+			return &cfg->subsys[i];
+	return NULL;
+}
+
+static const struct cfg_port *port_by_id(const struct cfg *cfg, uint16_t portid)
+{
+	for (unsigned int i = 0; i < cfg->n_ports; i++)
+		if (cfg->ports[i].opts.portid == portid)
+			return &cfg->ports[i];
+	return NULL;
+}
+
+static bool port_links(const struct cfg *cfg, const struct cfg_port *p, const char *nqn)
+{
+	for (unsigned int i = 0; i < p->n_subsys; i++)
+		if (strcmp(cfg->subsys[p->subsys[i]].nqn, nqn) == 0)
+			return true;
+	return false;
+}
+
+/* What is saved for "any" (see save_host) compares equal to it. */
+static bool host_dhchap_equal(const struct nvmf_dhchap_cfg *a, const struct nvmf_dhchap_cfg *b)
+{
+	const char *ga = a->dhgroup[0] ? a->dhgroup : "null", *gb = b->dhgroup[0] ? b->dhgroup : "null";
+	const char *ha = a->hash[0] ? a->hash : "hmac(sha256)", *hb = b->hash[0] ? b->hash : "hmac(sha256)";
+
+	if (!a->key[0] && !b->key[0])
+		return true;
+	return !strcmp(a->key, b->key) && !strcmp(a->ctrl_key, b->ctrl_key) && !strcmp(ga, gb) &&
+	       !strcmp(ha, hb);
+}
+
+static bool host_tls_equal(const struct cfg_host_tls *a, const struct cfg_host_tls *b)
+{
+	if (!a->set || !b->set)
+		return a->set == b->set;
+	return a->kdf == b->kdf && a->key.hmac == b->key.hmac && a->key.len == b->key.len &&
+	       memcmp(a->key.key, b->key.key, a->key.len) == 0;
+}
+
+static bool port_opts_equal(const struct nvmf_port_opts *a, const struct nvmf_port_opts *b)
+{
+	return a->portid == b->portid && a->adrfam == b->adrfam && !strcmp(a->traddr, b->traddr) &&
+	       !strcmp(a->trsvcid, b->trsvcid) && a->tls == b->tls && a->treq == b->treq;
+}
+
+static bool port_equal(const struct cfg_port *a, const struct cfg_port *b)
+{
+	if (!port_opts_equal(&a->opts, &b->opts) || a->n_referrals != b->n_referrals)
+		return false;
+	for (unsigned int i = 0; i < a->n_referrals; i++)
+		if (!port_opts_equal(&a->referrals[i], &b->referrals[i]))
+			return false;
+	return true;
+}
+
+/*
+ * The running namespace (old, read back) matches the file's (new)? What
+ * the file leaves open (no UUID, no block size) matches whatever the
+ * target chose.
+ */
+static bool ns_equal(const struct cfg_ns *old, const struct cfg_ns *new)
+{
+	const char *po = old->bopts.path ? old->bopts.path : "", *pn = new->bopts.path ? new->bopts.path : "";
+	uint32_t bo = old->bopts.block_size ? old->bopts.block_size : 512;
+
+	if (strcmp(po, pn) || old->enabled != new->enabled || old->bopts.read_only != new->bopts.read_only)
+		return false;
+	if (!*pn && old->bopts.size != new->bopts.size)
+		return false;
+	if (new->bopts.block_size && new->bopts.block_size != bo)
+		return false;
+	if (!id_zero(new->uuid) && memcmp(old->uuid, new->uuid, 16))
+		return false;
+	if (!id_zero(new->nguid) && memcmp(old->nguid, new->nguid, 16))
+		return false;
+	return true;
+}
+
+static const struct cfg_ns *ns_by_id(const struct cfg_subsys *s, uint32_t nsid)
+{
+	for (unsigned int i = 0; i < s->n_ns; i++)
+		if (s->ns[i].nsid == nsid)
+			return &s->ns[i];
+	return NULL;
+}
+
+static bool attr_changed(const struct cfg_subsys *old, const struct cfg_subsys *new)
+{
+	return old->allow_any_host != new->allow_any_host || old->monitor != new->monitor ||
+	       (new->serial[0] && strcmp(old->serial, new->serial)) ||
+	       (new->model[0] && strcmp(old->model, new->model));
+}
+
+#define PLAN(...) \
+	do { \
+		if ((ret = plan_add(p, (struct plan_step){ __VA_ARGS__ }))) \
+			return ret; \
+	} while (0)
+
+/* Steps that turn old (the running target, or empty) into new. 0 or -ENOMEM. */
+static int plan_build(const struct cfg *old, struct cfg *new, struct plan *p)
+{
+	static const struct cfg_host_tls no_tls;
+	static const struct nvmf_dhchap_cfg no_dhchap;
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	for (unsigned int i = 0; i < new->n_hosts; i++) {
+		int o = host_index(old, new->hosts[i]);
+		const struct cfg_host_tls *ot = o >= 0 ? &old->host_tls[o] : &no_tls;
+		const struct nvmf_dhchap_cfg *od = o >= 0 ? &old->host_dhchap[o] : &no_dhchap;
+
+		if (!host_tls_equal(ot, &new->host_tls[i]) || !host_dhchap_equal(od, &new->host_dhchap[i]))
+			PLAN(.op = PLAN_SET_HOST_KEYS, .host = (int)i, .host_nqn = new->hosts[i]);
+	}
+	for (unsigned int i = 0; i < old->n_ports; i++) {
+		const struct cfg_port *np = port_by_id(new, old->ports[i].opts.portid);
+
+		if (!np || !port_equal(&old->ports[i], np))
+			PLAN(.op = PLAN_REMOVE_PORT, .old_port = &old->ports[i], .changed = np != NULL);
+	}
+	for (unsigned int i = 0; i < old->n_subsys; i++)
+		if (!subsys_by_nqn(new, old->subsys[i].nqn))
+			PLAN(.op = PLAN_REMOVE_SUBSYS, .old_s = &old->subsys[i]);
+	for (unsigned int i = 0; i < new->n_subsys; i++) {
+		struct cfg_subsys *ns = &new->subsys[i];
+		const struct cfg_subsys *os = subsys_by_nqn(old, ns->nqn);
+
+		if (!os)
+			PLAN(.op = PLAN_ADD_SUBSYS, .new_s = ns);
+		else if (attr_changed(os, ns))
+			PLAN(.op = PLAN_SET_SUBSYS_ATTR, .new_s = ns, .old_s = os);
+		for (unsigned int j = 0; j < ns->n_hosts; j++)
+			if (!os || !nqn_listed(os->hosts, os->n_hosts, ns->hosts[j]))
+				PLAN(.op = PLAN_ALLOW_HOST, .new_s = ns, .host_nqn = ns->hosts[j]);
+		for (unsigned int j = 0; os && j < os->n_ns; j++) {
+			const struct cfg_ns *nn = ns_by_id(ns, os->ns[j].nsid);
+
+			if (!nn || !ns_equal(&os->ns[j], nn))
+				PLAN(.op = PLAN_REMOVE_NS, .new_s = ns, .nsid = os->ns[j].nsid, .changed = nn != NULL);
+		}
+		for (unsigned int j = 0; j < ns->n_ns; j++) {
+			const struct cfg_ns *on = os ? ns_by_id(os, ns->ns[j].nsid) : NULL;
+
+			if (!on || !ns_equal(on, &ns->ns[j]))
+				PLAN(.op = PLAN_ADD_NS, .new_s = ns, .ns = &ns->ns[j], .nsid = ns->ns[j].nsid);
+		}
+		for (unsigned int j = 0; os && j < os->n_hosts; j++)
+			if (!nqn_listed(ns->hosts, ns->n_hosts, os->hosts[j]))
+				PLAN(.op = PLAN_DISALLOW_HOST, .new_s = ns, .host_nqn = os->hosts[j]);
+	}
+	for (unsigned int i = 0; i < new->n_ports; i++) {
+		const struct cfg_port *np = &new->ports[i];
+		const struct cfg_port *op = port_by_id(old, np->opts.portid);
+		bool fresh = !op || !port_equal(op, np);
+
+		if (fresh)
+			PLAN(.op = PLAN_ADD_PORT, .new_port = np);
+		for (unsigned int j = 0; j < np->n_subsys; j++) {
+			const char *nqn = new->subsys[np->subsys[j]].nqn;
+
+			if (fresh || !port_links(old, op, nqn))
+				PLAN(.op = PLAN_LINK, .new_port = np, .nqn = nqn);
+		}
+		/* A subsystem that is gone was unlinked by its removal. */
+		for (unsigned int j = 0; !fresh && j < op->n_subsys; j++) {
+			const char *nqn = old->subsys[op->subsys[j]].nqn;
+
+			if (!port_links(new, np, nqn) && subsys_by_nqn(new, nqn))
+				PLAN(.op = PLAN_UNLINK, .new_port = np, .nqn = nqn);
+		}
+	}
+	for (unsigned int i = 0; i < old->n_hosts; i++) {
+		bool keyed = old->host_tls[i].set || old->host_dhchap[i].key[0];
+
+		if (keyed && host_index(new, old->hosts[i]) < 0)
+			PLAN(.op = PLAN_CLEAR_HOST_KEYS, .host_nqn = old->hosts[i]);
+	}
+	return 0;
+}
+
+#undef PLAN
+
+static const char *adrfam_name(uint8_t adrfam)
+{
+	return adrfam == NVMF_ADRFAM_IPV6 ? "ipv6" : "ipv4";
+}
+
+/* One line per step; past tense for what a reload did, present for a plan. Never a key. */
+static void plan_describe(const struct cfg *new, const struct plan_step *st, bool done, char *buf,
+			  size_t len)
+{
+	const struct cfg_port *port = st->new_port ? st->new_port : st->old_port;
+	const struct nvmf_port_opts *po = port ? &port->opts : NULL;
+
+	switch (st->op) {
+	case PLAN_SET_HOST_KEYS: {
+		const struct cfg_host_tls *t = &new->host_tls[st->host];
+		const struct nvmf_dhchap_cfg *d = &new->host_dhchap[st->host];
+
+		snprintf(buf, len, "set keys of host %s: DH-HMAC-CHAP %s%s, TLS PSK %s", st->host_nqn, d->key[0] ? "key set" : "none", d->ctrl_key[0] ? " (with controller key)" : "",
+			 t->set ? "key set" : "none");
+		break;
+	}
+	case PLAN_CLEAR_HOST_KEYS:
+		snprintf(buf, len, "%s keys of host %s (no longer in the file)", done ? "cleared" : "clear",
+			 st->host_nqn);
+		break;
+	case PLAN_REMOVE_PORT:
+		snprintf(buf, len, "%s port %u (%s:%s)%s", done ? "removed" : "remove", po->portid, po->traddr,
+			 po->trsvcid, st->changed ? " to recreate it changed" : "");
+		break;
+	case PLAN_ADD_PORT:
+		snprintf(buf, len, "%s port %u: %s %s:%s, tsas %s, treq %s, %u referral(s)", done ? "added" : "add",
+			 po->portid, adrfam_name(po->adrfam), po->traddr, po->trsvcid, po->tls ? "tls1.3" : "none",
+			 nvmf_port_treq_name(po->treq), port->n_referrals);
+		break;
+	case PLAN_LINK:
+		snprintf(buf, len, "%s %s on port %u", done ? "exported" : "export", st->nqn, po->portid);
+		break;
+	case PLAN_UNLINK:
+		snprintf(buf, len, "%s %s from port %u", done ? "unexported" : "unexport", st->nqn, po->portid);
+		break;
+	case PLAN_REMOVE_SUBSYS:
+		snprintf(buf, len, "%s subsystem %s", done ? "removed" : "remove", st->old_s->nqn);
+		break;
+	case PLAN_ADD_SUBSYS:
+	case PLAN_SET_SUBSYS_ATTR:
+		snprintf(buf, len, "%s subsystem %s: allow_any_host %d, monitor %d%s%s%s%s",
+			 st->op == PLAN_ADD_SUBSYS ? (done ? "added" : "add") : (done ? "changed" : "change"),
+			 st->new_s->nqn, st->new_s->allow_any_host, st->new_s->monitor,
+			 st->new_s->serial[0] ? ", serial " : "", st->new_s->serial,
+			 st->new_s->model[0] ? ", model " : "", st->new_s->model);
+		break;
+	case PLAN_ALLOW_HOST:
+		snprintf(buf, len, "%s host %s on %s", done ? "allowed" : "allow", st->host_nqn, st->new_s->nqn);
+		break;
+	case PLAN_DISALLOW_HOST:
+		snprintf(buf, len, "%s host %s on %s", done ? "disallowed" : "disallow", st->host_nqn,
+			 st->new_s->nqn);
+		break;
+	case PLAN_REMOVE_NS:
+		snprintf(buf, len, "%s namespace %u from %s%s", done ? "removed" : "remove", st->nsid, st->new_s->nqn,
+			 st->changed ? " to recreate it changed" : "");
+		break;
+	case PLAN_ADD_NS: {
+		char size[32] = "";
+
+		if (!st->ns->bopts.path)
+			snprintf(size, sizeof(size), "RAM %llu bytes", (unsigned long long)st->ns->bopts.size);
+		snprintf(buf, len, "%s namespace %u to %s: %s%s%s", done ? "added" : "add", st->nsid,
+			 st->new_s->nqn, st->ns->bopts.path ? st->ns->bopts.path : size,
+			 st->ns->bopts.read_only ? ", read-only" : "", st->ns->enabled ? "" : ", disabled");
+		break;
+	}
+	}
+}
+
+/* A port or subsystem that could not be created: what would go into it is skipped, not tried. */
+static void plan_skip_dependents(struct plan *p, unsigned int failed)
+{
+	const struct plan_step *f = &p->steps[failed];
+
+	for (unsigned int i = failed + 1; i < p->n; i++) {
+		struct plan_step *st = &p->steps[i];
+
+		if (f->op == PLAN_ADD_PORT && st->new_port == f->new_port)
+			st->skip = true;
+		if (f->op == PLAN_ADD_SUBSYS &&
+		    (st->new_s == f->new_s || (st->op == PLAN_LINK && !strcmp(st->nqn, f->new_s->nqn))))
+			st->skip = true;
+	}
+}
+
+/* Open the backends of the namespaces the plan adds, all or none. */
+static int plan_open_backends(struct cfg_ctx *c, struct plan *p)
+{
+	for (unsigned int i = 0; i < p->n; i++) {
+		struct cfg_ns *ns = p->steps[i].ns;
+		char berr[256], buf[CFG_WHERE];
+		int ret;
+
+		if (p->steps[i].op != PLAN_ADD_NS)
+			continue;
+		ret = backend_open(&ns->bopts, &ns->be, berr, sizeof(berr));
+		if (ret < 0) {
+			ns->be = NULL;
+			cfg_fail(c, join(buf, ns->where, ns->bopts.path ? "device.path" : "device.size"), "%s",
+				 berr);
+			return ret; /* cfg_free() closes those already open */
+		}
+	}
+	return 0;
+}
+
+static int plan_apply_step(struct nvmf_tgt *tgt, const struct cfg *new, struct plan_step *st,
+			   const struct nvmf_config_listeners *lis)
+{
+	const struct cfg_port *port = st->new_port ? st->new_port : st->old_port;
+	struct nvmf_subsys *subsys = NULL;
+	struct nvmf_port *p = NULL;
+	int ret;
+
+	if (st->new_s && st->op != PLAN_ADD_SUBSYS && !(subsys = nvmf_subsys_find(tgt, st->new_s->nqn)))
+		return -ENOENT;
+	if (port && st->op != PLAN_ADD_PORT && !(p = nvmf_port_find(tgt, port->opts.portid)))
+		return -ENOENT;
+	switch (st->op) {
+	case PLAN_SET_HOST_KEYS: {
+		const struct cfg_host_tls *t = &new->host_tls[st->host];
+
+		if ((ret = nvmf_tgt_set_host_dhchap(tgt, st->host_nqn, &new->host_dhchap[st->host], NULL)))
+			return ret;
+		return nvmf_tgt_set_host_tls_key(tgt, st->host_nqn, t->set ? &t->key : NULL, t->kdf);
+	}
+	case PLAN_CLEAR_HOST_KEYS: {
+		static const struct nvmf_dhchap_cfg none;
+
+		if ((ret = nvmf_tgt_set_host_dhchap(tgt, st->host_nqn, &none, NULL)))
+			return ret;
+		return nvmf_tgt_set_host_tls_key(tgt, st->host_nqn, NULL, 0);
+	}
+	case PLAN_REMOVE_PORT:
+		/* Stop accepting first: a listener must not serve a removed port. */
+		if (!lis || (ret = lis->stop(lis->ctx, port->opts.portid)))
+			return lis ? ret : -EOPNOTSUPP;
+		return nvmf_port_remove(tgt, p);
+	case PLAN_ADD_PORT:
+		if (!lis)
+			return -EOPNOTSUPP;
+		if ((ret = nvmf_port_create(tgt, &port->opts, &p)))
+			return ret;
+		for (unsigned int j = 0; j < port->n_referrals; j++)
+			if ((ret = nvmf_port_add_referral(p, &port->referrals[j])))
+				goto fail_port;
+		if ((ret = lis->start(lis->ctx, p)))
+			goto fail_port;
+		return 0;
+fail_port:
+		nvmf_port_remove(tgt, p);
+		return ret;
+	case PLAN_LINK:
+	case PLAN_UNLINK:
+		if (!(subsys = nvmf_subsys_find(tgt, st->nqn)))
+			return -ENOENT;
+		return st->op == PLAN_LINK ? nvmf_port_add_subsys(p, subsys) : nvmf_port_remove_subsys(p, subsys);
+	case PLAN_REMOVE_SUBSYS:
+		if (!(subsys = nvmf_subsys_find(tgt, st->old_s->nqn)))
+			return -ENOENT;
+		return nvmf_subsys_remove(tgt, subsys);
+	case PLAN_ADD_SUBSYS:
+		if ((ret = nvmf_subsys_create(tgt, st->new_s->nqn, &subsys)))
+			return ret;
+		/* fall through */
+	case PLAN_SET_SUBSYS_ATTR:
+		if ((st->new_s->serial[0] || st->new_s->model[0]) &&
+		    (ret = nvmf_subsys_set_ident(subsys, st->new_s->serial[0] ? st->new_s->serial : NULL,
+						 st->new_s->model[0] ? st->new_s->model : NULL))) {
+			if (st->op == PLAN_ADD_SUBSYS)
+				nvmf_subsys_remove(tgt, subsys);
+			return ret;
+		}
+		nvmf_subsys_set_allow_any_host(subsys, st->new_s->allow_any_host);
+		nvmf_subsys_set_monitor(subsys, st->new_s->monitor);
+		return 0;
+	case PLAN_ALLOW_HOST:
+		return nvmf_subsys_add_host(subsys, st->host_nqn);
+	case PLAN_DISALLOW_HOST:
+		return nvmf_subsys_remove_host(subsys, st->host_nqn);
+	case PLAN_REMOVE_NS:
+		return nvmf_subsys_remove_ns(subsys, st->nsid);
+	case PLAN_ADD_NS: {
+		struct nvmf_ns_opts opts = { .nsid = st->nsid, .backend = st->ns->be, .enabled = st->ns->enabled };
+
+		memcpy(opts.uuid, st->ns->uuid, 16);
+		memcpy(opts.nguid, st->ns->nguid, 16);
+		if ((ret = nvmf_subsys_add_ns(subsys, &opts, NULL)))
+			return ret;
+		st->ns->be = NULL; /* the namespace owns it now */
+		return 0;
+	}
+	}
+	return -EINVAL;
+}
+
+/* The running target as a cfg, parsed like a file (no backend is opened). */
+static int cfg_from_target(struct nvmf_tgt *tgt, struct cfg *out, char *err, size_t errlen)
+{
+	struct cfg_ctx c = { .file = "(running target)", .err = err, .errlen = errlen, .quiet = true };
+	struct json_object *snap = nvmf_tgt_snapshot(tgt), *doc;
+	int ret;
+
+	if (!snap) {
+		cfg_fail(&c, NULL, "cannot take a snapshot of the target");
+		return -ENOMEM;
+	}
+	doc = cfg_from_snapshot(snap, tgt);
+	json_object_put(snap);
+	if (!doc) {
+		cfg_fail(&c, NULL, "out of memory");
+		return -ENOMEM;
+	}
+	ret = cfg_parse_root(&c, doc, out);
+	json_object_put(doc);
+	return ret;
+}
+
+/* Read and validate a file: 0, or -errno with err naming the field. */
+static int cfg_load_file(struct cfg_ctx *c, const char *path, struct cfg *cfg)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int ret;
+
+	if ((ret = read_text(c, path, &text, &len)))
+		return ret;
+	ret = cfg_parse(c, text, len, cfg);
+	dhchap_wipe(text, len); /* it may hold secrets */
+	free(text);
+	return ret;
+}
+
+int nvmf_config_reload(struct nvmf_tgt *tgt, const char *path, const struct nvmf_config_listeners *lis,
+		       char *err, size_t errlen)
+{
+	struct cfg_ctx c = { .file = path, .err = err, .errlen = errlen };
+	struct cfg old, new;
+	struct plan plan;
+	unsigned int failed = 0;
+	char line[512];
+	int ret;
+
+	if (errlen)
+		err[0] = '\0';
+	memset(&old, 0, sizeof(old));
+	memset(&plan, 0, sizeof(plan));
+	if ((ret = cfg_load_file(&c, path, &new)))
+		return ret;
+	cfg_check_secret_mode(path, &new);
+	if ((ret = cfg_from_target(tgt, &old, err, errlen)) || (ret = plan_build(&old, &new, &plan))) {
+		if (ret == -ENOMEM)
+			cfg_fail(&c, NULL, "out of memory");
+		goto out;
+	}
+	/* A missing device fails the reload before anything changes. */
+	if ((ret = plan_open_backends(&c, &plan)))
+		goto out;
+	for (unsigned int i = 0; i < plan.n; i++) {
+		struct plan_step *st = &plan.steps[i];
+		int rc = st->skip ? -ENOENT : plan_apply_step(tgt, &new, st, lis);
+
+		plan_describe(&new, st, rc == 0, line, sizeof(line));
+		if (rc == 0) {
+			log_notice("config", "reload: %s", line);
+			continue;
+		}
+		failed++;
+		if (st->skip) {
+			log_error("config", "reload: did not %s: it depends on a change that failed", line);
+			continue;
+		}
+		log_error("config", "reload: cannot %s: %s", line, strerror(-rc));
+		plan_skip_dependents(&plan, i);
+	}
+	if (plan.n == 0)
+		log_notice("config", "reload: %s: no change", path);
+	else
+		log_notice("config", "reload: %s: %u change(s) applied, %u failed", path, plan.n - failed, failed);
+	if (failed) {
+		snprintf(err, errlen, "%s: %u of %u change(s) failed (logged above)", path, failed, plan.n);
+		ret = -EIO;
+	}
+out:
+	plan_free(&plan);
+	cfg_free(&new);
+	cfg_free(&old);
+	return ret;
+}
+
+/* Without opening (or creating) anything but read-only: does the device exist? */
+static int check_device(struct cfg_ctx *c, const struct cfg_ns *ns)
+{
+	char buf[CFG_WHERE];
+	int fd;
+
+	if (!ns->bopts.path)
+		return 0;
+	fd = open(ns->bopts.path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int ret = -errno;
+
+		/* A file with a size is created on load: its absence is fine. */
+		if (ret == -ENOENT && ns->bopts.size && !ns->bopts.read_only)
+			return 0;
+		return cfg_fail(c, join(buf, ns->where, "device.path"), "%s: %s", ns->bopts.path, strerror(-ret));
+	}
+	close(fd);
+	return 0;
+}
+
+int nvmf_config_check(const char *path, FILE *out, char *err, size_t errlen)
+{
+	struct cfg_ctx c = { .file = path, .err = err, .errlen = errlen };
+	struct cfg empty, cfg;
+	struct plan plan;
+	char line[512];
+	int ret;
+
+	if (errlen)
+		err[0] = '\0';
+	memset(&empty, 0, sizeof(empty));
+	if ((ret = cfg_load_file(&c, path, &cfg)))
+		return ret;
+	cfg_check_secret_mode(path, &cfg);
+	for (unsigned int i = 0; i < cfg.n_subsys; i++)
+		for (unsigned int j = 0; j < cfg.subsys[i].n_ns; j++)
+			if ((ret = check_device(&c, &cfg.subsys[i].ns[j])))
+				goto out_cfg;
+	if ((ret = plan_build(&empty, &cfg, &plan))) {
+		cfg_fail(&c, NULL, "out of memory");
+		goto out_cfg;
+	}
+	fprintf(out, "%s: valid; the target would:\n", path);
+	for (unsigned int i = 0; i < plan.n; i++) {
+		plan_describe(&cfg, &plan.steps[i], false, line, sizeof(line));
+		fprintf(out, "  %s\n", line);
+	}
+	fprintf(out, "%u subsystem(s), %u host(s), %u port(s)\n", cfg.n_subsys, cfg.n_hosts, cfg.n_ports);
+	plan_free(&plan);
+out_cfg:
+	cfg_free(&cfg);
 	return ret;
 }

@@ -76,8 +76,9 @@ static void ctrl_free_work(void *arg)
 
 	if (ctrl->reactor)
 		reactor_timer_cancel(ctrl->reactor, &ctrl->ka_timer);
-	log_info(LOG_COMP, "controller %u of %s (host %s) freed", ctrl->cntlid, subsys->nqn,
-		 ctrl->hostnqn);
+	log_notice_rl(LOG_COMP, "host %s disconnected from %s (controller %u, %u I/O queues)",
+		      ctrl->hostnqn[0] ? ctrl->hostnqn : "(no NQN)", subsys->nqn, ctrl->cntlid,
+		      (unsigned int)ctrl->nr_io_queues);
 	pthread_mutex_lock(&tgt->lock);
 	for (struct nvmf_ctrl **pp = &subsys->ctrls; *pp; pp = &(*pp)->next) {
 		if (*pp == ctrl) {

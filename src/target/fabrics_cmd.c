@@ -150,8 +150,11 @@ static uint16_t connect_admin(struct nvmf_req *req, const struct nvmf_connect_da
 	pthread_mutex_unlock(&tgt->lock);
 
 	nvmf_ctrl_start_keep_alive(ctrl);
-	log_info(LOG_COMP, "controller %u created on %s for host %s (peer %s, kato %u ms)", ctrl->cntlid,
-		 subsys->nqn, ctrl->hostnqn, sq->peer, kato);
+	/* Notice: who is connected is what an operator asks first; rate-limited
+	 * because a reconnecting host would otherwise flood the log. The I/O
+	 * queue count is not known yet (Set Features comes later). */
+	log_notice_rl(LOG_COMP, "host %s connected to %s (peer %s, controller %u, kato %u ms)",
+		      ctrl->hostnqn[0] ? ctrl->hostnqn : "(no NQN)", subsys->nqn, sq->peer, ctrl->cntlid, kato);
 	req->rsp.dw0 = to_le32(ctrl->cntlid);
 	return 0;
 }

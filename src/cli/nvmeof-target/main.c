@@ -9,6 +9,10 @@
  * reactor like everything else: stop accepting, let commands in flight
  * finish, close connections, then stop the reactors; the main thread joins
  * them, flushes the backends and tears the target down.
+ *
+ * SIGHUP reloads the --config file on a thread of its own (a reload opens
+ * files, binds sockets and waits for namespace users: no reactor may wait
+ * for that). A shutdown signal during a reload waits for it to end.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -42,6 +46,7 @@
 
 struct daemon_opts {
 	const char *config;
+	bool check_config; /* validate --config, print the plan, exit */
 	const char *addr;
 	char port[16];
 	char disc_port[16];
@@ -71,6 +76,18 @@ struct daemon {
 	struct reactor_completion signal_rc;
 	bool shutting_down; /* reactor 0 only */
 	_Atomic(struct control *) control; /* set by main, read by reactor 0 at shutdown */
+	atomic_bool ready; /* startup done: ports listen, a reload may run */
+
+	/* Reload: reactor 0 starts it, the reload thread ends it. */
+	pthread_mutex_t reload_lock;
+	bool reloading; /* a reload thread runs */
+	bool reload_joinable; /* reload_thread has to be joined */
+	bool shutdown_after_reload; /* a shutdown signal came during the reload */
+	pthread_t reload_thread;
+	/* Listeners of ports when there is no control server to hold them. */
+	pthread_mutex_t listeners_lock;
+	struct { uint16_t portid; struct tcp_listener *l; } *listeners;
+	unsigned int n_listeners;
 };
 
 static void usage(FILE *out)
@@ -79,7 +96,8 @@ static void usage(FILE *out)
 		"Usage: %s [options]\n"
 		"NVMe over Fabrics (TCP) target.\n\n"
 		"  -c, --config FILE     nvmetcli JSON configuration; without it an embedded\n"
-		"                        default serves one RAM namespace\n"
+		"                        default serves one RAM namespace. SIGHUP reloads it\n"
+		"      --check-config    validate --config, print what it would create, exit\n"
 		"      --addr ADDR       default config: listen address (default %s; IPv6 allowed)\n"
 		"      --port N          default config: I/O port (default %s)\n"
 		"      --disc-port N     default config: discovery port (default %s; 0 = none)\n"
@@ -160,6 +178,7 @@ enum {
 	OPT_BUFFER_MIB,
 	OPT_STALL_TIMEOUT,
 	OPT_TLS,
+	OPT_CHECK_CONFIG,
 };
 
 /* Returns 0 to run, 1 to exit successfully (help/version), -1 on error. */
@@ -187,6 +206,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "buffer-mib", required_argument, NULL, OPT_BUFFER_MIB },
 		{ "stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT },
 		{ "tls", optional_argument, NULL, OPT_TLS },
+		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long long v;
@@ -268,6 +288,9 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		case OPT_SYSLOG:
 			o->syslog = true;
 			break;
+		case OPT_CHECK_CONFIG:
+			o->check_config = true;
+			break;
 		case OPT_RPC_SOCKET:
 			if (!*optarg) {
 				fprintf(stderr, "%s: empty --rpc-socket (use 'none' to disable)\n", DAEMON_NAME);
@@ -340,6 +363,10 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 	if (optind < argc) {
 		fprintf(stderr, "%s: unexpected argument '%s'\n", DAEMON_NAME, argv[optind]);
 		usage(stderr);
+		return -1;
+	}
+	if (o->check_config && !o->config) {
+		fprintf(stderr, "%s: --check-config needs --config FILE\n", DAEMON_NAME);
 		return -1;
 	}
 	if (o->nreactors > NVMF_MAX_REACTORS)
@@ -473,6 +500,152 @@ static void shutdown_done(void *arg)
 
 static void signal_arm(struct daemon *d);
 
+/* ------------------------------------------------------------------ */
+/* Reload (SIGHUP)                                                     */
+
+/* Listeners belong to the control server when there is one (so that
+ * remove-port can stop them), else to the daemon. */
+static int daemon_listener_keep(struct daemon *d, uint16_t portid, struct tcp_listener *l)
+{
+	struct control *ctl = atomic_load(&d->control);
+	void *grown;
+	int ret = 0;
+
+	if (ctl)
+		return control_adopt_listener(ctl, portid, l);
+	pthread_mutex_lock(&d->listeners_lock);
+	grown = realloc(d->listeners, (d->n_listeners + 1) * sizeof(*d->listeners));
+	if (grown) {
+		d->listeners = grown;
+		d->listeners[d->n_listeners].portid = portid;
+		d->listeners[d->n_listeners].l = l;
+		d->n_listeners++;
+	} else {
+		ret = -ENOMEM;
+	}
+	pthread_mutex_unlock(&d->listeners_lock);
+	return ret;
+}
+
+static int reload_listener_start(void *ctx, struct nvmf_port *port)
+{
+	struct daemon *d = ctx;
+	struct tcp_listener *l;
+	int ret = tcp_listener_start(d->tgt, port, d->reactors, d->nreactors, &l);
+
+	if (ret)
+		return ret;
+	ret = daemon_listener_keep(d, nvmf_port_opts(port)->portid, l);
+	if (ret)
+		tcp_listener_stop(l, true);
+	return ret;
+}
+
+static int reload_listener_stop(void *ctx, uint16_t portid)
+{
+	struct daemon *d = ctx;
+	struct control *ctl = atomic_load(&d->control);
+	struct tcp_listener *l = NULL;
+	int ret = -ENOENT;
+
+	if (ctl) {
+		ret = control_take_listener(ctl, portid, &l);
+	} else {
+		pthread_mutex_lock(&d->listeners_lock);
+		for (unsigned int i = 0; i < d->n_listeners; i++) {
+			if (d->listeners[i].portid == portid) {
+				l = d->listeners[i].l;
+				d->listeners[i] = d->listeners[--d->n_listeners];
+				ret = 0;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&d->listeners_lock);
+	}
+	if (ret == 0)
+		tcp_listener_stop(l, true);
+	return ret;
+}
+
+static void begin_shutdown(struct daemon *d);
+
+static void shutdown_after_reload(void *arg)
+{
+	begin_shutdown(arg);
+}
+
+static void *reload_main(void *arg)
+{
+	struct daemon *d = arg;
+	const struct nvmf_config_listeners lis = { reload_listener_start, reload_listener_stop, d };
+	char err[512] = "";
+	bool shutdown;
+	int ret;
+
+	pthread_setname_np(pthread_self(), "reload");
+	log_notice("target", "SIGHUP: reloading %s", d->opts.config);
+	ret = nvmf_config_reload(d->tgt, d->opts.config, &lis, err, sizeof(err));
+	if (ret == -EIO)
+		log_error("target", "reload: %s", err);
+	else if (ret)
+		log_error("target", "reload refused, the configuration is unchanged: %s",
+			  err[0] ? err : strerror(-ret));
+	pthread_mutex_lock(&d->reload_lock);
+	d->reloading = false;
+	shutdown = d->shutdown_after_reload;
+	pthread_mutex_unlock(&d->reload_lock);
+	if (shutdown && reactor_post(d->reactors[0], shutdown_after_reload, d) < 0) {
+		log_error("target", "cannot post the shutdown; stopping reactors");
+		for (unsigned int i = 0; i < d->nreactors; i++)
+			reactor_stop(d->reactors[i]);
+	}
+	return NULL;
+}
+
+/* On reactor 0: start a reload unless one runs or there is nothing to reload. */
+static void reload_request(struct daemon *d)
+{
+	int ret;
+
+	if (!d->opts.config) {
+		log_notice("target", "SIGHUP: started without --config (embedded default): nothing to reload");
+		return;
+	}
+	if (d->shutting_down) {
+		log_notice("target", "SIGHUP: shutting down, not reloading");
+		return;
+	}
+	if (!atomic_load(&d->ready)) {
+		log_notice("target", "SIGHUP: still starting up, not reloading");
+		return;
+	}
+	pthread_mutex_lock(&d->reload_lock);
+	if (d->reloading) {
+		pthread_mutex_unlock(&d->reload_lock);
+		log_notice("target", "SIGHUP: a reload is already in progress; ignored");
+		return;
+	}
+	/* The previous reload thread has cleared reloading: it is returning. */
+	if (d->reload_joinable)
+		pthread_join(d->reload_thread, NULL);
+	d->reload_joinable = false;
+	ret = pthread_create(&d->reload_thread, NULL, reload_main, d);
+	if (ret == 0)
+		d->reloading = d->reload_joinable = true;
+	pthread_mutex_unlock(&d->reload_lock);
+	if (ret)
+		log_error("target", "SIGHUP: cannot start the reload: %s", strerror(ret));
+}
+
+static void begin_shutdown(struct daemon *d)
+{
+	if (d->shutting_down)
+		return;
+	d->shutting_down = true;
+	control_request_stop(atomic_load(&d->control));
+	tcp_transport_shutdown(shutdown_done, d);
+}
+
 static void signal_read_done(struct reactor_completion *rc, int res, uint32_t cqe_flags)
 {
 	struct daemon *d = (struct daemon *)((char *)rc - offsetof(struct daemon, signal_rc));
@@ -492,17 +665,30 @@ static void signal_read_done(struct reactor_completion *rc, int res, uint32_t cq
 		signal_arm(d);
 		return;
 	}
+	if (d->siginfo.ssi_signo == SIGHUP) {
+		signal_arm(d);
+		reload_request(d);
+		return;
+	}
 	if (d->shutting_down) {
 		log_notice("target", "signal %u: shutdown already in progress", d->siginfo.ssi_signo);
 		signal_arm(d);
 		return;
 	}
-	d->shutting_down = true;
-	log_notice("target", "signal %u: shutting down", d->siginfo.ssi_signo);
 	/* Keep reading so a repeated signal is consumed, not left pending. */
 	signal_arm(d);
-	control_request_stop(atomic_load(&d->control));
-	tcp_transport_shutdown(shutdown_done, d);
+	pthread_mutex_lock(&d->reload_lock);
+	if (d->reloading) {
+		/* A half-applied reload must not race the teardown: its thread starts the shutdown. */
+		d->shutdown_after_reload = true;
+		pthread_mutex_unlock(&d->reload_lock);
+		log_notice("target", "signal %u: shutting down once the reload in progress ends",
+			   d->siginfo.ssi_signo);
+		return;
+	}
+	pthread_mutex_unlock(&d->reload_lock);
+	log_notice("target", "signal %u: shutting down", d->siginfo.ssi_signo);
+	begin_shutdown(d);
 }
 
 static void signal_arm(struct daemon *d)
@@ -581,6 +767,10 @@ static void stop_and_join(struct daemon *d)
 
 static void cleanup(struct daemon *d)
 {
+	/* A reload ends before the shutdown it delayed; this only collects the thread. */
+	if (d->reload_joinable)
+		pthread_join(d->reload_thread, NULL);
+	d->reload_joinable = false;
 	/* After the reactors are joined: no control request can wait on them. */
 	control_stop(atomic_exchange(&d->control, NULL));
 	if (d->tgt) {
@@ -597,6 +787,9 @@ static void cleanup(struct daemon *d)
 	free(d->threads);
 	if (d->signal_fd >= 0)
 		close(d->signal_fd);
+	free(d->listeners);
+	pthread_mutex_destroy(&d->reload_lock);
+	pthread_mutex_destroy(&d->listeners_lock);
 }
 
 int main(int argc, char **argv)
@@ -615,6 +808,16 @@ int main(int argc, char **argv)
 	log_set_level(d.opts.log_level);
 	if (d.opts.syslog)
 		log_use_syslog(DAEMON_NAME);
+	if (d.opts.check_config) {
+		char err[512] = "";
+
+		ret = nvmf_config_check(d.opts.config, stdout, err, sizeof(err));
+		if (ret)
+			fprintf(stderr, "%s: %s\n", DAEMON_NAME, err[0] ? err : strerror(-ret));
+		return ret ? 1 : 0;
+	}
+	pthread_mutex_init(&d.reload_lock, NULL);
+	pthread_mutex_init(&d.listeners_lock, NULL);
 	tcp_transport_set_limits(&d.opts.limits);
 	raise_fd_limit(&d.opts.limits);
 
@@ -623,6 +826,7 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGPIPE);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	d.signal_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	if (d.signal_fd < 0) {
@@ -687,12 +891,12 @@ int main(int argc, char **argv)
 			free(listeners);
 			goto fail_running;
 		}
-		/* Hand the listeners over so that `nvmeof target remove-port` can stop them. */
-		for (unsigned int i = 0; i < nports; i++)
-			control_adopt_listener(ctl, nvmf_port_opts(nvmf_tgt_port_at(d.tgt, i))->portid,
-					       listeners[i]);
 		atomic_store(&d.control, ctl);
 	}
+	/* To the control server (so that `nvmeof target remove-port` can stop
+	 * them) or kept here; either way a reload can stop them too. */
+	for (unsigned int i = 0; i < nports; i++)
+		daemon_listener_keep(&d, nvmf_port_opts(nvmf_tgt_port_at(d.tgt, i))->portid, listeners[i]);
 	free(listeners);
 	if (!nvmf_tgt_port_at(d.tgt, 0))
 		log_warn("target", "no port configured: nothing to listen on");
@@ -700,6 +904,7 @@ int main(int argc, char **argv)
 	daemon_print_summary(d.tgt, stdout);
 	printf("%s: ready\n", DAEMON_NAME);
 	fflush(stdout);
+	atomic_store(&d.ready, true);
 
 	stop_and_join(&d);
 	status = 0;

@@ -422,6 +422,13 @@ else
 fi
 
 # ------------------------------------------------------------------ #
+echo "== build, version and help"
+root=$(cd "$(dirname "$0")/../.." && pwd)
+check "make all builds no unit test and links no cmocka" bash -c "
+	out=\$(make -C '$root' -n -B BUILD='$tmp/make-n' all 2>&1) && ! printf '%s' \"\$out\" | grep -q 'tests/unit\\|cmocka'"
+check "make tests builds the unit tests" bash -c "make -C '$root' -n -B BUILD='$tmp/make-n' tests 2>&1 | grep -q 'tests/unit/test_host_cli.c'"
+
+# ------------------------------------------------------------------ #
 echo "== errors and shutdown"
 check "unknown subcommand: exit 2" bash -c "'$CLI' target --rpc-socket '$SOCK' frobnicate 2>/dev/null; test \$? = 2"
 check "unreachable socket: exit 1 with a hint" bash -c "'$CLI' target --rpc-socket '$tmp/nope.sock' list 2>&1 | grep -q 'running'"

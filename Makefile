@@ -33,7 +33,10 @@ LDSAN :=
 endif
 
 CC ?= cc
-CFLAGS := -std=c17 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+# `git describe` goes into --version when building from a checkout.
+GIT_DESCRIBE := $(shell git describe --always --dirty 2>/dev/null)
+VERSION_DEF := $(if $(GIT_DESCRIBE),-DNVMEOF_GIT_DESCRIBE='"$(GIT_DESCRIBE)"')
+CFLAGS := -std=c17 -D_GNU_SOURCE $(OPT) $(VERSION_DEF) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-Isrc -Iinclude -MMD -MP -pthread $(EXTRA_CFLAGS)
 LDFLAGS := $(LDSAN) -pthread $(EXTRA_LDFLAGS)
 LIBS_TARGET := -luring -lisal -ljson-c -lssl -lcrypto

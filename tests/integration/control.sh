@@ -427,6 +427,17 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 check "make all builds no unit test and links no cmocka" bash -c "
 	out=\$(make -C '$root' -n -B BUILD='$tmp/make-n' all 2>&1) && ! printf '%s' \"\$out\" | grep -q 'tests/unit\\|cmocka'"
 check "make tests builds the unit tests" bash -c "make -C '$root' -n -B BUILD='$tmp/make-n' tests 2>&1 | grep -q 'tests/unit/test_host_cli.c'"
+check "nvmeof-target --version prints the version" bash -c "'$TGT' --version | grep -Eq '^nvmeof-target [0-9]+\.[0-9]+\.[0-9]+'"
+check "nvmeof-target --config-if-exists of a missing file serves the embedded default" bash -c "
+	timeout 2 '$TGT' --config-if-exists '$tmp/absent.json' --rpc-socket none --addr 127.0.0.1 --port $(free_port) \
+		--disc-port 0 --ram-size 1M 2>&1 | grep -q 'serving the embedded default'"
+check "nvmeof-target --config of a missing file still fails" bash -c "! timeout 5 '$TGT' -c '$tmp/absent.json' --rpc-socket none >/dev/null 2>&1"
+check "nvmeof-target accepts --icreq-timeout and --connect-timeout" bash -c "
+	timeout 2 '$TGT' --icreq-timeout 5 --connect-timeout 5 --rpc-socket none --addr 127.0.0.1 --port $(free_port) \
+		--disc-port 0 --ram-size 1M 2>&1 | grep -q '^nvmeof-target: serving'"
+check "the systemd unit starts without a config file" bash -c "
+	! grep -q '^ConditionPathExists' '$root/dist/nvmeof-target.service' &&
+	grep -q '^ExecStart=.*--config-if-exists /etc/nvmet/config.json' '$root/dist/nvmeof-target.service'"
 
 # ------------------------------------------------------------------ #
 echo "== errors and shutdown"

@@ -358,8 +358,11 @@ echo "== access control audit"
 "$CLI" read -a 127.0.0.1 -s "$NEW_PORT" -n "$B" -q "$H2" -N 1 --blocks 1 -d /dev/null >/dev/null 2>&1
 rc=$?
 tcli link-port 7 "$B" >/dev/null
-"$CLI" read -a 127.0.0.1 -s "$NEW_PORT" -n "$B" -q "$H2" -N 1 --blocks 1 -d /dev/null >/dev/null 2>&1
+"$CLI" read -a 127.0.0.1 -s "$NEW_PORT" -n "$B" -q "$H2" -N 1 --blocks 1 -d /dev/null >/dev/null 2>"$tmp/refused"
 rc2=$?
+check "the refusal names the status and says to add the host" bash -c "
+	grep -q 'Connect Invalid Host (sct 1 sc 0x84' '$tmp/refused' &&
+	grep -q 'nvmeof target add-host $B $H2' '$tmp/refused'"
 check "an unlisted host is refused by B" test "$rc" != 0 -a "$rc2" != 0
 check "the refusal is counted per host in metrics" test "$(metric "nvmeof_connect_refused_total{host=\"$H2\"}")" -ge 1
 check "the refusal is in the target log with the peer address" \

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "proto/nvme_status.h"
 #include "hist.h"
 #include "pattern.h"
 
@@ -259,10 +260,13 @@ static void io_complete(void *arg, const struct nvmeof_cpl *cpl)
 			if (cpl->err)
 				fprintf(stderr, "\nperf: %s at LBA %" PRIu64 " failed: %s\n",
 					io->is_read ? "read" : "write", io->lba, strerror(-cpl->err));
-			else
-				fprintf(stderr, "\nperf: %s at LBA %" PRIu64 " failed: status sct %u sc 0x%02x\n",
-					io->is_read ? "read" : "write", io->lba, NVMEOF_STATUS_SCT(cpl->status),
-					NVMEOF_STATUS_SC(cpl->status));
+			else {
+				char st[128];
+
+				fprintf(stderr, "\nperf: %s at LBA %" PRIu64 " failed: %s\n",
+					io->is_read ? "read" : "write", io->lba,
+					nvme_status_format(cpl->status, false, st, sizeof(st)));
+			}
 		}
 		t->errors++;
 		if (t->cfg->verify && !io->is_read)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "proto/nvme_status.h"
 
 #define RW_CHUNK (1u << 20)
 
@@ -117,9 +118,10 @@ static int wait_done(struct nvmeof_qpair *qp, struct sync_io *s, const char *wha
 		return s->cpl.err;
 	}
 	if (s->cpl.status) {
-		fprintf(stderr, "%s at LBA %" PRIu64 " failed: NVMe status sct %u sc 0x%02x%s\n", what, lba,
-			NVMEOF_STATUS_SCT(s->cpl.status), NVMEOF_STATUS_SC(s->cpl.status),
-			(s->cpl.status & NVMEOF_STATUS_DNR) ? " (dnr)" : "");
+		char st[128];
+
+		fprintf(stderr, "%s at LBA %" PRIu64 " failed: %s\n", what, lba,
+			nvme_status_format(s->cpl.status, false, st, sizeof(st)));
 		return -EIO;
 	}
 	return 0;

@@ -225,6 +225,12 @@ check "remove-ns of a removed NSID fails" bash -c "! '$CLI' target --rpc-socket 
 echo "== hosts"
 check "add-host" tcli add-host "$B" "$H1"
 check "list shows the allowed host" bash -c "'$CLI' target --rpc-socket '$SOCK' list | grep -q 'host $H1'"
+check "add-host on a subsystem that allows any host notes that the list is not enforced" bash -c "
+	'$CLI' target --rpc-socket '$SOCK' add-host '$A' '$H1' 2>&1 | grep -q 'set-allow-any-host $A off' &&
+	'$CLI' target --rpc-socket '$SOCK' remove-host '$A' '$H1'"
+check "add-ns of a missing file: the errno text once, and that --size creates it" bash -c "
+	out=\$('$CLI' target --rpc-socket '$SOCK' add-ns '$B' --path '$tmp/absent.img' 2>&1)
+	test \$(grep -o 'No such file or directory' <<<\"\$out\" | wc -l) = 1 && grep -q -- '--size' <<<\"\$out\""
 check "add-host twice fails" bash -c "! '$CLI' target --rpc-socket '$SOCK' add-host '$B' '$H1' 2>/dev/null"
 check "remove-host" tcli remove-host "$B" "$H1"
 check "remove-host of an unlisted host fails" bash -c "! '$CLI' target --rpc-socket '$SOCK' remove-host '$B' '$H1' 2>/dev/null"

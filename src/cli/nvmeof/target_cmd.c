@@ -666,7 +666,17 @@ static int cmd_add_host(struct tctx *t, int argc, char **argv)
 	}
 	json_object_object_add(p, "nqn", json_object_new_string(argv[optind]));
 	json_object_object_add(p, "host", json_object_new_string(argv[optind + 1]));
-	return rpc_simple(t, "add_host", p);
+
+	struct json_object *res, *any;
+	if (rpc_call(t, "add_host", p, &res))
+		return 1;
+	if (res && json_object_object_get_ex(res, "allow_any_host", &any) && json_object_get_boolean(any))
+		fprintf(stderr,
+			"note: %s allows any host, so its host list is not enforced until\n"
+			"  `nvmeof target set-allow-any-host %s off`\n",
+			argv[optind], argv[optind]);
+	json_object_put(res);
+	return 0;
 }
 
 static int cmd_set_host_keys(struct tctx *t, int argc, char **argv)

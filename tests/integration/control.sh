@@ -444,6 +444,17 @@ check "nvmeof-target --config of a missing file still fails" bash -c "! timeout 
 check "nvmeof-target accepts --icreq-timeout and --connect-timeout" bash -c "
 	timeout 2 '$TGT' --icreq-timeout 5 --connect-timeout 5 --rpc-socket none --addr 127.0.0.1 --port $(free_port) \
 		--disc-port 0 --ram-size 1M 2>&1 | grep -q '^nvmeof-target: serving'"
+check "nvmeof --version prints the version" bash -c "'$CLI' --version | grep -Eq '^nvmeof [0-9]+\.[0-9]+\.[0-9]+'"
+check "nvmeof target add-ns --help prints that subcommand's usage and exits 0" bash -c "
+	out=\$('$CLI' target add-ns --help) && grep -q '^usage: nvmeof target add-ns NQN' <<<\"\$out\" &&
+	grep -q -- '--block-size' <<<\"\$out\" && ! grep -q 'add-host' <<<\"\$out\""
+# Every option the man page names is in some --help (--metrics is the daemon's).
+man_opts=$(sed 's/\\f[BIRP]//g; s/\\-/-/g' "$root/docs/man/nvmeof.1" | grep -o -- '--[a-z][a-z_-]*[a-z]' | sort -u)
+help_opts=$( ("$CLI" --help
+	for c in $("$CLI" --help | awk '/^  [a-z]/ { print $1 }'); do "$CLI" "$c" --help; done) 2>&1 |
+	grep -o -- '--[a-z][a-z_-]*[a-z]' | sort -u)
+man_only=$(comm -23 <(echo "$man_opts") <(echo "$help_opts") | grep -v -x -- --metrics)
+check "the man page names no option that --help leaves out${man_only:+ (${man_only//$'\n'/ })}" test -z "$man_only"
 check "the systemd unit starts without a config file" bash -c "
 	! grep -q '^ConditionPathExists' '$root/dist/nvmeof-target.service' &&
 	grep -q '^ExecStart=.*--config-if-exists /etc/nvmet/config.json' '$root/dist/nvmeof-target.service'"

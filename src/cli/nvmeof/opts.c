@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common/log.h"
 #include "proto/nvme_spec.h"
 #include "proto/nvme_status.h"
 
@@ -309,11 +310,13 @@ void cli_conn_usage(FILE *f, bool hostnqn_short)
 		"      --keep-alive-tmo=SEC    keep-alive timeout (default 5)\n"
 		"      --reconnect-delay=SEC   delay between reconnect attempts (default 10)\n"
 		"      --ctrl-loss-tmo=SEC     give up reconnecting after SEC (-1 = never, default 600)\n"
-		"      --fast-io-fail-tmo=SEC  fail I/O after SEC disconnected (-1 = wait, default)\n"
+		"      --fast-io-fail-tmo=SEC  fail I/O after SEC disconnected (-1 = wait, default;\n"
+		"                              --fast_io_fail_tmo too)\n"
 		"      --io-timeout=SEC        per-command timeout (default 30)\n"
 		"  -S, --dhchap-secret=KEY     DH-HMAC-CHAP host secret (DHHC-1:HH:...:)\n"
 		"  -C, --dhchap-ctrl-secret=KEY  controller secret: the controller proves it too\n"
 		"      --output-format=normal|json\n"
+		"      --verbose               log the connection's steps (--log-level=info)\n"
 		"      --tls                   TLS 1.3 with a pre-shared key (needs --tls-key)\n"
 		"      --tls-key=KEY           configured PSK NVMeTLSkey-1:HH:...: (implies --tls);\n"
 		"                              identity and TLS PSK derived for host NQN and NQN\n"
@@ -374,6 +377,10 @@ void cli_print_connect_refusal(FILE *f, const struct nvmeof_ctrl_opts *o, const 
 int cli_connect(struct cli_conn *c, struct nvmeof_ctrl **ctrl)
 {
 	struct nvmeof_cpl cpl = { 0 };
+
+	/* --verbose: the connection's steps, unless --log-level asked for more already. */
+	if (c->verbose && log_get_level() < LOG_LVL_INFO)
+		log_set_level(LOG_LVL_INFO);
 	int rc = nvmeof_ctrl_connect(&c->opts, ctrl, &cpl);
 
 	if (rc) {

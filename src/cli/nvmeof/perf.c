@@ -468,6 +468,7 @@ static void perf_usage(FILE *f)
 		"      --verify            write LBA+generation patterns and check every read\n"
 		"      --json              print the result as one JSON object\n"
 		"      --progress          live progress on stderr even if it is not a tty\n"
+		"      --no-progress       no live progress, even on a tty\n"
 		"      --seed=N            random seed\n"
 		"      --hostnqn=NQN       (-q is the queue depth here)\n");
 	cli_conn_usage(f, false);

@@ -359,6 +359,15 @@ assert 'connections' in d" <"$tmp/s.json"
 out=$(tcli stats)
 check "stats table lists ns 5 with its writes" bash -c "grep -E '^  ns 5 +1 +$N ' <<<\"\$1\"" _ "$out"
 
+check "read without a size is a usage error and creates no file" bash -c "
+	'$CLI' read -a 127.0.0.1 -s '$NEW_PORT' -n '$A' -q '$H2' -N 5 -d '$tmp/nosize' 2>/dev/null
+	test \$? = 2 -a ! -e '$tmp/nosize'"
+check "a failed read leaves no output file behind" bash -c "
+	! '$CLI' read -a 127.0.0.1 -s '$NEW_PORT' -n '$A' -q '$H2' -N 5 --blocks 100000000 -d '$tmp/failed' 2>/dev/null &&
+	! '$CLI' read -a 127.0.0.1 -s '$NEW_PORT' -n nqn.2014-08.org.nvmexpress.test:absent -q '$H2' --blocks 1 \
+		-d '$tmp/failed' 2>/dev/null &&
+	test -z \"\$(ls '$tmp' | grep failed)\""
+
 # ------------------------------------------------------------------ #
 echo "== access control audit"
 "$CLI" read -a 127.0.0.1 -s "$NEW_PORT" -n "$B" -q "$H2" -N 1 --blocks 1 -d /dev/null >/dev/null 2>&1

@@ -155,7 +155,8 @@ static int full_io(int fd, uint8_t *buf, size_t len, bool rd)
  * The output of a read: a regular file (or a new one) is written under a
  * temporary name in its directory and renamed into place only when the read
  * succeeded, so a failed read leaves neither an empty nor a partial file. A
- * device, FIFO or /dev/null is written directly.
+ * device, FIFO, /dev/null or symbolic link is written directly (renaming
+ * would replace it).
  */
 struct read_output {
 	int fd;
@@ -165,11 +166,11 @@ struct read_output {
 static int read_output_open(const char *path, struct read_output *out)
 {
 	struct stat st;
-	bool exists = stat(path, &st) == 0;
+	bool exists = lstat(path, &st) == 0;
 
 	out->tmp_path[0] = '\0';
 	if (exists && !S_ISREG(st.st_mode)) {
-		out->fd = open(path, O_WRONLY | O_TRUNC);
+		out->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		return out->fd < 0 ? -errno : 0;
 	}
 	if (snprintf(out->tmp_path, sizeof(out->tmp_path), "%s.XXXXXX", path) >= (int)sizeof(out->tmp_path))
@@ -228,7 +229,7 @@ static int do_rw(int argc, char **argv, bool is_read)
 		return 2;
 	if (is_read && !a.data_size && !a.nblocks) {
 		/* As nvme-cli: no silent one-block default. */
-		fprintf(stderr, "%s: how much? give --data-size=BYTES, --blocks=N or --block-count=N-1\n",
+		fprintf(stderr, "%s needs a size: --data-size=BYTES, --blocks=N or --block-count=N-1\n",
 			argv[0]);
 		return 2;
 	}
@@ -255,7 +256,7 @@ static int do_rw(int argc, char **argv, bool is_read)
 		fd = is_read ? STDOUT_FILENO : STDIN_FILENO;
 	}
 	if (!is_read && !a.data_size && !a.nblocks) {
-		fprintf(stderr, "%s: how much? give --data-size=BYTES, --blocks=N or --block-count=N-1%s\n",
+		fprintf(stderr, "%s needs a size: --data-size=BYTES, --blocks=N or --block-count=N-1%s\n",
 			argv[0], a.data ? " (the input file is empty or not a regular file)" : "");
 		if (a.data)
 			close(fd);

@@ -37,8 +37,6 @@ struct tctx {
 	const char *cmd; /* subcommand name, for messages */
 };
 
-#define USAGE_HEAD "usage: nvmeof target [--rpc-socket PATH] [--timeout SEC] "
-
 /* One entry per subcommand: its line, then continuation lines indented deeper. */
 static const char usage_commands[] =
 	"  list [--json]\n"
@@ -67,7 +65,7 @@ static const char usage_commands[] =
 
 static void usage(FILE *f)
 {
-	fputs(USAGE_HEAD "COMMAND [ARGS]\n\ncommands:\n", f);
+	fputs("usage: nvmeof target [--rpc-socket PATH] [--timeout SEC] COMMAND [ARGS]\n\ncommands:\n", f);
 	fputs(usage_commands, f);
 }
 

@@ -1,6 +1,8 @@
 # nvmeof build.
 #
-#   make              release build into build/ (-O2 -g)
+#   make              release build into build/ (-O2 -g): the target, the host tool and
+#                     the libraries, with the build dependencies alone
+#   make tests        the unit tests as well (they need cmocka, a test-only dependency)
 #   make SAN=1        ASan+UBSan build into build-san/
 #   make TSAN=1       ThreadSanitizer build into build-tsan/
 #   make check        every test: unit, integration, sanitizer, fuzz, interop
@@ -31,7 +33,10 @@ LDSAN :=
 endif
 
 CC ?= cc
-CFLAGS := -std=c17 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+# `git describe` goes into --version when building from a checkout.
+GIT_DESCRIBE := $(shell git describe --always --dirty 2>/dev/null)
+VERSION_DEF := $(if $(GIT_DESCRIBE),-DNVMEOF_GIT_DESCRIBE='"$(GIT_DESCRIBE)"')
+CFLAGS := -std=c17 -D_GNU_SOURCE $(OPT) $(VERSION_DEF) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-Isrc -Iinclude -MMD -MP -pthread $(EXTRA_CFLAGS)
 LDFLAGS := $(LDSAN) -pthread $(EXTRA_LDFLAGS)
 LIBS_TARGET := -luring -lisal -ljson-c -lssl -lcrypto
@@ -53,8 +58,10 @@ TARGET_BIN := $(BUILD)/nvmeof-target
 HOST_BIN := $(BUILD)/nvmeof
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all clean check unit integration interop fuzz run san tsan deps
-all: $(TARGET_BIN) $(HOST_BIN) $(UNIT_BINS)
+.PHONY: all tests clean check unit integration interop fuzz run san tsan deps
+all: $(TARGET_BIN) $(HOST_BIN) $(LIB_TARGET) $(LIB_HOST) $(LIB_COMMON)
+
+tests: all $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -97,20 +104,20 @@ deps:
 unit: $(UNIT_BINS)
 	tests/run-unit.sh $(BUILD)
 
-integration: all
+integration: tests
 	tests/integration/run.sh $(BUILD)
 
-interop: all
+interop: tests
 	tests/interop/run.sh $(BUILD)
 
 fuzz:
 	tests/fuzz/run.sh
 
 san:
-	$(MAKE) SAN=1 all
+	$(MAKE) SAN=1 tests
 
 tsan:
-	$(MAKE) TSAN=1 all
+	$(MAKE) TSAN=1 tests
 
 check: deps
 	tests/run-all.sh

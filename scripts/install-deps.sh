@@ -1,10 +1,10 @@
 #!/bin/bash
 # Installs the Debian packages nvmeof needs to build and test, if missing.
-#   scripts/install-deps.sh          build dependencies
+#   scripts/install-deps.sh          build dependencies: what `make` links, and no more
 #   scripts/install-deps.sh --test   build + test dependencies (cmocka, clang/libFuzzer, valgrind)
 set -eu
 
-pkgs=(build-essential pkg-config liburing-dev libisal-dev libjson-c-dev libssl-dev libfuse3-dev)
+pkgs=(build-essential pkg-config liburing-dev libisal-dev libjson-c-dev libssl-dev)
 if [ "${1:-}" = --test ]; then
 	pkgs+=(libcmocka-dev clang libclang-rt-14-dev valgrind python3 iproute2 procps)
 fi

@@ -111,9 +111,9 @@ skip_stage() { # NAME REASON
 }
 
 # ------------------------------------------------------------------ builds
-stage build-release make -j"$jobs" all
-stage build-san make -j"$jobs" SAN=1 all
-stage build-tsan make -j"$jobs" TSAN=1 all
+stage build-release make -j"$jobs" tests
+stage build-san make -j"$jobs" SAN=1 tests
+stage build-tsan make -j"$jobs" TSAN=1 tests
 
 # -------------------------------------------------------------------- unit
 stage unit-release tests/run-unit.sh build

@@ -33,7 +33,13 @@ int rpc_fail_errno(struct rpc_error *e, int neg_errno, const char *fmt, ...)
 	va_end(ap);
 	e->code = JSONRPC_TARGET_ERROR;
 	e->err = neg_errno < 0 ? -neg_errno : neg_errno;
-	snprintf(e->message, sizeof(e->message), "%s: %s", ctx, strerror(e->err));
+	/* Messages from the backend and the config code may already hold the errno text. */
+	const char *text = strerror(e->err);
+
+	if (strstr(ctx, text))
+		snprintf(e->message, sizeof(e->message), "%s", ctx);
+	else
+		snprintf(e->message, sizeof(e->message), "%s: %s", ctx, text);
 	return -1;
 }
 

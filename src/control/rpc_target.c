@@ -257,6 +257,9 @@ static int rpc_add_ns(void *ctx, struct json_object *params, struct json_object 
 	bo.read_only = read_only;
 	bo.direct = direct;
 	int rc = backend_open(&bo, &be, msg, sizeof(msg));
+	if (rc == -ENOENT && size == 0 && path && *path)
+		return rpc_fail_errno(err, rc, "%s (give a size, add-ns --size SIZE, to create it)",
+				      msg[0] ? msg : path);
 	if (rc)
 		return rpc_fail_errno(err, rc, "%s", msg[0] ? msg : (path && *path ? path : "ram"));
 	nso.nsid = (uint32_t)nsid;
@@ -371,7 +374,8 @@ static int rpc_tls_params(struct json_object *params, struct nvme_tls_key *key, 
 
 #define HOST_KEY_PARAMS "dhchap_key", "dhchap_ctrl_key", "dhchap_hash", "dhchap_dhgroup", "tls_key", "tls_kdf"
 
-static int rpc_host(void *ctx, struct json_object *params, struct rpc_error *err, bool add)
+static int rpc_host(void *ctx, struct json_object *params, struct json_object **result, struct rpc_error *err,
+		    bool add)
 {
 	struct control *c = ctx;
 	struct nvmf_subsys *s;
@@ -410,6 +414,12 @@ static int rpc_host(void *ctx, struct json_object *params, struct rpc_error *err
 	if (rc && !(add && (dhchap || tls) && rc == -EEXIST)) {
 		rpc_fail_errno(err, rc, "subsystem %s: host %s", nqn, host);
 		goto out;
+	}
+	/* The host list of a subsystem that allows any host admits everyone: tell the caller. */
+	if (add) {
+		*result = json_object_new_object();
+		json_object_object_add(*result, "allow_any_host",
+				       json_object_new_boolean(nvmf_subsys_allows_any_host(s)));
 	}
 	ret = 0;
 out:
@@ -456,13 +466,13 @@ out:
 static int rpc_add_host(void *ctx, struct json_object *params, struct json_object **result,
 			struct rpc_error *err)
 {
-	return rpc_host(ctx, params, err, true);
+	return rpc_host(ctx, params, result, err, true);
 }
 
 static int rpc_remove_host(void *ctx, struct json_object *params, struct json_object **result,
 			   struct rpc_error *err)
 {
-	return rpc_host(ctx, params, err, false);
+	return rpc_host(ctx, params, result, err, false);
 }
 
 /* ------------------------------------------------------------------ */

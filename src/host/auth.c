@@ -16,6 +16,7 @@
 #include "host/host_internal.h"
 #include "proto/endian.h"
 #include "proto/nvme_auth.h"
+#include "proto/nvme_status.h"
 
 #define AUTH_RECV_LEN 4096
 
@@ -287,9 +288,12 @@ cmd_failed:
 	if (ret)
 		log_error(HOST_LOG, "%s qid %u: authentication failed: the controller dropped the connection at %s (%s)",
 			  sc->peer, sc->qid, stage, strerror(-ret));
-	else
-		log_error(HOST_LOG, "%s qid %u: authentication failed: %s refused with sct %u sc 0x%02x", sc->peer,
-			  sc->qid, stage, NVME_STATUS_SCT(cpl.status), NVME_STATUS_SC(cpl.status));
+	else {
+		char st[128];
+
+		log_error(HOST_LOG, "%s qid %u: authentication failed: %s refused with %s", sc->peer, sc->qid,
+			  stage, nvme_status_format(cpl.status, true, st, sizeof(st)));
+	}
 	ret = -EACCES;
 out:
 	host_auth_txn_clear(&t);

@@ -14,6 +14,7 @@
 #include "proto/nvme_auth.h"
 #include "proto/crc32c.h"
 #include "proto/endian.h"
+#include "proto/nvme_status.h"
 
 static uint64_t deadline_after(int timeout_ms)
 {
@@ -270,9 +271,10 @@ int sync_conn_fabrics_connect(struct sync_conn *sc, const struct nvmeof_ctrl_opt
 	if (rc)
 		return rc;
 	if (cpl->status) {
-		log_error(HOST_LOG, "%s qid %u: Connect to %s rejected: sct %u sc 0x%02x (dw0 0x%x)",
-			  sc->peer, sc->qid, opts->subnqn, NVME_STATUS_SCT(cpl->status),
-			  NVME_STATUS_SC(cpl->status), cpl->dw0);
+		char st[128];
+
+		log_error(HOST_LOG, "%s qid %u: Connect to %s rejected: %s (dw0 0x%x)", sc->peer, sc->qid,
+			  opts->subnqn, nvme_status_format(cpl->status, true, st, sizeof(st)), cpl->dw0);
 		return -EREMOTEIO;
 	}
 	if (sc->qid == 0)

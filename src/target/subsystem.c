@@ -538,6 +538,17 @@ void nvmf_subsys_put_locked(struct nvmf_subsys *subsys)
 	subsys_free(subsys);
 }
 
+bool nvmf_subsys_allows_any_host(struct nvmf_subsys *subsys)
+{
+	struct nvmf_tgt *tgt = subsys->tgt;
+	bool allow;
+
+	pthread_mutex_lock(&tgt->lock);
+	allow = subsys->allow_any_host;
+	pthread_mutex_unlock(&tgt->lock);
+	return allow;
+}
+
 void nvmf_subsys_set_allow_any_host(struct nvmf_subsys *subsys, bool allow)
 {
 	struct nvmf_tgt *tgt = subsys->tgt;

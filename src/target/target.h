@@ -97,6 +97,7 @@ struct nvmf_subsys *nvmf_subsys_find(struct nvmf_tgt *tgt, const char *nqn);
 /* Disconnects its controllers, unlinks it from ports, frees it. */
 int nvmf_subsys_remove(struct nvmf_tgt *tgt, struct nvmf_subsys *subsys);
 void nvmf_subsys_set_allow_any_host(struct nvmf_subsys *subsys, bool allow);
+bool nvmf_subsys_allows_any_host(struct nvmf_subsys *subsys);
 /* Monitor mode: unlisted hosts are admitted, but each admission is logged and counted. */
 void nvmf_subsys_set_monitor(struct nvmf_subsys *subsys, bool monitor);
 /* serial: up to 20 ASCII chars, model: up to 40; NULL keeps the default. */

@@ -225,6 +225,12 @@ check "remove-ns of a removed NSID fails" bash -c "! '$CLI' target --rpc-socket 
 echo "== hosts"
 check "add-host" tcli add-host "$B" "$H1"
 check "list shows the allowed host" bash -c "'$CLI' target --rpc-socket '$SOCK' list | grep -q 'host $H1'"
+check "add-host on a subsystem that allows any host notes that the list is not enforced" bash -c "
+	'$CLI' target --rpc-socket '$SOCK' add-host '$A' '$H1' 2>&1 | grep -q 'set-allow-any-host $A off' &&
+	'$CLI' target --rpc-socket '$SOCK' remove-host '$A' '$H1'"
+check "add-ns of a missing file: the errno text once, and that --size creates it" bash -c "
+	out=\$('$CLI' target --rpc-socket '$SOCK' add-ns '$B' --path '$tmp/absent.img' 2>&1)
+	test \$(grep -o 'No such file or directory' <<<\"\$out\" | wc -l) = 1 && grep -q -- '--size' <<<\"\$out\""
 check "add-host twice fails" bash -c "! '$CLI' target --rpc-socket '$SOCK' add-host '$B' '$H1' 2>/dev/null"
 check "remove-host" tcli remove-host "$B" "$H1"
 check "remove-host of an unlisted host fails" bash -c "! '$CLI' target --rpc-socket '$SOCK' remove-host '$B' '$H1' 2>/dev/null"
@@ -353,13 +359,25 @@ assert 'connections' in d" <"$tmp/s.json"
 out=$(tcli stats)
 check "stats table lists ns 5 with its writes" bash -c "grep -E '^  ns 5 +1 +$N ' <<<\"\$1\"" _ "$out"
 
+check "read without a size is a usage error and creates no file" bash -c "
+	'$CLI' read -a 127.0.0.1 -s '$NEW_PORT' -n '$A' -q '$H2' -N 5 -d '$tmp/nosize' 2>/dev/null
+	test \$? = 2 -a ! -e '$tmp/nosize'"
+check "a failed read leaves no output file behind" bash -c "
+	! '$CLI' read -a 127.0.0.1 -s '$NEW_PORT' -n '$A' -q '$H2' -N 5 --blocks 100000000 -d '$tmp/failed' 2>/dev/null &&
+	! '$CLI' read -a 127.0.0.1 -s '$NEW_PORT' -n nqn.2014-08.org.nvmexpress.test:absent -q '$H2' --blocks 1 \
+		-d '$tmp/failed' 2>/dev/null &&
+	test -z \"\$(ls '$tmp' | grep failed)\""
+
 # ------------------------------------------------------------------ #
 echo "== access control audit"
 "$CLI" read -a 127.0.0.1 -s "$NEW_PORT" -n "$B" -q "$H2" -N 1 --blocks 1 -d /dev/null >/dev/null 2>&1
 rc=$?
 tcli link-port 7 "$B" >/dev/null
-"$CLI" read -a 127.0.0.1 -s "$NEW_PORT" -n "$B" -q "$H2" -N 1 --blocks 1 -d /dev/null >/dev/null 2>&1
+"$CLI" read -a 127.0.0.1 -s "$NEW_PORT" -n "$B" -q "$H2" -N 1 --blocks 1 -d /dev/null >/dev/null 2>"$tmp/refused"
 rc2=$?
+check "the refusal names the status and says to add the host" bash -c "
+	grep -q 'Connect Invalid Host (sct 1 sc 0x84' '$tmp/refused' &&
+	grep -q 'nvmeof target add-host $B $H2' '$tmp/refused'"
 check "an unlisted host is refused by B" test "$rc" != 0 -a "$rc2" != 0
 check "the refusal is counted per host in metrics" test "$(metric "nvmeof_connect_refused_total{host=\"$H2\"}")" -ge 1
 check "the refusal is in the target log with the peer address" \
@@ -420,6 +438,35 @@ if start_target "$tmp/t2.log" -c "$tmp/saved.json"; then
 else
 	fail "target restarts from the saved config"
 fi
+
+# ------------------------------------------------------------------ #
+echo "== build, version and help"
+root=$(cd "$(dirname "$0")/../.." && pwd)
+check "make all builds no unit test and links no cmocka" bash -c "
+	out=\$(make -C '$root' -n -B BUILD='$tmp/make-n' all 2>&1) && ! printf '%s' \"\$out\" | grep -q 'tests/unit\\|cmocka'"
+check "make tests builds the unit tests" bash -c "make -C '$root' -n -B BUILD='$tmp/make-n' tests 2>&1 | grep -q 'tests/unit/test_host_cli.c'"
+check "nvmeof-target --version prints the version" bash -c "'$TGT' --version | grep -Eq '^nvmeof-target [0-9]+\.[0-9]+\.[0-9]+'"
+check "nvmeof-target --config-if-exists of a missing file serves the embedded default" bash -c "
+	timeout 2 '$TGT' --config-if-exists '$tmp/absent.json' --rpc-socket none --addr 127.0.0.1 --port $(free_port) \
+		--disc-port 0 --ram-size 1M 2>&1 | grep -q 'serving the embedded default'"
+check "nvmeof-target --config of a missing file still fails" bash -c "! timeout 5 '$TGT' -c '$tmp/absent.json' --rpc-socket none >/dev/null 2>&1"
+check "nvmeof-target accepts --icreq-timeout and --connect-timeout" bash -c "
+	timeout 2 '$TGT' --icreq-timeout 5 --connect-timeout 5 --rpc-socket none --addr 127.0.0.1 --port $(free_port) \
+		--disc-port 0 --ram-size 1M 2>&1 | grep -q '^nvmeof-target: serving'"
+check "nvmeof --version prints the version" bash -c "'$CLI' --version | grep -Eq '^nvmeof [0-9]+\.[0-9]+\.[0-9]+'"
+check "nvmeof target add-ns --help prints that subcommand's usage and exits 0" bash -c "
+	out=\$('$CLI' target add-ns --help) && grep -q '^usage: nvmeof target add-ns NQN' <<<\"\$out\" &&
+	grep -q -- '--block-size' <<<\"\$out\" && ! grep -q 'add-host' <<<\"\$out\""
+# Every option the man page names is in some --help (--metrics is the daemon's).
+man_opts=$(sed 's/\\f[BIRP]//g; s/\\-/-/g' "$root/docs/man/nvmeof.1" | grep -o -- '--[a-z][a-z_-]*[a-z]' | sort -u)
+help_opts=$( ("$CLI" --help
+	for c in $("$CLI" --help | awk '/^  [a-z]/ { print $1 }'); do "$CLI" "$c" --help; done) 2>&1 |
+	grep -o -- '--[a-z][a-z_-]*[a-z]' | sort -u)
+man_only=$(comm -23 <(echo "$man_opts") <(echo "$help_opts") | grep -v -x -- --metrics)
+check "the man page names no option that --help leaves out${man_only:+ (${man_only//$'\n'/ })}" test -z "$man_only"
+check "the systemd unit starts without a config file" bash -c "
+	! grep -q '^ConditionPathExists' '$root/dist/nvmeof-target.service' &&
+	grep -q '^ExecStart=.*--config-if-exists /etc/nvmet/config.json' '$root/dist/nvmeof-target.service'"
 
 # ------------------------------------------------------------------ #
 echo "== errors and shutdown"

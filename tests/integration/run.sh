@@ -241,7 +241,8 @@ t_refused() {
 t_wrong_nqn() {
 	! "$NVMEOF" id-ctrl -t tcp -a 127.0.0.1 -s "$PORT" -n nqn.2026-01.io.nvmeof:nope 2>"$TMP/r" || return 1
 	cat "$TMP/r"
-	grep -q 'rejected Connect' "$TMP/r"
+	grep -q 'refused Connect: Connect Invalid Parameters (sct 1 sc 0x82' "$TMP/r" &&
+		grep -q 'does not serve nqn.2026-01.io.nvmeof:nope' "$TMP/r"
 }
 
 # Target restarts while perf runs; ctrl_loss_tmo is long: perf reconnects and

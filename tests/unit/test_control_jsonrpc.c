@@ -53,12 +53,21 @@ static int m_refuse(void *ctx, struct json_object *params, struct json_object **
 	return rpc_fail_errno(err, -EEXIST, "subsystem %s", "nqn.2014-08.org.example:x");
 }
 
+/* A context that already ends with the errno text, as the backend's messages do. */
+static int m_refuse_with_text(void *ctx, struct json_object *params, struct json_object **result,
+			      struct rpc_error *err)
+{
+	calls++;
+	return rpc_fail_errno(err, -ENOENT, "/x/ns.img: %s", strerror(ENOENT));
+}
+
 static const struct rpc_method methods[] = {
 	{ "echo", m_echo, false },
 	{ "add", m_add, true },
 	{ "refuse", m_refuse, true },
+	{ "refuse_with_text", m_refuse_with_text, true },
 };
-static const struct rpc_dispatcher disp = { methods, 3, NULL };
+static const struct rpc_dispatcher disp = { methods, 4, NULL };
 
 /* Run one message; returns the parsed response (NULL if none) and checks framing. */
 static struct json_object *call(const char *msg)
@@ -207,6 +216,12 @@ static void test_target_error(void **state)
 	assert_string_equal(json_object_get_string(member(e, "message")),
 			    "subsystem nqn.2014-08.org.example:x: File exists");
 	assert_int_equal(json_object_get_int(member(member(e, "data"), "errno")), EEXIST);
+	json_object_put(r);
+
+	/* The errno text appears once even when the context already ends with it. */
+	r = call("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"refuse_with_text\"}");
+	e = member(r, "error");
+	assert_string_equal(json_object_get_string(member(e, "message")), "/x/ns.img: No such file or directory");
 	json_object_put(r);
 }
 

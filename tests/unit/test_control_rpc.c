@@ -199,6 +199,13 @@ static void test_namespaces(void **state)
 	refused(e, "add_ns", "{\"nqn\":\"" A "\",\"size\":1048576,\"nsid\":7}", JSONRPC_TARGET_ERROR,
 		EEXIST);
 	refused(e, "add_ns", "{\"nqn\":\"" A "\"}", JSONRPC_INVALID_PARAMS, 0);
+	/* A missing file: the errno text once, and how to create it. */
+	r = call(e, "add_ns", "{\"nqn\":\"" A "\",\"path\":\"/nonexistent-dir-nvmeof/ns.img\"}");
+	const char *m = json_object_get_string(get(get(r, "error"), "message"));
+	assert_non_null(strstr(m, "No such file or directory"));
+	assert_null(strstr(strstr(m, "No such file or directory") + 1, "No such file or directory"));
+	assert_non_null(strstr(m, "--size"));
+	json_object_put(r);
 	refused(e, "add_ns", "{\"nqn\":\"" A "\",\"path\":\"relative.img\"}", JSONRPC_INVALID_PARAMS, 0);
 	refused(e, "add_ns", "{\"nqn\":\"" A "\",\"size\":4096,\"uuid\":\"xyz\"}",
 		JSONRPC_INVALID_PARAMS, 0);
@@ -227,7 +234,10 @@ static void test_hosts(void **state)
 	struct json_object *l, *s;
 
 	ok(e, "add_subsystem", "{\"nqn\":\"" A "\"}");
-	ok(e, "add_host", "{\"nqn\":\"" A "\",\"host\":\"" H1 "\"}");
+	struct json_object *r = call(e, "add_host", "{\"nqn\":\"" A "\",\"host\":\"" H1 "\"}");
+	/* The caller learns that the list is not enforced while any host is allowed. */
+	assert_false(json_object_get_boolean(get(get(r, "result"), "allow_any_host")));
+	json_object_put(r);
 	refused(e, "add_host", "{\"nqn\":\"" A "\",\"host\":\"" H1 "\"}", JSONRPC_TARGET_ERROR, EEXIST);
 	refused(e, "add_host", "{\"nqn\":\"" A "\",\"host\":\"x y\"}", JSONRPC_INVALID_PARAMS, 0);
 	s = subsys(e, A, &l);

@@ -359,6 +359,68 @@ static void test_disc_tls_entry(void **state)
 	free(log);
 }
 
+/* Status names as nvme-cli prints them; command-specific codes depend on the command set. */
+static void test_status_names(void **state)
+{
+	char buf[128];
+
+	assert_string_equal(nvme_status_name(NVME_STATUS(NVME_SCT_CMD_SPECIFIC, 0x84), true), "Connect Invalid Host");
+	assert_string_equal(nvme_status_name(NVME_STATUS(NVME_SCT_CMD_SPECIFIC, 0x82), true),
+			    "Connect Invalid Parameters");
+	assert_string_equal(nvme_status_name(NVME_STATUS(NVME_SCT_CMD_SPECIFIC, 0x81), true), "Controller Busy");
+	assert_string_equal(nvme_status_name(NVME_STATUS(NVME_SCT_CMD_SPECIFIC, 0x91), true),
+			    "Authentication Required");
+	assert_string_equal(nvme_status_name(NVME_STATUS(NVME_SCT_CMD_SPECIFIC, 0x82), false),
+			    "Attempted Write to Read Only Range");
+	assert_string_equal(nvme_status_name(NVME_STATUS(NVME_SCT_GENERIC, 0x80) | NVME_STATUS_DNR, false),
+			    "LBA Out of Range");
+	assert_string_equal(nvme_status_name(NVME_STATUS(NVME_SCT_MEDIA, 0x81), false), "Unrecovered Read Error");
+	assert_null(nvme_status_name(NVME_STATUS(NVME_SCT_GENERIC, 0x7f), false));
+	assert_string_equal(nvme_status_format(NVME_STATUS(NVME_SCT_CMD_SPECIFIC, 0x84) | NVME_STATUS_DNR, true, buf,
+					       sizeof(buf)),
+			    "Connect Invalid Host (sct 1 sc 0x84, do not retry)");
+	assert_string_equal(nvme_status_format(NVME_STATUS(7, 0x12), false, buf, sizeof(buf)),
+			    "status sct 7 sc 0x12");
+}
+
+static char *refusal_text(uint16_t status, uint32_t dw0)
+{
+	struct nvmeof_ctrl_opts o;
+	struct nvmeof_cpl cpl = { .status = status, .dw0 = dw0 };
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	memset(&o, 0, sizeof(o));
+	o.traddr = "10.0.0.1";
+	o.trsvcid = "4420";
+	o.subnqn = "nqn.x:sub";
+	snprintf(o.hostnqn, sizeof(o.hostnqn), "nqn.x:host");
+	cli_print_connect_refusal(f, &o, &cpl);
+	fclose(f);
+	return text;
+}
+
+static void test_connect_refusal_hints(void **state)
+{
+	char *t = refusal_text(NVME_STATUS(NVME_SCT_CMD_SPECIFIC, 0x84) | NVME_STATUS_DNR, 0);
+
+	assert_non_null(strstr(t, "Connect Invalid Host (sct 1 sc 0x84"));
+	assert_non_null(strstr(t, "nvmeof target add-host nqn.x:sub nqn.x:host"));
+	free(t);
+	t = refusal_text(NVME_STATUS(NVME_SCT_CMD_SPECIFIC, 0x82), (1u << 16) | 256);
+	assert_non_null(strstr(t, "Connect Invalid Parameters"));
+	assert_non_null(strstr(t, "does not serve nqn.x:sub"));
+	free(t);
+	t = refusal_text(NVME_STATUS(NVME_SCT_CMD_SPECIFIC, 0x91), 0);
+	assert_non_null(strstr(t, "--dhchap-secret"));
+	free(t);
+	t = refusal_text(NVME_STATUS(NVME_SCT_CMD_SPECIFIC, 0x81), 0);
+	assert_non_null(strstr(t, "Controller Busy"));
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -367,7 +429,8 @@ int main(void)
 		cmocka_unit_test(test_sizes), cmocka_unit_test(test_uuid),
 		cmocka_unit_test(test_disc_text), cmocka_unit_test(test_disc_json),
 		cmocka_unit_test(test_tls_options), cmocka_unit_test(test_tls_key_commands),
-		cmocka_unit_test(test_disc_tls_entry),
+		cmocka_unit_test(test_disc_tls_entry), cmocka_unit_test(test_status_names),
+		cmocka_unit_test(test_connect_refusal_hints),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,11 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/version.h"
 #include "target/target.h"
-
-#ifndef NVMEOF_VERSION
-#define NVMEOF_VERSION "0.1.0"
-#endif
 
 #define DAEMON_NAME "nvmeof-target"
 

@@ -47,6 +47,7 @@
 struct daemon_opts {
 	const char *config;
 	bool check_config; /* validate --config, print the plan, exit */
+	bool config_optional; /* --config-if-exists: a missing file means the embedded default */
 	const char *addr;
 	char port[16];
 	char disc_port[16];
@@ -97,6 +98,8 @@ static void usage(FILE *out)
 		"NVMe over Fabrics (TCP) target.\n\n"
 		"  -c, --config FILE     nvmetcli JSON configuration; without it an embedded\n"
 		"                        default serves one RAM namespace. SIGHUP reloads it\n"
+		"      --config-if-exists FILE  as --config when FILE exists, else the embedded\n"
+		"                        default (what the systemd unit uses)\n"
 		"      --check-config    validate --config, print what it would create, exit\n"
 		"      --addr ADDR       default config: listen address (default %s; IPv6 allowed)\n"
 		"      --port N          default config: I/O port (default %s)\n"
@@ -179,6 +182,7 @@ enum {
 	OPT_STALL_TIMEOUT,
 	OPT_TLS,
 	OPT_CHECK_CONFIG,
+	OPT_CONFIG_IF_EXISTS,
 };
 
 /* Returns 0 to run, 1 to exit successfully (help/version), -1 on error. */
@@ -186,6 +190,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "config-if-exists", required_argument, NULL, OPT_CONFIG_IF_EXISTS },
 		{ "addr", required_argument, NULL, OPT_ADDR },
 		{ "port", required_argument, NULL, OPT_PORT },
 		{ "disc-port", required_argument, NULL, OPT_DISC_PORT },
@@ -229,7 +234,9 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 	while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
+		case OPT_CONFIG_IF_EXISTS:
 			o->config = optarg;
+			o->config_optional = opt == OPT_CONFIG_IF_EXISTS;
 			break;
 		case OPT_ADDR:
 			if (!*optarg || strlen(optarg) >= sizeof(((struct nvmf_port_opts *)0)->traddr)) {
@@ -315,8 +322,6 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			else
 				o->limits.max_per_addr = (unsigned int)v;
 			break;
-		case OPT_ICREQ_TIMEOUT:
-		case OPT_CONNECT_TIMEOUT:
 		case OPT_TLS:
 			o->tls_treq = NVMF_PORT_TREQ_REQUIRED;
 			if (optarg && (nvmf_port_treq_parse(optarg, &o->tls_treq) ||
@@ -326,6 +331,8 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 				return -1;
 			}
 			break;
+		case OPT_ICREQ_TIMEOUT:
+		case OPT_CONNECT_TIMEOUT:
 		case OPT_STALL_TIMEOUT:
 			if (parse_uint(optarg, 3600, &v)) {
 				fprintf(stderr, "%s: invalid --%s '%s' (seconds, 0-3600)\n", DAEMON_NAME,
@@ -839,6 +846,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: cannot create the target: %s\n", DAEMON_NAME, strerror(-ret));
 		cleanup(&d);
 		return 1;
+	}
+	/* A fresh install has no configuration file yet: serve the embedded default. */
+	if (d.opts.config && d.opts.config_optional && access(d.opts.config, F_OK) != 0 && errno == ENOENT) {
+		log_notice("target", "%s does not exist: serving the embedded default", d.opts.config);
+		d.opts.config = NULL;
 	}
 	if (d.opts.config) {
 		char err[512] = "";

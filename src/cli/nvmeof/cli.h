@@ -90,6 +90,8 @@ int cli_parse(int argc, char **argv, struct cli_conn *c, const struct option *ex
 
 /* Connect and report the reason on failure. */
 int cli_connect(struct cli_conn *c, struct nvmeof_ctrl **ctrl);
+/* The status name of a refused Connect and what to check on which side. */
+void cli_print_connect_refusal(FILE *f, const struct nvmeof_ctrl_opts *o, const struct nvmeof_cpl *cpl);
 
 /* Subcommands. */
 int cmd_discover(int argc, char **argv);

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "common/log.h"
+#include "common/version.h"
 
 struct subcommand {
 	const char *name;
@@ -34,7 +35,8 @@ static const struct subcommand subcommands[] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: nvmeof [--log-level=LEVEL] <command> [options]\n\ncommands:\n");
+	fprintf(f, "usage: nvmeof [--log-level=LEVEL] <command> [options]\n"
+		   "       nvmeof --version\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
 		if (subcommands[i].fn)
 			fprintf(f, "  %-12s %s\n", subcommands[i].name, subcommands[i].help);
@@ -63,6 +65,10 @@ int main(int argc, char **argv)
 
 	if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
 		usage(stdout);
+		return 0;
+	}
+	if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+		printf("nvmeof %s\n", NVMEOF_VERSION);
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++) {

@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "common/log.h"
+#include "proto/nvme_spec.h"
+#include "proto/nvme_status.h"
 
 static const struct option conn_options[] = {
 	{ "transport", required_argument, NULL, 't' },
@@ -307,11 +310,13 @@ void cli_conn_usage(FILE *f, bool hostnqn_short)
 		"      --keep-alive-tmo=SEC    keep-alive timeout (default 5)\n"
 		"      --reconnect-delay=SEC   delay between reconnect attempts (default 10)\n"
 		"      --ctrl-loss-tmo=SEC     give up reconnecting after SEC (-1 = never, default 600)\n"
-		"      --fast-io-fail-tmo=SEC  fail I/O after SEC disconnected (-1 = wait, default)\n"
+		"      --fast-io-fail-tmo=SEC  fail I/O after SEC disconnected (-1 = wait, default;\n"
+		"                              --fast_io_fail_tmo too)\n"
 		"      --io-timeout=SEC        per-command timeout (default 30)\n"
 		"  -S, --dhchap-secret=KEY     DH-HMAC-CHAP host secret (DHHC-1:HH:...:)\n"
 		"  -C, --dhchap-ctrl-secret=KEY  controller secret: the controller proves it too\n"
 		"      --output-format=normal|json\n"
+		"      --verbose               log the connection's steps (--log-level=info)\n"
 		"      --tls                   TLS 1.3 with a pre-shared key (needs --tls-key)\n"
 		"      --tls-key=KEY           configured PSK NVMeTLSkey-1:HH:...: (implies --tls);\n"
 		"                              identity and TLS PSK derived for host NQN and NQN\n"
@@ -322,16 +327,65 @@ void cli_conn_usage(FILE *f, bool hostnqn_short)
 		hostnqn_short ? "-q, " : "    ");
 }
 
+/* Connect Invalid Parameters: DW0 bit 16 says the offset in 15:0 is into the data. */
+#define CONNECT_IATTR_DATA (1u << 16)
+#define CONNECT_DATA_SUBNQN 256
+#define CONNECT_DATA_HOSTNQN 512
+
+void cli_print_connect_refusal(FILE *f, const struct nvmeof_ctrl_opts *o, const struct nvmeof_cpl *cpl)
+{
+	const char *host = o->hostnqn[0] ? o->hostnqn : "this host's NQN (/etc/nvme/hostnqn)";
+	char st[128];
+
+	fprintf(f, "failed to connect to %s:%s (%s): controller refused Connect: %s\n", o->traddr, o->trsvcid,
+		o->subnqn, nvme_status_format(cpl->status, true, st, sizeof(st)));
+	if (NVMEOF_STATUS_SCT(cpl->status) != NVME_SCT_CMD_SPECIFIC)
+		return;
+	switch (NVMEOF_STATUS_SC(cpl->status)) {
+	case NVME_SC_CONNECT_INVALID_HOST:
+		fprintf(f, "  host %s is not allowed on %s: on the target, run\n"
+			   "  `nvmeof target add-host %s %s` (or `set-allow-any-host %s on`);\n"
+			   "  with TLS, the host NQN must be the one of the TLS key\n",
+			host, o->subnqn, o->subnqn, o->hostnqn[0] ? o->hostnqn : "HOSTNQN", o->subnqn);
+		break;
+	case NVME_SC_CONNECT_INVALID_PARAM:
+		if (cpl->dw0 == (CONNECT_IATTR_DATA | CONNECT_DATA_SUBNQN))
+			fprintf(f, "  the target does not serve %s on this port: check the NQN's spelling\n"
+				   "  (`nvmeof discover` lists what the port serves)\n", o->subnqn);
+		else if (cpl->dw0 == (CONNECT_IATTR_DATA | CONNECT_DATA_HOSTNQN))
+			fprintf(f, "  the target refused the host NQN %s: check its spelling\n", host);
+		else
+			fprintf(f, "  check the subsystem NQN's spelling (%s), that this port serves it,\n"
+				   "  and the queue options (--nr-io-queues, --queue-size)\n", o->subnqn);
+		break;
+	case NVME_SC_CONNECT_CTRL_BUSY:
+		fprintf(f, "  the target has no room for another controller or queue now: retry later,\n"
+			   "  or with fewer --nr-io-queues\n");
+		break;
+	case NVME_SC_AUTH_REQUIRED:
+		fprintf(f, "  %s requires DH-HMAC-CHAP authentication: give this host's secret\n"
+			   "  with --dhchap-secret\n", o->subnqn);
+		break;
+	case NVME_SC_CONNECT_RESTART_DISC:
+		fprintf(f, "  the subsystem moved: run `nvmeof discover` again\n");
+		break;
+	default:
+		break;
+	}
+}
+
 int cli_connect(struct cli_conn *c, struct nvmeof_ctrl **ctrl)
 {
 	struct nvmeof_cpl cpl = { 0 };
+
+	/* --verbose: the connection's steps, unless --log-level asked for more already. */
+	if (c->verbose && log_get_level() < LOG_LVL_INFO)
+		log_set_level(LOG_LVL_INFO);
 	int rc = nvmeof_ctrl_connect(&c->opts, ctrl, &cpl);
 
 	if (rc) {
 		if (rc == -EREMOTEIO)
-			fprintf(stderr, "failed to connect to %s:%s (%s): controller rejected Connect, status sct %u sc 0x%02x\n",
-				c->opts.traddr, c->opts.trsvcid, c->opts.subnqn, NVMEOF_STATUS_SCT(cpl.status),
-				NVMEOF_STATUS_SC(cpl.status));
+			cli_print_connect_refusal(stderr, &c->opts, &cpl);
 		else if (rc == -EACCES)
 			fprintf(stderr, "failed to connect to %s:%s (%s): authentication failed\n", c->opts.traddr,
 				c->opts.trsvcid, c->opts.subnqn);

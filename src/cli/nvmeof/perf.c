@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "proto/nvme_status.h"
 #include "hist.h"
 #include "pattern.h"
 
@@ -259,10 +260,13 @@ static void io_complete(void *arg, const struct nvmeof_cpl *cpl)
 			if (cpl->err)
 				fprintf(stderr, "\nperf: %s at LBA %" PRIu64 " failed: %s\n",
 					io->is_read ? "read" : "write", io->lba, strerror(-cpl->err));
-			else
-				fprintf(stderr, "\nperf: %s at LBA %" PRIu64 " failed: status sct %u sc 0x%02x\n",
-					io->is_read ? "read" : "write", io->lba, NVMEOF_STATUS_SCT(cpl->status),
-					NVMEOF_STATUS_SC(cpl->status));
+			else {
+				char st[128];
+
+				fprintf(stderr, "\nperf: %s at LBA %" PRIu64 " failed: %s\n",
+					io->is_read ? "read" : "write", io->lba,
+					nvme_status_format(cpl->status, false, st, sizeof(st)));
+			}
 		}
 		t->errors++;
 		if (t->cfg->verify && !io->is_read)
@@ -464,6 +468,7 @@ static void perf_usage(FILE *f)
 		"      --verify            write LBA+generation patterns and check every read\n"
 		"      --json              print the result as one JSON object\n"
 		"      --progress          live progress on stderr even if it is not a tty\n"
+		"      --no-progress       no live progress, even on a tty\n"
 		"      --seed=N            random seed\n"
 		"      --hostnqn=NQN       (-q is the queue depth here)\n");
 	cli_conn_usage(f, false);

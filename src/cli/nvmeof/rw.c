@@ -3,12 +3,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "proto/nvme_status.h"
 
 #define RW_CHUNK (1u << 20)
 
@@ -43,7 +46,10 @@ static void rw_usage(FILE *f)
 		"  -c, --block-count=N         blocks minus one (zero-based, as nvme-cli)\n"
 		"      --blocks=N              number of blocks\n"
 		"  -z, --data-size=BYTES       bytes to transfer (a multiple of the block size)\n"
-		"  -d, --data=FILE             input/output file (default stdin/stdout)\n"
+		"                              read needs one of -c, --blocks, -z; write too\n"
+		"                              unless --data is a regular file (its size)\n"
+		"  -d, --data=FILE             input/output file (default stdin/stdout); a read\n"
+		"                              that fails leaves no file behind\n"
 		"      --force-unit-access     write with FUA\n");
 	cli_conn_usage(f, true);
 }
@@ -117,9 +123,10 @@ static int wait_done(struct nvmeof_qpair *qp, struct sync_io *s, const char *wha
 		return s->cpl.err;
 	}
 	if (s->cpl.status) {
-		fprintf(stderr, "%s at LBA %" PRIu64 " failed: NVMe status sct %u sc 0x%02x%s\n", what, lba,
-			NVMEOF_STATUS_SCT(s->cpl.status), NVMEOF_STATUS_SC(s->cpl.status),
-			(s->cpl.status & NVMEOF_STATUS_DNR) ? " (dnr)" : "");
+		char st[128];
+
+		fprintf(stderr, "%s at LBA %" PRIu64 " failed: %s\n", what, lba,
+			nvme_status_format(s->cpl.status, false, st, sizeof(st)));
 		return -EIO;
 	}
 	return 0;
@@ -144,6 +151,66 @@ static int full_io(int fd, uint8_t *buf, size_t len, bool rd)
 	return (int)(done == len ? 0 : -ENODATA);
 }
 
+/*
+ * The output of a read: a regular file (or a new one) is written under a
+ * temporary name in its directory and renamed into place only when the read
+ * succeeded, so a failed read leaves neither an empty nor a partial file. A
+ * device, FIFO, /dev/null or symbolic link is written directly (renaming
+ * would replace it).
+ */
+struct read_output {
+	int fd;
+	char tmp_path[PATH_MAX]; /* empty when writing directly */
+};
+
+static int read_output_open(const char *path, struct read_output *out)
+{
+	struct stat st;
+	bool exists = lstat(path, &st) == 0;
+
+	out->tmp_path[0] = '\0';
+	if (exists && !S_ISREG(st.st_mode)) {
+		out->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		return out->fd < 0 ? -errno : 0;
+	}
+	if (snprintf(out->tmp_path, sizeof(out->tmp_path), "%s.XXXXXX", path) >= (int)sizeof(out->tmp_path))
+		return -ENAMETOOLONG;
+	out->fd = mkstemp(out->tmp_path);
+	if (out->fd < 0) {
+		out->tmp_path[0] = '\0';
+		return -errno;
+	}
+	/* mkstemp makes it 0600: give it the mode the file had, or would get from open(). */
+	mode_t mask = umask(0);
+
+	umask(mask);
+	if (fchmod(out->fd, exists ? (st.st_mode & 07777) : (0644 & ~mask)) < 0) {
+		int err = -errno;
+
+		close(out->fd);
+		unlink(out->tmp_path);
+		out->tmp_path[0] = '\0';
+		return err;
+	}
+	return 0;
+}
+
+/* Close the output; on success rename it into place, on failure remove it. */
+static int read_output_close(struct read_output *out, const char *path, bool ok)
+{
+	int rc = 0;
+
+	if (close(out->fd) < 0 && ok)
+		rc = -errno;
+	if (!out->tmp_path[0])
+		return rc;
+	if (ok && !rc && rename(out->tmp_path, path) < 0)
+		rc = -errno;
+	if (!ok || rc)
+		unlink(out->tmp_path);
+	return rc;
+}
+
 static int do_rw(int argc, char **argv, bool is_read)
 {
 	struct cli_conn c;
@@ -151,6 +218,7 @@ static int do_rw(int argc, char **argv, bool is_read)
 	struct nvmeof_ctrl *ctrl;
 	struct nvmeof_ns_info ns;
 	uint8_t *buf = NULL;
+	struct read_output out = { .fd = -1 };
 	int fd = -1, rc;
 
 	cli_conn_init(&c, NVMEOF_IO_PORT);
@@ -159,13 +227,26 @@ static int do_rw(int argc, char **argv, bool is_read)
 		return rc > 0 ? 0 : 2;
 	if (cli_conn_finish(&c, argv[0], true))
 		return 2;
-	if (a.data) {
-		fd = is_read ? open(a.data, O_WRONLY | O_CREAT | O_TRUNC, 0644) : open(a.data, O_RDONLY);
+	if (is_read && !a.data_size && !a.nblocks) {
+		/* As nvme-cli: no silent one-block default. */
+		fprintf(stderr, "%s needs a size: --data-size=BYTES, --blocks=N or --block-count=N-1\n",
+			argv[0]);
+		return 2;
+	}
+	if (a.data && is_read) {
+		rc = read_output_open(a.data, &out);
+		if (rc) {
+			fprintf(stderr, "%s: %s\n", a.data, strerror(-rc));
+			return 1;
+		}
+		fd = out.fd;
+	} else if (a.data) {
+		fd = open(a.data, O_RDONLY);
 		if (fd < 0) {
 			fprintf(stderr, "%s: %s\n", a.data, strerror(errno));
 			return 1;
 		}
-		if (!is_read && !a.data_size && !a.nblocks) {
+		if (!a.data_size && !a.nblocks) {
 			struct stat st;
 
 			if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
@@ -173,6 +254,13 @@ static int do_rw(int argc, char **argv, bool is_read)
 		}
 	} else {
 		fd = is_read ? STDOUT_FILENO : STDIN_FILENO;
+	}
+	if (!is_read && !a.data_size && !a.nblocks) {
+		fprintf(stderr, "%s needs a size: --data-size=BYTES, --blocks=N or --block-count=N-1%s\n",
+			argv[0], a.data ? " (the input file is empty or not a regular file)" : "");
+		if (a.data)
+			close(fd);
+		return 2;
 	}
 	c.opts.nr_io_queues = 1;
 	if (cli_connect(&c, &ctrl)) {
@@ -200,8 +288,6 @@ static int do_rw(int argc, char **argv, bool is_read)
 		}
 		nblocks = a.data_size / ns.lba_size;
 	}
-	if (!nblocks)
-		nblocks = 1;
 	if (a.slba >= ns.nsze || nblocks > ns.nsze - a.slba) {
 		fprintf(stderr, "range %" PRIu64 "+%" PRIu64 " is beyond the namespace (%" PRIu64 " blocks)\n",
 			a.slba, nblocks, ns.nsze);
@@ -241,14 +327,22 @@ static int do_rw(int argc, char **argv, bool is_read)
 		}
 		done += n;
 	}
-	if (!rc)
-		fprintf(stderr, "%s: %s success\n", argv[0], is_read ? "read" : "write");
 out:
 	free(buf);
 	nvmeof_ctrl_disconnect(ctrl);
 out_fd:
-	if (a.data && fd >= 0)
+	if (a.data && is_read) {
+		int crc = read_output_close(&out, a.data, !rc);
+
+		if (crc) {
+			fprintf(stderr, "%s: %s\n", a.data, strerror(-crc));
+			rc = crc;
+		}
+	} else if (a.data && fd >= 0) {
 		close(fd);
+	}
+	if (!rc)
+		fprintf(stderr, "%s: %s success\n", argv[0], is_read ? "read" : "write");
 	return rc ? 1 : 0;
 }
 

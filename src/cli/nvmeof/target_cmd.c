@@ -37,35 +37,61 @@ struct tctx {
 	const char *cmd; /* subcommand name, for messages */
 };
 
+/* One entry per subcommand: its line, then continuation lines indented deeper. */
+static const char usage_commands[] =
+	"  list [--json]\n"
+	"  stats [--json | --prometheus]\n"
+	"  add-subsystem NQN [--allow-any-host] [--serial S] [--model M] [--monitor]\n"
+	"  remove-subsystem NQN\n"
+	"  set-monitor NQN on|off\n"
+	"  set-allow-any-host NQN on|off\n"
+	"  add-ns NQN (--path FILE | --ram SIZE) [--nsid N] [--uuid U] [--nguid G]\n"
+	"         [--size SIZE] [--block-size N] [--read-only] [--direct]\n"
+	"  remove-ns NQN NSID\n"
+	"  add-host NQN HOSTNQN [--dhchap-secret K [--dhchap-ctrl-secret K]\n"
+	"           [--dhchap-hash H] [--dhchap-dhgroup G]]\n"
+	"           [--tls-key NVMeTLSkey-1:... [--tls-kdf libnvme|rfc8446]]\n"
+	"  set-host-keys HOSTNQN [KEY OPTIONS as for add-host]   (replaces the host's\n"
+	"           keys; a key not given is removed)\n"
+	"  remove-host NQN HOSTNQN\n"
+	"  add-port --traddr A --trsvcid P [--adrfam ipv4|ipv6] [--portid N]\n"
+	"           [--tsas none|tls1.3] [--treq required|not-required] [--subsystem NQN]...\n"
+	"  link-port PORTID NQN\n"
+	"  unlink-port PORTID NQN\n"
+	"  remove-port PORTID\n"
+	"  save-config FILE\n"
+	"  set-log-level error|warn|notice|info|debug\n"
+	"  rpc METHOD [PARAMS-JSON]\n";
+
 static void usage(FILE *f)
 {
-	fputs("usage: nvmeof target [--rpc-socket PATH] [--timeout SEC] COMMAND [ARGS]\n"
-	      "\n"
-	      "commands:\n"
-	      "  list [--json]\n"
-	      "  stats [--json | --prometheus]\n"
-	      "  add-subsystem NQN [--allow-any-host] [--serial S] [--model M] [--monitor]\n"
-	      "  remove-subsystem NQN\n"
-	      "  set-monitor NQN on|off\n"
-	      "  set-allow-any-host NQN on|off\n"
-	      "  add-ns NQN (--path FILE | --ram SIZE) [--nsid N] [--uuid U] [--nguid G]\n"
-	      "         [--size SIZE] [--block-size N] [--read-only] [--direct]\n"
-	      "  remove-ns NQN NSID\n"
-	      "  add-host NQN HOSTNQN [--dhchap-secret K [--dhchap-ctrl-secret K]\n"
-	      "           [--dhchap-hash H] [--dhchap-dhgroup G]]\n"
-	      "           [--tls-key NVMeTLSkey-1:... [--tls-kdf libnvme|rfc8446]]\n"
-	      "  set-host-keys HOSTNQN [KEY OPTIONS as for add-host]   (replaces the host's\n"
-	      "           keys; a key not given is removed)\n"
-	      "  remove-host NQN HOSTNQN\n"
-	      "  add-port --traddr A --trsvcid P [--adrfam ipv4|ipv6] [--portid N]\n"
-	      "           [--tsas none|tls1.3] [--treq required|not-required] [--subsystem NQN]...\n"
-	      "  link-port PORTID NQN\n"
-	      "  unlink-port PORTID NQN\n"
-	      "  remove-port PORTID\n"
-	      "  save-config FILE\n"
-	      "  set-log-level error|warn|notice|info|debug\n"
-	      "  rpc METHOD [PARAMS-JSON]\n",
-	      f);
+	fputs("usage: nvmeof target [--rpc-socket PATH] [--timeout SEC] COMMAND [ARGS]\n\ncommands:\n", f);
+	fputs(usage_commands, f);
+}
+
+/* `nvmeof target CMD --help`: CMD's entry of usage_commands. */
+static void usage_subcommand(FILE *f, const char *name)
+{
+	size_t name_len = strlen(name);
+	bool in_entry = false;
+
+	for (const char *line = usage_commands; *line;) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
+		bool first = len > 3 && line[2] != ' ';
+
+		if (first)
+			in_entry = strncmp(line + 2, name, name_len) == 0 &&
+				   (line[2 + name_len] == ' ' || line[2 + name_len] == '\n');
+		if (in_entry && first) {
+			fputs("usage: nvmeof target ", f);
+			fwrite(line + 2, 1, len - 2, f);
+		} else if (in_entry) {
+			fwrite(line, 1, len, f);
+		}
+		line += len;
+	}
+	fputs("global options: [--rpc-socket PATH] [--timeout SEC]; see nvmeof(1), TARGET COMMANDS\n", f);
 }
 
 static int usage_error(const struct tctx *t, const char *fmt, ...)
@@ -666,7 +692,17 @@ static int cmd_add_host(struct tctx *t, int argc, char **argv)
 	}
 	json_object_object_add(p, "nqn", json_object_new_string(argv[optind]));
 	json_object_object_add(p, "host", json_object_new_string(argv[optind + 1]));
-	return rpc_simple(t, "add_host", p);
+
+	struct json_object *res, *any;
+	if (rpc_call(t, "add_host", p, &res))
+		return 1;
+	if (res && json_object_object_get_ex(res, "allow_any_host", &any) && json_object_get_boolean(any))
+		fprintf(stderr,
+			"note: %s allows any host, so its host list is not enforced until\n"
+			"  `nvmeof target set-allow-any-host %s off`\n",
+			argv[optind], argv[optind]);
+	json_object_put(res);
+	return 0;
 }
 
 static int cmd_set_host_keys(struct tctx *t, int argc, char **argv)
@@ -1055,7 +1091,7 @@ int cmd_target(int argc, char **argv)
 		int sub_argc = argc - i;
 		char **sub_argv = argv + i;
 		if (want_help(sub_argc, sub_argv)) {
-			usage(stdout);
+			usage_subcommand(stdout, subcommands[k].name);
 			return 0;
 		}
 		/* Pull "--rpc-socket PATH" out wherever it is, keeping the rest in order. */

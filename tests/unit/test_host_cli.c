@@ -452,6 +452,12 @@ static void test_io_options(void **state)
 	assert_int_equal(a->data_size, 4096);
 	assert_string_equal(a->data, "f");
 	assert_int_equal(io_parse(6, cmp_no_size, &c, a, IO_COMPARE), -EINVAL);
+	char *wz_big[] = { "write-zeroes", "-a", "h", "-n", "nqn.x:y", "-c", "65536", NULL };
+
+	assert_int_equal(io_parse(7, wz_big, &c, a, IO_WRITE_ZEROES), -EINVAL);
+	wz_big[6] = "65535";
+	assert_int_equal(io_parse(7, wz_big, &c, a, IO_WRITE_ZEROES), 0);
+	assert_int_equal(a->nlb, 65536);
 	free(a);
 }
 

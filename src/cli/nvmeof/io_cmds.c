@@ -252,8 +252,9 @@ static int io_parse(int argc, char **argv, struct cli_conn *c, struct io_args *a
 		fprintf(stderr, "compare: --data-size is required\n");
 		return -EINVAL;
 	}
-	if (kind == IO_WRITE_ZEROES && a->nlb > 0x10000) {
-		fprintf(stderr, "write-zeroes: --block-count is at most 65535\n");
+	/* NLB is a 16-bit field, as nvme-cli's --block-count. */
+	if (kind != IO_DSM && a->cdw11_set && a->cdw11 > 0xffff) {
+		fprintf(stderr, "%s: --block-count is at most 65535\n", argv[0]);
 		return -EINVAL;
 	}
 	return cli_conn_finish(c, argv[0], true);

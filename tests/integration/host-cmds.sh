@@ -102,7 +102,7 @@ check "error-log prints the requested entries" bash -c "grep -q 'entries:4$' '$t
 check "error-log fields" bash -c "grep -q '^error_count	: ' '$tmp/err.txt' && grep -q '^status_field	: ' '$tmp/err.txt' && grep -q '^trtype_spec_info: ' '$tmp/err.txt'"
 nv error-log -e 2 --output-format=json >"$tmp/err.json"
 check "error-log JSON parses with 2 entries" json_eq "$tmp/err.json" "len(d['errors'])" 2
-check "error-log JSON keys" json_eq "$tmp/err.json" "all(k in d['errors'][0] for k in ['error_count','sqid','cmdid','status_field','phase_tag','parm_err_loc','lba','nsid','vs','trtype','cs','trtype_spec_info'])" True
+check "error-log JSON keys" json_eq "$tmp/err.json" "all(k in d['errors'][0] for k in ['error_count','sqid','cmdid','status_field','phase_tag','parm_error_location','lba','nsid','vs','trtype','cs','trtype_spec_info'])" True
 
 echo "== get-feature / set-feature"
 out=$(nv get-feature --feature-id=0x0f --keep-alive-tmo=7)

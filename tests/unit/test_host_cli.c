@@ -508,7 +508,7 @@ static void test_nvme_print(void **state)
 	f = open_memstream(&out, &len);
 	nvme_print_smart_text(f, &smart, "dev", NVME_NSID_ALL);
 	fclose(f);
-	assert_non_null(strstr(out, "temperature\t\t\t\t: 27 °C (300 K)\n"));
+	assert_non_null(strstr(out, "temperature\t\t\t\t: 27°C (300 Kelvin)\n"));
 	assert_non_null(strstr(out, "host_write_commands\t\t\t: 18446744073709551616\n"));
 	free(out);
 	f = open_memstream(&out, &len);

@@ -233,7 +233,7 @@ void nvme_print_smart_text(FILE *f, const struct nvme_smart_log *s, const char *
 
 	fprintf(f, "Smart Log for NVME device:%s namespace-id:%x\n", dev, nsid);
 	fprintf(f, "critical_warning\t\t\t: %#x\n", s->critical_warning);
-	fprintf(f, "temperature\t\t\t\t: %ld °C (%u K)\n", (long)kelvin - 273, kelvin);
+	fprintf(f, "temperature\t\t\t\t: %ld°C (%u Kelvin)\n", (long)kelvin - 273, kelvin);
 	fprintf(f, "available_spare\t\t\t\t: %u%%\n", s->avail_spare);
 	fprintf(f, "available_spare_threshold\t\t: %u%%\n", s->spare_thresh);
 	fprintf(f, "percentage_used\t\t\t\t: %u%%\n", s->percent_used);
@@ -247,7 +247,7 @@ void nvme_print_smart_text(FILE *f, const struct nvme_smart_log *s, const char *
 		unsigned int t = le16(s->temp_sensor[i]);
 
 		if (t)
-			fprintf(f, "Temperature Sensor %d           : %ld °C (%u K)\n", i + 1, (long)t - 273, t);
+			fprintf(f, "Temperature Sensor %d           : %ld°C (%u Kelvin)\n", i + 1, (long)t - 273, t);
 	}
 	fprintf(f, "Thermal Management T1 Trans Count\t: %u\n", smart_u32(s, SMART_THM_T1_TRANS));
 	fprintf(f, "Thermal Management T2 Trans Count\t: %u\n", smart_u32(s, SMART_THM_T2_TRANS));
@@ -308,10 +308,6 @@ static const char *err_trtype_text(uint8_t trtype)
 	}
 }
 
-/* Bytes 30 and 31 of an entry: command set and opcode (reserved in older revisions). */
-#define ERR_CSI_OFF 30
-#define ERR_OPCODE_OFF 31
-
 void nvme_print_error_log_text(FILE *f, const struct nvme_error_log_entry *log, unsigned int n,
 			       const char *dev)
 {
@@ -319,7 +315,6 @@ void nvme_print_error_log_text(FILE *f, const struct nvme_error_log_entry *log, 
 	fprintf(f, ".................\n");
 	for (unsigned int i = 0; i < n; i++) {
 		const struct nvme_error_log_entry *e = &log[i];
-		const uint8_t *raw = (const uint8_t *)e;
 		uint16_t sf = le16(e->status);
 
 		fprintf(f, " Entry[%2u]   \n", i);
@@ -334,8 +329,6 @@ void nvme_print_error_log_text(FILE *f, const struct nvme_error_log_entry *log, 
 		fprintf(f, "nsid\t\t: %#x\n", le32(e->nsid));
 		fprintf(f, "vs\t\t: %u\n", e->vs);
 		fprintf(f, "trtype\t\t: %s\n", err_trtype_text(e->trtype));
-		fprintf(f, "csi\t\t: %u\n", raw[ERR_CSI_OFF]);
-		fprintf(f, "opcode\t\t: %#x\n", raw[ERR_OPCODE_OFF]);
 		fprintf(f, "cs\t\t: %#" PRIx64 "\n", le64(e->cs));
 		fprintf(f, "trtype_spec_info: %#x\n", le16(e->trtype_spec_info));
 		fprintf(f, ".................\n");
@@ -349,7 +342,6 @@ void nvme_print_error_log_json(FILE *f, const struct nvme_error_log_entry *log, 
 
 	for (unsigned int i = 0; i < n; i++) {
 		const struct nvme_error_log_entry *e = &log[i];
-		const uint8_t *raw = (const uint8_t *)e;
 		uint16_t sf = le16(e->status);
 		json_object *o = json_object_new_object();
 
@@ -358,13 +350,11 @@ void nvme_print_error_log_json(FILE *f, const struct nvme_error_log_entry *log, 
 		json_object_object_add(o, "cmdid", json_object_new_int(le16(e->cid)));
 		json_object_object_add(o, "status_field", json_object_new_int(sf >> 1));
 		json_object_object_add(o, "phase_tag", json_object_new_int(sf & 1));
-		json_object_object_add(o, "parm_err_loc", json_object_new_int(le16(e->param_error_location)));
+		json_object_object_add(o, "parm_error_location", json_object_new_int(le16(e->param_error_location)));
 		json_object_object_add(o, "lba", json_object_new_uint64(le64(e->lba)));
 		json_object_object_add(o, "nsid", json_object_new_int64(le32(e->nsid)));
 		json_object_object_add(o, "vs", json_object_new_int(e->vs));
 		json_object_object_add(o, "trtype", json_object_new_string(err_trtype_text(e->trtype)));
-		json_object_object_add(o, "csi", json_object_new_int(raw[ERR_CSI_OFF]));
-		json_object_object_add(o, "opcode", json_object_new_int(raw[ERR_OPCODE_OFF]));
 		json_object_object_add(o, "cs", json_object_new_uint64(le64(e->cs)));
 		json_object_object_add(o, "trtype_spec_info", json_object_new_int(le16(e->trtype_spec_info)));
 		json_object_array_add(errors, o);

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* nvmeof CLI: option parsing (nvme-cli names) and discovery log printing. */
+/*
+ * nvmeof CLI: option parsing (nvme-cli names), discovery log printing and
+ * the nvme-cli style outputs (status texts, features, hex dump, SMART log).
+ */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -3,7 +3,8 @@
  * The host I/O queue engine against a scripted controller on a socketpair:
  * C2HData with padding and the SUCCESS flag, R2T answered in MAXH2CDATA
  * pieces, MDTS splitting completed as one, in-capsule writes with data
- * digests, a C2HTermReq turning into a failed connection, callers that
+ * digests, Compare (data out, a miscompare status back) and multi-range
+ * DSM, a C2HTermReq turning into a failed connection, callers that
  * wait for a reconnect sleeping (not spinning) until it happens, and the
  * controller thread's blocking socket waits being cancelled at disconnect.
  */

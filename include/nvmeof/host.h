@@ -223,6 +223,31 @@ int nvmeof_deallocate(struct nvmeof_qpair *qp, uint32_t nsid, uint64_t slba, uin
 int nvmeof_flush(struct nvmeof_qpair *qp, uint32_t nsid, nvmeof_cb cb, void *cb_arg);
 
 /*
+ * Compare: the controller reads nlb blocks at slba and compares them with
+ * buf; a mismatch completes with status (SCT 2, SC 0x85) Compare Failure.
+ */
+int nvmeof_compare(struct nvmeof_qpair *qp, uint32_t nsid, uint64_t slba, uint32_t nlb,
+		   const void *buf, nvmeof_cb cb, void *cb_arg);
+
+/* One Dataset Management range, little-endian as it goes on the wire. */
+struct nvmeof_dsm_range {
+	uint32_t cattr; /* context attributes */
+	uint32_t nlb; /* blocks (1-based) */
+	uint64_t slba;
+};
+
+#define NVMEOF_DSM_IDR (1u << 0) /* integral dataset for read */
+#define NVMEOF_DSM_IDW (1u << 1) /* integral dataset for write */
+#define NVMEOF_DSM_AD (1u << 2) /* deallocate */
+
+/*
+ * Dataset Management with nr (1..256) ranges and attributes attr (cdw11,
+ * NVMEOF_DSM_*). ranges must stay valid until the callback ran.
+ */
+int nvmeof_dsm(struct nvmeof_qpair *qp, uint32_t nsid, uint32_t attr,
+	       const struct nvmeof_dsm_range *ranges, unsigned int nr, nvmeof_cb cb, void *cb_arg);
+
+/*
  * Send what was queued, receive and complete up to max commands (0 = no
  * limit) without blocking. Returns the number of caller-visible completions.
  */

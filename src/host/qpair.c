@@ -943,6 +943,43 @@ int nvmeof_deallocate(struct nvmeof_qpair *qp, uint32_t nsid, uint64_t slba, uin
 	return 0;
 }
 
+int nvmeof_compare(struct nvmeof_qpair *qp, uint32_t nsid, uint64_t slba, uint32_t nlb,
+		   const void *buf, nvmeof_cb cb, void *cb_arg)
+{
+	/* Host-to-controller data like a write; split parts report the first mismatch. */
+	return submit_rw(qp, NVME_CMD_COMPARE, nsid, slba, nlb, (void *)buf, false, 0, cb, cb_arg);
+}
+
+int nvmeof_dsm(struct nvmeof_qpair *qp, uint32_t nsid, uint32_t attr,
+	       const struct nvmeof_dsm_range *ranges, unsigned int nr, nvmeof_cb cb, void *cb_arg)
+{
+	int rc;
+
+	_Static_assert(sizeof(struct nvmeof_dsm_range) == 16, "DSM range is 16 bytes");
+	if (!qp || !ranges || !nr || nr > 256 || !cb || ns_shift(qp, nsid) < 0)
+		return -EINVAL;
+	rc = qp_usable(qp);
+	if (rc)
+		return rc;
+	if (!qp->nfree)
+		return -EAGAIN;
+	struct host_req *req = alloc_single(qp, cb, cb_arg);
+	struct nvme_sqe *sqe = &((struct nvme_tcp_cmd_pdu *)req->cmd_hdr)->sqe;
+
+	req->buf = (uint8_t *)(uintptr_t)ranges;
+	req->len = nr * (uint32_t)sizeof(*ranges);
+	req->c2h = false;
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = NVME_CMD_DSM;
+	sqe->flags = NVME_SQE_FLAGS_SGL;
+	sqe->nsid = to_le32(nsid);
+	sqe->cdw10 = to_le32(nr - 1);
+	sqe->cdw11 = to_le32(attr);
+	if (qp->fd >= 0)
+		req_send_cmd(qp, req);
+	return 0;
+}
+
 int nvmeof_flush(struct nvmeof_qpair *qp, uint32_t nsid, nvmeof_cb cb, void *cb_arg)
 {
 	int rc;

@@ -15,6 +15,9 @@
  */
 const char *nvme_status_name(uint16_t status, bool fabrics);
 
+/* nvme-cli's explanation of the status (after "Name: "), or NULL. */
+const char *nvme_status_detail(uint16_t status, bool fabrics);
+
 /*
  * "Connect Invalid Host (sct 1 sc 0x84)", or "status sct 3 sc 0x71" for a
  * status without a name, plus ", do not retry" when DNR is set. Returns buf.

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* nvmeof CLI: option parsing (nvme-cli names) and discovery log printing. */
+/*
+ * nvmeof CLI: option parsing (nvme-cli names), discovery log printing and
+ * the nvme-cli style outputs (status texts, features, hex dump, SMART log).
+ */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +18,10 @@
 #include "../../src/cli/nvmeof/disc_print.c"
 #include "../../src/cli/nvmeof/opts.c"
 #include "../../src/cli/nvmeof/tls_key.c"
+#include "../../src/cli/nvmeof/feat_cmds.c"
+#include "../../src/cli/nvmeof/io_cmds.c"
+#include "../../src/cli/nvmeof/log_cmds.c"
+#include "../../src/cli/nvmeof/nvme_print.c"
 #include "proto/nvme_spec.h"
 
 static void quiet_usage(FILE *f) { (void)f; }
@@ -421,6 +428,172 @@ static void test_connect_refusal_hints(void **state)
 	free(t);
 }
 
+/* get-log: nvme-cli's names; -n stays the subsystem NQN, the namespace is -N. */
+static void test_get_log_options(void **state)
+{
+	struct cli_conn c;
+	struct log_args a;
+	char *argv[] = { "get-log", "-a", "10.0.0.1", "-n", "nqn.x:y", "--log-id=0x02", "-l", "512",
+			 "--lsp=3", "--lsi=9", "--lpo=8", "--rae", "-N", "1", "-b", NULL };
+	char *no_len[] = { "get-log", "-a", "h", "-n", "nqn.x:y", "-i", "2", NULL };
+	char *odd_lpo[] = { "get-log", "-a", "h", "-n", "nqn.x:y", "-i", "2", "-l", "4", "--lpo=6", NULL };
+	char *big_lsp[] = { "get-log", "-a", "h", "-n", "nqn.x:y", "-i", "2", "-l", "4", "--lsp=128", NULL };
+
+	(void)state;
+	assert_int_equal(getlog_parse(15, argv, &c, &a), 0);
+	assert_string_equal(c.opts.subnqn, "nqn.x:y");
+	assert_int_equal(a.lid, 2);
+	assert_int_equal(a.len, 512);
+	assert_int_equal(a.lsp, 3);
+	assert_int_equal(a.lsi, 9);
+	assert_int_equal(a.lpo, 8);
+	assert_true(a.rae && a.raw);
+	assert_int_equal(a.nsid, 1);
+	assert_int_equal(getlog_parse(7, no_len, &c, &a), -EINVAL);
+	assert_int_equal(getlog_parse(10, odd_lpo, &c, &a), -EINVAL);
+	assert_int_equal(getlog_parse(10, big_lsp, &c, &a), -EINVAL);
+	char *dflt[] = { "get-log", "-a", "h", "-n", "nqn.x:y", "-i", "1", "-l", "64", NULL };
+
+	assert_int_equal(getlog_parse(9, dflt, &c, &a), 0);
+	assert_int_equal(a.nsid, NVME_NSID_ALL);
+}
+
+static void test_feature_options(void **state)
+{
+	struct cli_conn c;
+	struct feat_args a;
+	char *get[] = { "get-feature", "-a", "h", "-n", "nqn.x:y", "--feature-id=0x81", "--cdw11=1", "--sel=2", NULL };
+	char *set[] = { "set-feature", "-a", "h", "-n", "nqn.x:y", "-f", "0x0f", "--value=9000", "--save", "--cdw12=5", NULL };
+	char *no_value[] = { "set-feature", "-a", "h", "-n", "nqn.x:y", "-f", "0x0f", NULL };
+	char *no_fid[] = { "get-feature", "-a", "h", "-n", "nqn.x:y", NULL };
+	char *bad_sel[] = { "get-feature", "-a", "h", "-n", "nqn.x:y", "-f", "7", "--sel=4", NULL };
+
+	(void)state;
+	assert_int_equal(feat_parse(8, get, &c, &a, false), 0);
+	assert_int_equal(a.fid, 0x81);
+	assert_int_equal(a.sel, 2);
+	assert_int_equal(a.data_len, 16); /* extended host identifier, as nvme-cli */
+	assert_int_equal(feat_parse(10, set, &c, &a, true), 0);
+	assert_int_equal(a.fid, 0x0f);
+	assert_int_equal(a.cdw11, 9000);
+	assert_int_equal(a.cdw12, 5);
+	assert_true(a.save);
+	assert_int_equal(feat_parse(7, no_value, &c, &a, true), -EINVAL);
+	assert_int_equal(feat_parse(5, no_fid, &c, &a, false), -EINVAL);
+	assert_int_equal(feat_parse(8, bad_sel, &c, &a, false), -EINVAL);
+}
+
+static void test_io_options(void **state)
+{
+	struct cli_conn c;
+	struct io_args *a = calloc(1, sizeof(*a));
+	struct nvmeof_dsm_range r[3];
+	char *wz[] = { "write-zeroes", "-a", "h", "-n", "nqn.x:y", "--start-block=8", "--block-count=7",
+		       "--deac", "-N", "2", NULL };
+	char *dsm[] = { "dsm", "-a", "h", "-n", "nqn.x:y", "--ad", "--slbs=32,64,0x100", "--blocks=4,8", NULL };
+	char *no_ranges[] = { "dsm", "-a", "h", "-n", "nqn.x:y", "--ad", NULL };
+	char *bad_list[] = { "dsm", "-a", "h", "-n", "nqn.x:y", "--slbs=1,,x", NULL };
+	char *cmp[] = { "compare", "-a", "h", "-n", "nqn.x:y", "-S", "3", "--data-size=4k", "--data=f", NULL };
+	char *cmp_no_size[] = { "compare", "-a", "h", "-n", "nqn.x:y", "--data=f", NULL };
+
+	(void)state;
+	assert_int_equal(io_parse(10, wz, &c, a, IO_WRITE_ZEROES), 0);
+	assert_int_equal(a->slba, 8);
+	assert_int_equal(a->nlb, 8);
+	assert_int_equal(a->nsid, 2);
+	assert_true(a->deac);
+	assert_int_equal(io_parse(8, dsm, &c, a, IO_DSM), 0);
+	assert_int_equal(a->nlb, 3); /* the longest list gives the range count */
+	assert_int_equal(a->cdw11, NVMEOF_DSM_AD);
+	dsm_fill(a, r);
+	assert_int_equal(le64(r[1].slba), 64);
+	assert_int_equal(le32(r[1].nlb), 8);
+	assert_int_equal(le64(r[2].slba), 0x100);
+	assert_int_equal(le32(r[2].nlb), 0);
+	assert_int_equal(io_parse(6, no_ranges, &c, a, IO_DSM), -EINVAL);
+	assert_int_equal(io_parse(6, bad_list, &c, a, IO_DSM), -EINVAL);
+	assert_int_equal(io_parse(9, cmp, &c, a, IO_COMPARE), 0);
+	assert_int_equal(a->slba, 3);
+	assert_int_equal(a->data_size, 4096);
+	assert_string_equal(a->data, "f");
+	assert_int_equal(io_parse(6, cmp_no_size, &c, a, IO_COMPARE), -EINVAL);
+	char *wz_big[] = { "write-zeroes", "-a", "h", "-n", "nqn.x:y", "-c", "65536", NULL };
+
+	assert_int_equal(io_parse(7, wz_big, &c, a, IO_WRITE_ZEROES), -EINVAL);
+	wz_big[6] = "65535";
+	assert_int_equal(io_parse(7, wz_big, &c, a, IO_WRITE_ZEROES), 0);
+	assert_int_equal(a->nlb, 65536);
+	free(a);
+}
+
+static void test_nvme_print(void **state)
+{
+	char *out = NULL;
+	size_t len;
+	FILE *f;
+
+	(void)state;
+	assert_string_equal(nvme_status_text(0x4285),
+			    "Compare Failure: The command failed due to a miscompare during a Compare command");
+	assert_string_equal(nvme_status_text(0x0109), "Invalid Log Page: The log page indicated is invalid");
+	assert_string_equal(nvme_status_text(0x07ff), "Unknown");
+	assert_string_equal(nvme_feature_name(0x07), "Number of Queues");
+	assert_string_equal(nvme_feature_name(0xff), "Unknown");
+
+	f = open_memstream(&out, &len);
+	nvme_print_get_feature(f, 7, 0, 0x00030003);
+	nvme_print_get_feature(f, 0x0b, 0, 0);
+	nvme_print_set_feature(f, 0x0f, 10000, 0, false);
+	nvme_print_status(f, 0x4285);
+	fclose(f);
+	assert_string_equal(out, "get-feature:0x07 (Number of Queues), Current value:0x00030003\n"
+				 "get-feature:0x0b (Async Event Configuration), Current value:00000000\n"
+				 "set-feature:0x0f (Keep Alive Timer), value:0x00002710, cdw12:00000000, save:0\n"
+				 "NVMe status: Compare Failure: The command failed due to a miscompare during a Compare command(0x4285)\n");
+	free(out);
+
+	uint8_t buf[20];
+
+	for (int i = 0; i < 20; i++)
+		buf[i] = (uint8_t)('A' + i);
+	f = open_memstream(&out, &len);
+	nvme_hexdump(f, buf, sizeof(buf));
+	fclose(f);
+	assert_string_equal(out, "       0  1  2  3  4  5  6  7  8  9  a  b  c  d  e  f\n"
+				 "0000: 41 42 43 44 45 46 47 48 49 4a 4b 4c 4d 4e 4f 50 \"ABCDEFGHIJKLMNOP\"\n"
+				 "0010: 51 52 53 54                                      \"QRST\"\n");
+	free(out);
+
+	/* A 128-bit counter above 2^64 keeps every digit, in text and JSON. */
+	struct nvme_smart_log smart = { 0 };
+
+	smart.temperature[0] = 0x2c; /* 300 K */
+	smart.temperature[1] = 0x01;
+	smart.host_writes[8] = 1; /* 2^64 */
+	f = open_memstream(&out, &len);
+	nvme_print_smart_text(f, &smart, "dev", NVME_NSID_ALL);
+	fclose(f);
+	assert_non_null(strstr(out, "temperature\t\t\t\t: 27°C (300 Kelvin)\n"));
+	assert_non_null(strstr(out, "host_write_commands\t\t\t: 18446744073709551616\n"));
+	free(out);
+	f = open_memstream(&out, &len);
+	nvme_print_smart_json(f, &smart);
+	fclose(f);
+	assert_non_null(strstr(out, "\"host_write_commands\":18446744073709551616"));
+	assert_non_null(strstr(out, "\"temperature\":300"));
+	json_object *o = json_tokener_parse(out);
+
+	assert_non_null(o);
+	json_object_put(o);
+	free(out);
+
+	char nqn[NVMEOF_NQN_MAX + 1];
+
+	assert_int_equal(gen_hostnqn(nqn), 0);
+	assert_int_equal(strlen(nqn), strlen("nqn.2014-08.org.nvmexpress:uuid:") + 36);
+	assert_int_equal(nqn[strlen("nqn.2014-08.org.nvmexpress:uuid:") + 14], '4');
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -431,6 +604,8 @@ int main(void)
 		cmocka_unit_test(test_tls_options), cmocka_unit_test(test_tls_key_commands),
 		cmocka_unit_test(test_disc_tls_entry), cmocka_unit_test(test_status_names),
 		cmocka_unit_test(test_connect_refusal_hints),
+		cmocka_unit_test(test_get_log_options), cmocka_unit_test(test_feature_options),
+		cmocka_unit_test(test_io_options), cmocka_unit_test(test_nvme_print),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

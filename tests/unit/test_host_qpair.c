@@ -3,7 +3,8 @@
  * The host I/O queue engine against a scripted controller on a socketpair:
  * C2HData with padding and the SUCCESS flag, R2T answered in MAXH2CDATA
  * pieces, MDTS splitting completed as one, in-capsule writes with data
- * digests, a C2HTermReq turning into a failed connection, callers that
+ * digests, Compare (data out, a miscompare status back) and multi-range
+ * DSM, a C2HTermReq turning into a failed connection, callers that
  * wait for a reconnect sleeping (not spinning) until it happens, and the
  * controller thread's blocking socket waits being cancelled at disconnect.
  */
@@ -351,6 +352,65 @@ static void test_incapsule_write_digest(void **state)
 	teardown(f);
 }
 
+/* Compare sends its data like a write and hands a miscompare status to the caller. */
+static void test_compare_failure_status(void **state)
+{
+	struct fixture *f = setup(1 << 20, 8192, 1 << 20, false);
+	uint8_t data[1024], got[1024];
+	struct done d = { 0 };
+	struct nvme_tcp_cmd_pdu pdu;
+	uint16_t miscompare = NVME_STATUS(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED) | NVME_STATUS_DNR;
+
+	(void)state;
+	memset(data, 0xa5, sizeof(data));
+	assert_int_equal(nvmeof_compare(f->qp, 1, 7, 2, data, on_done, &d), 0);
+	nvmeof_qpair_poll(f->qp, 0);
+	peer_read(f, &pdu, sizeof(pdu));
+	assert_int_equal(pdu.sqe.opcode, NVME_CMD_COMPARE);
+	assert_int_equal(le32(pdu.sqe.cdw10), 7);
+	assert_int_equal(le32(pdu.sqe.cdw12), 1);
+	assert_int_equal(le32(pdu.hdr.plen), 72 + sizeof(got));
+	peer_read(f, got, sizeof(got));
+	assert_memory_equal(got, data, sizeof(got));
+	send_rsp(f, le16(pdu.sqe.cid), miscompare);
+	poll_until(f, &d, 1);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.cpl.status, miscompare);
+	assert_int_equal(nvmeof_compare(f->qp, 1, 0, 1, NULL, on_done, &d), -EINVAL);
+	teardown(f);
+}
+
+/* DSM sends every range in one command: NR is 0's based, the attributes in cdw11. */
+static void test_dsm_ranges(void **state)
+{
+	struct fixture *f = setup(1 << 20, 8192, 1 << 20, false);
+	struct nvmeof_dsm_range r[2] = {
+		{ .nlb = to_le32(8), .slba = to_le64(16) },
+		{ .nlb = to_le32(4), .slba = to_le64(100) },
+	};
+	struct nvmeof_dsm_range got[2];
+	struct done d = { 0 };
+	struct nvme_tcp_cmd_pdu pdu;
+
+	(void)state;
+	assert_int_equal(nvmeof_dsm(f->qp, 1, NVMEOF_DSM_AD, r, 2, on_done, &d), 0);
+	nvmeof_qpair_poll(f->qp, 0);
+	peer_read(f, &pdu, sizeof(pdu));
+	assert_int_equal(pdu.sqe.opcode, NVME_CMD_DSM);
+	assert_int_equal(le32(pdu.sqe.cdw10), 1);
+	assert_int_equal(le32(pdu.sqe.cdw11), NVME_DSM_ATTR_DEALLOCATE);
+	assert_int_equal(le32(pdu.hdr.plen), 72 + sizeof(got));
+	peer_read(f, got, sizeof(got));
+	assert_memory_equal(got, r, sizeof(got));
+	send_rsp(f, le16(pdu.sqe.cid), 0);
+	poll_until(f, &d, 1);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.cpl.status, 0);
+	assert_int_equal(nvmeof_dsm(f->qp, 1, NVMEOF_DSM_AD, r, 0, on_done, &d), -EINVAL);
+	assert_int_equal(nvmeof_dsm(f->qp, 1, NVMEOF_DSM_AD, r, 257, on_done, &d), -EINVAL);
+	teardown(f);
+}
+
 static void test_term_req_fails_connection(void **state)
 {
 	struct fixture *f = setup(1 << 20, 0, 1 << 20, false);
@@ -622,6 +682,8 @@ int main(void)
 		cmocka_unit_test(test_write_r2t_maxh2cdata),
 		cmocka_unit_test(test_mdts_split_one_completion),
 		cmocka_unit_test(test_incapsule_write_digest),
+		cmocka_unit_test(test_compare_failure_status),
+		cmocka_unit_test(test_dsm_ranges),
 		cmocka_unit_test(test_term_req_fails_connection),
 		cmocka_unit_test(test_unknown_cid_is_protocol_error),
 		cmocka_unit_test(test_wait_sleeps_until_reconnect),

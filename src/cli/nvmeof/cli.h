@@ -105,6 +105,16 @@ int cmd_flush(int argc, char **argv);
 int cmd_perf(int argc, char **argv);
 int cmd_gen_tls_key(int argc, char **argv); /* tls_key.c */
 int cmd_check_tls_key(int argc, char **argv);
+/* nvme-cli parity: log_cmds.c, feat_cmds.c, io_cmds.c. */
+int cmd_get_log(int argc, char **argv);
+int cmd_smart_log(int argc, char **argv);
+int cmd_error_log(int argc, char **argv);
+int cmd_get_feature(int argc, char **argv);
+int cmd_set_feature(int argc, char **argv);
+int cmd_gen_hostnqn(int argc, char **argv);
+int cmd_write_zeroes(int argc, char **argv);
+int cmd_dsm(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 /* `nvmeof target ...` lives in target_cmd.c when that file exists. */
 int cmd_target(int argc, char **argv) __attribute__((weak));
 
@@ -114,5 +124,23 @@ const char *disc_adrfam_str(uint8_t a);
 const char *disc_subtype_str(uint8_t s);
 void disc_print_text(FILE *f, const void *log, uint64_t numrec);
 void disc_print_json(FILE *f, const void *log, uint64_t numrec);
+
+/* nvme_print.c: nvme-cli's texts and layouts for those commands. */
+struct nvme_smart_log;
+struct nvme_error_log_entry;
+const char *nvme_status_text(uint16_t status);
+void nvme_print_status(FILE *f, uint16_t status); /* "NVMe status: <text>(0x...)" */
+/* 0, or 1 after printing the NVMe status or the error of a failed command. */
+int nvme_report_result(const char *what, int rc, const struct nvmeof_cpl *cpl);
+const char *nvme_feature_name(uint8_t fid);
+const char *nvme_select_name(uint8_t sel);
+void nvme_print_get_feature(FILE *f, uint8_t fid, uint8_t sel, uint32_t result);
+void nvme_print_set_feature(FILE *f, uint8_t fid, uint32_t value, uint32_t cdw12, bool save);
+void nvme_hexdump(FILE *f, const uint8_t *buf, size_t len);
+void nvme_print_smart_text(FILE *f, const struct nvme_smart_log *s, const char *dev, uint32_t nsid);
+void nvme_print_smart_json(FILE *f, const struct nvme_smart_log *s);
+void nvme_print_error_log_text(FILE *f, const struct nvme_error_log_entry *log, unsigned int n,
+			       const char *dev);
+void nvme_print_error_log_json(FILE *f, const struct nvme_error_log_entry *log, unsigned int n);
 
 #endif

@@ -57,6 +57,49 @@ use_build() {
 	CLI=$bdir/nvmeof
 }
 
+# check DESCRIPTION COMMAND...: one pass or fail, by COMMAND's status.
+check() {
+	local what=$1
+	shift
+	if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+# free_port [TAKEN...]: a TCP port in 17000-18999 that nothing on 127.0.0.1
+# listens on and that is none of TAKEN (ports picked but not bound yet).
+free_port() {
+	local p t
+	for _ in $(seq 50); do
+		p=$((17000 + RANDOM % 2000))
+		for t in "$@"; do [ "$p" = "$t" ] && continue 2; done
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+	done
+	return 1
+}
+
+# integration_begin NAME [BUILD [ARGS...]]: the start every integration script
+# shares: TGT and CLI of the build (or "0 passed, 1 failed" when not built),
+# ThreadSanitizer set up in such a build (tsan=1), a temporary directory
+# (tmp), and at exit the target started as tpid stopped and tmp removed.
+integration_begin() {
+	local name=$1 b
+	shift
+	use_build "${1:-}"
+	for b in "$TGT" "$CLI"; do
+		[ -x "$b" ] || { echo "$name: $b not built"; echo "0 passed, 1 failed"; exit 1; }
+	done
+	tsan=0
+	tsan_setup "$bdir" "$@" && tsan=1
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/nvmeof-$name.XXXXXX")
+	[ "$tsan" = 1 ] && tsan_log_to "$tmp/tsan"
+	tpid=
+	trap integration_cleanup EXIT
+}
+
+integration_cleanup() {
+	[ -n "${tpid:-}" ] && kill "$tpid" 2>/dev/null && wait "$tpid" 2>/dev/null
+	rm -rf "$tmp"
+}
+
 target_wait_ready() {
 	for _ in $(seq 1 100); do
 		grep -q 'nvmeof-target: ready' "$LOG" && { [ -z "${1:-}" ] || [ -S "$1" ]; } && break

@@ -14,32 +14,8 @@ set -u
 CHECK_PREFIX=
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
-use_build "${1:-}"
-for b in "$TGT" "$CLI"; do
-	[ -x "$b" ] || { echo "host-cmds: $b not built"; echo "0 passed, 1 failed"; exit 1; }
-done
-tsan=0
-tsan_setup "$bdir" "$@" && tsan=1
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/nvmeof-host-cmds.XXXXXX")
-[ "$tsan" = 1 ] && tsan_log_to "$tmp/tsan"
-tpid=
-cleanup() {
-	[ -n "$tpid" ] && kill "$tpid" 2>/dev/null && wait "$tpid" 2>/dev/null
-	[ "${HOST_CMDS_KEEP:-0}" = 1 ] && echo "kept $tmp" || rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-check() { # DESCRIPTION COMMAND...
-	local what=$1
-	shift
-	if "$@"; then pass "$what"; else fail "$what"; fi
-}
-
-port=
-for _ in $(seq 50); do
-	p=$((17000 + RANDOM % 900))
-	(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { port=$p; break; }
-done
+integration_begin host-cmds "$@"
+port=$(free_port)
 NQN=nqn.2026-01.io.nvmeof:host-cmds
 SOCK=$tmp/target.sock
 LOG=$tmp/target.log

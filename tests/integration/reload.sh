@@ -16,15 +16,7 @@ umask 077 # the files hold DH-HMAC-CHAP secrets
 CHECK_PREFIX=
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
-use_build "${1:-}"
-for b in "$TGT" "$CLI"; do
-	[ -x "$b" ] || { echo "reload: $b not built"; echo "0 passed, 1 failed"; exit 1; }
-done
-tsan=0
-tsan_setup "$bdir" "$@" && tsan=1
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/nvmeof-reload.XXXXXX")
-[ "$tsan" = 1 ] && tsan_log_to "$tmp/tsan"
-tpid=
+integration_begin reload "$@"
 dpid=
 cleanup() {
 	[ -n "$tpid" ] && kill "$tpid" 2>/dev/null && wait "$tpid" 2>/dev/null
@@ -33,22 +25,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-check() { # DESCRIPTION COMMAND...
-	local what=$1
-	shift
-	if "$@"; then pass "$what"; else fail "$what"; fi
-}
-
-free_port() {
-	local p
-	for _ in $(seq 50); do
-		p=$((17000 + RANDOM % 900))
-		[ "$p" != "${port:-}" ] || continue
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
 port=$(free_port)
-port2=$(free_port)
+port2=$(free_port "$port")
 NQN=nqn.2026-01.io.nvmeof:reload
 HN=nqn.2014-08.org.nvmexpress:uuid:6c8e2a1d-4d52-4d2f-8e4f-3a7b8c9d0e01
 HN2=nqn.2014-08.org.nvmexpress:uuid:6c8e2a1d-4d52-4d2f-8e4f-3a7b8c9d0e02
@@ -161,7 +139,7 @@ PY
 check "the daemon still runs" kill -0 "$tpid"
 
 echo "== a change the target refuses"
-port3=$(free_port)
+port3=$(free_port "$port" "$port2")
 python3 -c 'import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)' "$port3" &
@@ -198,7 +176,7 @@ check "the running perf finished with 0 errors (not disturbed)" grep -q ' 0 erro
 check "a disconnect is logged at notice" wait_log "host $HN disconnected from $NQN \(controller [0-9]+"
 
 echo "== without --config"
-dport=$(free_port)
+dport=$(free_port "$port" "$port2" "$port3")
 "$TGT" --port "$dport" --disc-port 0 --ram-size 16M --rpc-socket none >"$tmp/default.log" 2>&1 &
 dpid=$!
 for _ in $(seq 100); do grep -q 'nvmeof-target: ready' "$tmp/default.log" && break; sleep 0.1; done

@@ -14,38 +14,10 @@ set -u
 CHECK_PREFIX=
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
-use_build "${1:-}"
-for b in "$TGT" "$CLI"; do
-	[ -x "$b" ] || { echo "tls: $b not built"; echo "0 passed, 1 failed"; exit 1; }
-done
-tsan=0
-tsan_setup "$bdir" "$@" && tsan=1
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/nvmeof-tls.XXXXXX")
-[ "$tsan" = 1 ] && tsan_log_to "$tmp/tsan"
-tpid=
-cleanup() {
-	[ -n "$tpid" ] && kill "$tpid" 2>/dev/null && wait "$tpid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-check() { # DESCRIPTION COMMAND...
-	local what=$1
-	shift
-	if "$@"; then pass "$what"; else fail "$what"; fi
-}
-
-free_port() {
-	local p
-	for _ in $(seq 50); do
-		p=$((17000 + RANDOM % 2000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-	return 1
-}
+integration_begin tls "$@"
 port=$(free_port)
-plain=$(free_port)
-disc=$(free_port)
+plain=$(free_port "$port")
+disc=$(free_port "$port" "$plain")
 NQN=nqn.2026-01.io.nvmeof:tls
 HN=nqn.2014-08.org.nvmexpress:uuid:7d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d
 SOCK=$tmp/target.sock

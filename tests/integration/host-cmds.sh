@@ -128,8 +128,9 @@ head -c 16384 "$tmp/expect" >"$tmp/cmp-same"
 nv compare --start-block=0 --data-size=16384 --data="$tmp/cmp-same" >/dev/null 2>"$tmp/cmp.err"
 check "compare with equal data exits 0" [ $? = 0 ]
 check "and says success" grep -q "^compare: Success$" "$tmp/cmp.err"
-cp "$tmp/cmp-same" "$tmp/cmp-diff"
-printf 'X' | dd of="$tmp/cmp-diff" bs=1 seek=10000 conv=notrunc 2>/dev/null
+# One byte flipped (a fixed value could equal the random byte already there).
+python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[10000] ^= 0xff; open(sys.argv[2], "wb").write(b)' \
+	"$tmp/cmp-same" "$tmp/cmp-diff"
 nv compare -S 0 -z 16384 -d "$tmp/cmp-diff" >/dev/null 2>"$tmp/cmp-diff.err"
 check "compare with different data exits nonzero" [ $? != 0 ]
 check "and prints the Compare Failure status" grep -q "^NVMe status: Compare Failure: .*(0x4285)$" "$tmp/cmp-diff.err"

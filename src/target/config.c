@@ -1361,9 +1361,9 @@ static void cfg_check_secret_mode(const char *path, const struct cfg *cfg)
 	bool secrets = false;
 
 	for (unsigned int i = 0; i < cfg->n_hosts && !secrets; i++)
-		secrets = cfg->host_dhchap[i].key[0] != '\0';
+		secrets = cfg->host_dhchap[i].key[0] != '\0' || cfg->host_tls[i].set;
 	if (secrets && stat(path, &st) == 0 && (st.st_mode & 077))
-		log_warn("config", "%s holds DH-HMAC-CHAP secrets but is readable by group or others (mode %04o); "
+		log_warn("config", "%s holds host keys but is readable by group or others (mode %04o); "
 				   "chmod 600 it",
 			 path, (unsigned int)(st.st_mode & 07777));
 }

@@ -96,6 +96,12 @@ check "the target log holds no key" bash -c "! grep -q 'NVMeTLSkey' '$LOG'"
 check "save-config writes the key back, mode 0600" bash -c \
 	"'$CLI' target --rpc-socket '$SOCK' save-config '$tmp/saved.json' && grep -q '\"tls_key\": \"$KEY384\"' '$tmp/saved.json' && [ \"\$(stat -c %a '$tmp/saved.json')\" = 600 ]"
 
+# A file with only a TLS key, readable by others: loading it warns.
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); [h.pop("dhchap", None) for h in d.get("hosts", [])]; json.dump(d, open(sys.argv[2], "w"))' \
+	"$tmp/saved.json" "$tmp/readable.json"
+chmod 644 "$tmp/readable.json"
+check "a readable config with a TLS key gets a warning" bash -c \
+	"'$TGT' --config '$tmp/readable.json' --check-config 2>&1 | grep -q 'holds host keys but is readable by group or others'"
 check "target still running" kill -0 "$tpid"
 kill -TERM "$tpid"
 rc=0

@@ -642,6 +642,39 @@ static int rpc_remove_port(void *ctx, struct json_object *params, struct json_ob
 	return 0;
 }
 
+/* ANA state of a group on a port, live: hosts connected there get an ANA change event. */
+static int rpc_set_ana_state(void *ctx, struct json_object *params, struct json_object **result,
+			     struct rpc_error *err)
+{
+	struct control *c = ctx;
+	struct nvmf_port *port;
+	const char *name;
+	uint64_t grpid = 0;
+	uint8_t state;
+	uint16_t id;
+
+	if (rpc_params_only(params, PARAMS("portid", "grpid", "state"), err) ||
+	    find_port(c, params, &port, &id, err) ||
+	    rpc_param_u64(params, "grpid", true, NVMF_ANA_GRP_MAX, &grpid, err) ||
+	    rpc_param_str(params, "state", true, &name, err))
+		return -1;
+	if (grpid == 0)
+		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "grpid must be 1 to %u", NVMF_ANA_GRP_MAX);
+	if (nvmf_ana_state_parse(name, &state))
+		return rpc_fail(err, JSONRPC_INVALID_PARAMS,
+				"unknown ANA state \"%s\" (expected optimized, non-optimized, inaccessible, "
+				"persistent-loss or change)",
+				name);
+	int rc = nvmf_port_set_ana_state(port, (uint32_t)grpid, state);
+	if (rc)
+		return rpc_fail_errno(err, rc, "port %u: ANA group %u", id, (unsigned int)grpid);
+	*result = json_object_new_object();
+	json_object_object_add(*result, "portid", json_object_new_int(id));
+	json_object_object_add(*result, "grpid", json_object_new_int((int)grpid));
+	json_object_object_add(*result, "state", json_object_new_string(nvmf_ana_state_name(state)));
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Configuration and logging                                            */
 
@@ -700,6 +733,7 @@ const struct rpc_method control_methods[] = {
 	{ "remove_port", rpc_remove_port, true },
 	{ "link_port", rpc_link, true },
 	{ "unlink_port", rpc_unlink, true },
+	{ "set_ana_state", rpc_set_ana_state, true },
 	{ "save_config", rpc_save_config, true },
 	{ "set_log_level", rpc_set_log_level, true },
 };

@@ -174,6 +174,11 @@ enum nvme_cmd_specific_status {
 #define NVME_SC_READ_ERROR 0x81
 #define NVME_SC_COMPARE_FAILED 0x85
 
+/* SCT 3 (path related): a host retries these on another path. */
+#define NVME_SC_ANA_PERSISTENT_LOSS 0x01
+#define NVME_SC_ANA_INACCESSIBLE 0x02
+#define NVME_SC_ANA_TRANSITION 0x03
+
 /* ---- Opcodes ---- */
 enum nvme_admin_opcode {
 	NVME_ADMIN_GET_LOG_PAGE = 0x02,
@@ -378,6 +383,7 @@ _Static_assert(offsetof(struct nvme_id_ctrl, psd) == 2048, "PSD0 at 2048");
 #define NVME_CTRL_CNTRLTYPE_IO 1
 #define NVME_CTRL_CNTRLTYPE_DISC 2
 #define NVME_CTRL_OAES_NS_ATTR (1u << 8)
+#define NVME_CTRL_OAES_ANA_CHANGE (1u << 11)
 #define NVME_CTRL_OAES_DISC_CHANGE (1u << 31)
 #define NVME_CTRL_CTRATT_HOSTID_128 (1u << 0)
 #define NVME_CTRL_CTRATT_TBKAS (1u << 6)
@@ -386,6 +392,11 @@ _Static_assert(offsetof(struct nvme_id_ctrl, psd) == 2048, "PSD0 at 2048");
 #define NVME_CTRL_ONCS_WRITE_ZEROES (1u << 3)
 #define NVME_CTRL_SGLS_SUPPORTED (1u << 0)
 #define NVME_CTRL_SGLS_OFFSET (1u << 20)
+#define NVME_CTRL_CMIC_MULTI_PORT (1u << 0)
+#define NVME_CTRL_CMIC_MULTI_CTRL (1u << 1)
+#define NVME_CTRL_CMIC_ANA (1u << 3)
+/* ANACAP: which ANA states the controller reports (bits 4:0, Base 5.17.2.1). */
+#define NVME_CTRL_ANACAP_ALL_STATES 0x1f
 
 struct nvme_lbaf {
 	uint16_t ms;
@@ -459,6 +470,7 @@ enum nvme_log_id {
 	NVME_LOG_FW_SLOT = 0x03,
 	NVME_LOG_CHANGED_NS = 0x04,
 	NVME_LOG_CMD_EFFECTS = 0x05,
+	NVME_LOG_ANA = 0x0c,
 	NVME_LOG_DISCOVERY = 0x70,
 };
 
@@ -504,6 +516,37 @@ struct nvme_smart_log {
 };
 _Static_assert(sizeof(struct nvme_smart_log) == 512, "SMART log is 512 bytes");
 _Static_assert(offsetof(struct nvme_smart_log, data_units_read) == 32, "DUR at 32");
+
+/* Asymmetric Namespace Access log (Base 5.16.1.13): a header, then one
+ * descriptor per ANA group, each followed by its NSID list. */
+enum nvme_ana_state {
+	NVME_ANA_OPTIMIZED = 0x01,
+	NVME_ANA_NON_OPTIMIZED = 0x02,
+	NVME_ANA_INACCESSIBLE = 0x03,
+	NVME_ANA_PERSISTENT_LOSS = 0x04,
+	NVME_ANA_CHANGE = 0x0f,
+};
+
+#define NVME_ANA_LOG_RGO 0x01 /* LSP bit 0: Return Groups Only (no NSID lists) */
+
+struct nvme_ana_log_hdr {
+	uint64_t chgcnt;
+	uint16_t ngrps;
+	uint8_t rsvd10[6];
+};
+_Static_assert(sizeof(struct nvme_ana_log_hdr) == 16, "ANA log header is 16 bytes");
+
+struct nvme_ana_group_desc {
+	uint32_t grpid;
+	uint32_t nnsids;
+	uint64_t chgcnt;
+	uint8_t state;
+	uint8_t rsvd17[15];
+	/* uint32_t nsids[nnsids] follow */
+};
+_Static_assert(sizeof(struct nvme_ana_group_desc) == 32, "ANA group descriptor is 32 bytes");
+_Static_assert(offsetof(struct nvme_ana_group_desc, chgcnt) == 8, "group CHGCNT at 8");
+_Static_assert(offsetof(struct nvme_ana_group_desc, state) == 16, "ANA state at 16");
 
 struct nvmf_disc_log_hdr {
 	uint64_t genctr;
@@ -566,6 +609,7 @@ enum nvme_feature_id {
 /* Asynchronous event completion DW0 */
 #define NVME_AER_TYPE_NOTICE 2
 #define NVME_AER_NOTICE_NS_CHANGED 0x00
+#define NVME_AER_NOTICE_ANA_CHANGE 0x03
 #define NVME_AER_NOTICE_DISC_CHANGED 0xf0
 #define NVME_AER_DW0(type, info, lid) ((uint32_t)(type) | ((uint32_t)(info) << 8) | ((uint32_t)(lid) << 16))
 

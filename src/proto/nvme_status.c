@@ -130,9 +130,12 @@ static const struct status_name media_names[] = {
 
 static const struct status_name path_names[] = {
 	{ 0x00, "Internal Path Error", NULL },
-	{ 0x01, "Asymmetric Access Persistent Loss", NULL },
-	{ 0x02, "Asymmetric Access Inaccessible", NULL },
-	{ 0x03, "Asymmetric Access Transition", NULL },
+	{ 0x01, "Asymmetric Access Persistent Loss",
+	  "The requested function (e.g., command) is not able to be performed as a result of the relationship between the controller and the namespace being in the ANA Persistent Loss state" },
+	{ 0x02, "Asymmetric Access Inaccessible",
+	  "The requested function (e.g., command) is not able to be performed as a result of the relationship between the controller and the namespace being in the ANA Inaccessible state" },
+	{ 0x03, "Asymmetric Access Transition",
+	  "The requested function (e.g., command) is not able to be performed as a result of the relationship between the controller and the namespace being in the ANA Transition state" },
 	{ 0x60, "Controller Pathing Error", NULL },
 	{ 0x70, "Host Pathing Error", NULL },
 	{ 0x71, "Command Aborted By Host", NULL },

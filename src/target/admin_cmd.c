@@ -29,6 +29,8 @@
 #define NSFEAT_OPTPERF (1u << 4)
 #define VWC_PRESENT 0x01
 #define VWC_NO_BROADCAST_FLUSH (2u << 1) /* bits 2:1 = 10b */
+#define NVMF_ANATT_S 10 /* ANA transition time, seconds (nvmet's) */
+#define LSP_RGO(cdw10) ((((cdw10) >> 8) & 0x0f) & NVME_ANA_LOG_RGO)
 
 /* Copy the [offset, offset+len) window of a log of src_len bytes to the
  * host buffer, zero-filling past the end. */
@@ -69,11 +71,12 @@ void nvmf_admin_identify_ctrl(struct nvmf_req *req, struct nvme_id_ctrl *id)
 	pthread_mutex_unlock(&tgt->lock);
 	pad_copy(id->fr, sizeof(id->fr), NVMF_FW_REVISION);
 	id->rab = 6;
-	id->cmic = disc ? 0 : 0x03; /* multi-port, multi-controller: needed for multipath */
+	/* Multi-port, multi-controller (needed for multipath) and ANA. */
+	id->cmic = disc ? 0 : NVME_CTRL_CMIC_MULTI_PORT | NVME_CTRL_CMIC_MULTI_CTRL | NVME_CTRL_CMIC_ANA;
 	id->mdts = NVMF_MDTS_SHIFT;
 	id->cntlid = to_le16(ctrl->cntlid);
 	id->ver = to_le32(NVMF_VS_VALUE);
-	id->oaes = to_le32(disc ? NVME_CTRL_OAES_DISC_CHANGE : NVME_CTRL_OAES_NS_ATTR);
+	id->oaes = to_le32(disc ? NVME_CTRL_OAES_DISC_CHANGE : NVME_CTRL_OAES_NS_ATTR | NVME_CTRL_OAES_ANA_CHANGE);
 	id->ctratt = to_le32(NVME_CTRL_CTRATT_HOSTID_128 | NVME_CTRL_CTRATT_TBKAS);
 	id->cntrltype = disc ? NVME_CTRL_CNTRLTYPE_DISC : NVME_CTRL_CNTRLTYPE_IO;
 	id->acl = NVMF_ACL;
@@ -88,6 +91,11 @@ void nvmf_admin_identify_ctrl(struct nvmf_req *req, struct nvme_id_ctrl *id)
 	if (!disc) {
 		id->nn = to_le32(NVMF_MAX_NSID);
 		id->mnan = to_le32(NVMF_MAX_NSID);
+		/* As nvmet: every state reportable, 10 s to leave "change". */
+		id->anacap = NVME_CTRL_ANACAP_ALL_STATES;
+		id->anatt = NVMF_ANATT_S;
+		id->anagrpmax = to_le32(NVMF_ANA_GRP_MAX);
+		id->nanagrpid = to_le32(NVMF_ANA_GRP_MAX);
 		id->oncs = to_le16(NVME_CTRL_ONCS_COMPARE | NVME_CTRL_ONCS_DSM | NVME_CTRL_ONCS_WRITE_ZEROES);
 		id->vwc = VWC_NO_BROADCAST_FLUSH | (nvmf_subsys_has_volatile_cache(subsys) ? VWC_PRESENT : 0);
 		id->ioccsz = to_le32((64 + NVMF_IO_INCAPSULE) / 16);
@@ -102,15 +110,20 @@ void nvmf_admin_identify_ctrl(struct nvmf_req *req, struct nvme_id_ctrl *id)
 	id->msdbd = 1;
 }
 
-static void identify_ns(struct nvme_id_ns *id, const struct nvmf_ns *ns)
+static void identify_ns(struct nvme_id_ns *id, const struct nvmf_ns *ns, const struct nvmf_port *port)
 {
 	const struct backend *be = ns->be;
 	uint32_t bs = be->block_size;
 	uint16_t per4k = (uint16_t)(bs < 4096 ? 4096 / bs - 1 : 0);
+	uint16_t ana = nvmf_ana_admit(port, ns);
 
 	id->nsze = to_le64(ns->nblocks);
 	id->ncap = to_le64(ns->nblocks);
-	id->nuse = to_le64(ns->nblocks);
+	/* As nvmet: no utilization to report through a path that cannot reach it. */
+	if (ana != NVME_STATUS(NVME_SCT_PATH, NVME_SC_ANA_INACCESSIBLE) &&
+	    ana != NVME_STATUS(NVME_SCT_PATH, NVME_SC_ANA_PERSISTENT_LOSS))
+		id->nuse = to_le64(ns->nblocks);
+	id->anagrpid = to_le32(atomic_load_explicit(&ns->anagrpid, memory_order_relaxed));
 	/* Preferred granularities: 4 KiB writes/deallocations, MDTS-sized optimal writes. */
 	id->nsfeat = NSFEAT_OPTPERF;
 	id->npwg = to_le16(per4k);
@@ -153,7 +166,7 @@ static void exec_identify(struct nvmf_req *req)
 	case NVME_ID_CNS_NS:
 		/* Unallocated but valid NSIDs report all zeroes (NCAP 0). */
 		if (req->ns)
-			identify_ns((struct nvme_id_ns *)buf, req->ns);
+			identify_ns((struct nvme_id_ns *)buf, req->ns, req->sq->port);
 		break;
 	case NVME_ID_CNS_NS_ACTIVE_LIST: {
 		uint32_t *list = (uint32_t *)buf;
@@ -374,6 +387,29 @@ static void exec_get_log_page(struct nvmf_req *req)
 		nvmf_c2h_window(req, log, sizeof(log), lr.offset, lr.len);
 		break;
 	}
+	case NVME_LOG_ANA: {
+		uint8_t *log = malloc(NVMF_ANA_LOG_MAX);
+		size_t size;
+
+		if (!log) {
+			status = NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL);
+			break;
+		}
+		pthread_mutex_lock(&ctrl->tgt->lock);
+		size = nvmf_ana_log_build_locked(ctrl->subsys, req->sq->port, LSP_RGO(le32(req->cmd.cdw10)), log,
+						 NVMF_ANA_LOG_MAX);
+		pthread_mutex_unlock(&ctrl->tgt->lock);
+		if (lr.offset >= size) {
+			free(log);
+			status = STATUS_INVALID_FIELD;
+			break;
+		}
+		if (!lr.rae)
+			nvmf_ctrl_unmask_aen(ctrl, NVME_AER_NOTICE_ANA_CHANGE);
+		nvmf_c2h_window(req, log, size, lr.offset, lr.len);
+		free(log);
+		break;
+	}
 	case NVME_LOG_DISCOVERY: {
 		uint64_t size;
 
@@ -453,7 +489,8 @@ void nvmf_exec_set_features(struct nvmf_req *req)
 		break;
 	}
 	case NVME_FEAT_ASYNC_EVENT: {
-		uint32_t allowed = ctrl->is_discovery ? NVME_CTRL_OAES_DISC_CHANGE : NVME_CTRL_OAES_NS_ATTR;
+		uint32_t allowed = ctrl->is_discovery ? NVME_CTRL_OAES_DISC_CHANGE
+						      : NVME_CTRL_OAES_NS_ATTR | NVME_CTRL_OAES_ANA_CHANGE;
 
 		if (val & ~allowed) {
 			status = STATUS_INVALID_FIELD;

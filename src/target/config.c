@@ -55,6 +55,7 @@ struct cfg_ns {
 	struct backend_open_opts bopts; /* bopts.path owned (NULL for RAM) */
 	uint8_t uuid[16]; /* zero = let the target derive one */
 	uint8_t nguid[16];
+	uint32_t anagrpid; /* "ana_grpid"; 0 = absent (group 1) */
 	char where[CFG_WHERE]; /* "subsystems[i].namespaces[j]" */
 	struct backend *be; /* phase 2; ownership passes to the target in phase 3 */
 };
@@ -77,6 +78,10 @@ struct cfg_port {
 	unsigned int n_subsys;
 	struct nvmf_port_opts *referrals;
 	unsigned int n_referrals;
+	/* "ana_groups": the states of the groups the port lists (group 1 is
+	 * always listed, optimized unless the file says otherwise). */
+	bool ana_listed[NVMF_ANA_GRP_MAX + 1];
+	uint8_t ana_state[NVMF_ANA_GRP_MAX + 1];
 };
 
 /* A host entry's TLS PSK (our extension: "tls_key", "tls_kdf"). */
@@ -628,8 +633,8 @@ static int parse_device(struct cfg_ctx *c, struct json_object *dev, const char *
 
 static int parse_ns(struct cfg_ctx *c, struct json_object *o, const char *where, struct cfg_ns *ns)
 {
-	static const char *const known[] = { "nsid", "enable", "device", NULL };
-	static const char *const ignored[] = { "ana_grpid", "ana", "resv", NULL };
+	static const char *const known[] = { "nsid", "enable", "device", "ana_grpid", NULL };
+	static const char *const ignored[] = { "ana", "resv", NULL };
 	char buf[CFG_WHERE];
 	struct json_object *v;
 	uint64_t u;
@@ -649,6 +654,11 @@ static int parse_ns(struct cfg_ctx *c, struct json_object *o, const char *where,
 	if ((v = member(o, "enable")) &&
 	    (ret = val_bool(c, v, join(buf, where, "enable"), &ns->enabled)))
 		return ret;
+	if ((v = member(o, "ana_grpid"))) {
+		if ((ret = val_uint(c, v, join(buf, where, "ana_grpid"), 1, NVMF_ANA_GRP_MAX, &u)))
+			return ret;
+		ns->anagrpid = (uint32_t)u;
+	}
 	join(buf, where, "device");
 	if (!(v = member(o, "device")))
 		return cfg_fail(c, buf, "missing");
@@ -975,11 +985,89 @@ static int parse_referrals(struct cfg_ctx *c, struct json_object *port, const ch
 	return 0;
 }
 
+/* nvmetcli's "ana_groups": [ { "grpid": N, "ana": { "state": "optimized" } } ]. */
+static int parse_ana_groups(struct cfg_ctx *c, struct json_object *port, const char *where, struct cfg_port *p)
+{
+	static const char *const known[] = { "grpid", "ana", NULL };
+	static const char *const ana_known[] = { "state", NULL };
+	char item[CFG_WHERE], buf[CFG_WHERE], sbuf[CFG_WHERE];
+	struct json_object *arr, *v, *ana;
+	const char *name;
+	uint64_t g;
+	int ret;
+
+	for (unsigned int i = 0; i <= NVMF_ANA_GRP_MAX; i++) {
+		p->ana_listed[i] = false;
+		p->ana_state[i] = NVME_ANA_INACCESSIBLE;
+	}
+	p->ana_listed[NVMF_ANA_DEFAULT_GRPID] = true;
+	p->ana_state[NVMF_ANA_DEFAULT_GRPID] = NVME_ANA_OPTIMIZED;
+	if ((ret = get_array(c, port, where, "ana_groups", &arr)) || !arr)
+		return ret;
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		struct json_object *o = json_object_array_get_idx(arr, i);
+
+		join_index(item, where, "ana_groups", i);
+		if ((ret = want_type(c, o, item, json_type_object)) ||
+		    (ret = check_keys(c, o, item, known, NULL, true)))
+			return ret;
+		if (!(v = member(o, "grpid")))
+			return cfg_fail(c, join(buf, item, "grpid"), "missing");
+		if ((ret = val_uint(c, v, join(buf, item, "grpid"), 1, NVMF_ANA_GRP_MAX, &g)))
+			return ret;
+		for (size_t j = 0; j < i; j++) {
+			struct json_object *w = member(json_object_array_get_idx(arr, j), "grpid");
+			uint64_t h;
+
+			if (w && !val_uint(c, w, buf, 1, NVMF_ANA_GRP_MAX, &h) && h == g)
+				return cfg_fail(c, buf, "duplicate ANA group %llu (also %s.ana_groups[%zu])",
+						(unsigned long long)g, where, j);
+		}
+		if ((ret = get_object(c, o, item, "ana", &ana)))
+			return ret;
+		if (!ana)
+			return cfg_fail(c, join(buf, item, "ana"), "missing");
+		join(buf, item, "ana");
+		if ((ret = check_keys(c, ana, buf, ana_known, NULL, false)))
+			return ret;
+		if (!(v = member(ana, "state")))
+			return cfg_fail(c, join(sbuf, buf, "state"), "missing");
+		if ((ret = val_string(c, v, join(sbuf, buf, "state"), &name)))
+			return ret;
+		if (nvmf_ana_state_parse(name, &p->ana_state[g]))
+			return cfg_fail(c, sbuf,
+					"unknown ANA state \"%s\" (expected \"optimized\", \"non-optimized\", "
+					"\"inaccessible\", \"persistent-loss\" or \"change\")",
+					name);
+		p->ana_listed[g] = true;
+	}
+	return 0;
+}
+
+/* A namespace's ANA group must exist: group 1, or one that a port lists (as nvmet). */
+static int check_ana_groups(struct cfg_ctx *c, const struct cfg *cfg)
+{
+	char buf[CFG_WHERE];
+
+	for (unsigned int i = 0; i < cfg->n_subsys; i++) {
+		for (unsigned int j = 0; j < cfg->subsys[i].n_ns; j++) {
+			const struct cfg_ns *ns = &cfg->subsys[i].ns[j];
+			bool found = ns->anagrpid <= NVMF_ANA_DEFAULT_GRPID;
+
+			for (unsigned int k = 0; !found && k < cfg->n_ports; k++)
+				found = cfg->ports[k].ana_listed[ns->anagrpid];
+			if (!found)
+				return cfg_fail(c, join(buf, ns->where, "ana_grpid"),
+						"ANA group %u is not in any port's ana_groups", ns->anagrpid);
+		}
+	}
+	return 0;
+}
+
 static int parse_port(struct cfg_ctx *c, struct json_object *o, size_t index, struct cfg *cfg)
 {
 	static const char *const known[] = { "portid", "addr", "param", "referrals", "subsystems",
-					     NULL };
-	static const char *const ignored[] = { "ana_groups", NULL };
+					     "ana_groups", NULL };
 	struct cfg_port *p = &cfg->ports[cfg->n_ports];
 	char where[CFG_WHERE], buf[CFG_WHERE], item[CFG_WHERE];
 	struct json_object *v, *arr;
@@ -989,7 +1077,7 @@ static int parse_port(struct cfg_ctx *c, struct json_object *o, size_t index, st
 
 	join_index(where, "", "ports", index);
 	if ((ret = want_type(c, o, where, json_type_object)) ||
-	    (ret = check_keys(c, o, where, known, ignored, true)))
+	    (ret = check_keys(c, o, where, known, NULL, true)))
 		return ret;
 	cfg->n_ports++; /* from here on cfg_free() owns p's arrays */
 	if (!(v = member(o, "portid")))
@@ -1023,6 +1111,8 @@ static int parse_port(struct cfg_ctx *c, struct json_object *o, size_t index, st
 		return ret;
 
 	if ((ret = parse_referrals(c, o, where, p)))
+		return ret;
+	if ((ret = parse_ana_groups(c, o, where, p)))
 		return ret;
 
 	if ((ret = get_array(c, o, where, "subsystems", &arr)))
@@ -1154,6 +1244,7 @@ static int cfg_parse_root(struct cfg_ctx *c, struct json_object *root, struct cf
 	for (size_t i = 0; i < n; i++)
 		if ((ret = parse_port(c, json_object_array_get_idx(arr, i), i, cfg)))
 			goto out;
+	ret = check_ana_groups(c, cfg);
 out:
 	if (ret == -ENOMEM)
 		cfg_fail(c, NULL, "out of memory");
@@ -1209,6 +1300,26 @@ static int apply_fail(struct cfg_ctx *c, const char *where, int ret, const char 
 	return ret;
 }
 
+/* Bring port's ANA groups from old's (NULL: a fresh port) to new's. */
+static int port_apply_ana(struct nvmf_port *port, const struct cfg_port *old, const struct cfg_port *new)
+{
+	int ret;
+
+	for (uint32_t g = 1; g <= NVMF_ANA_GRP_MAX; g++) {
+		if (new->ana_listed[g]) {
+			if (old && old->ana_listed[g] && old->ana_state[g] == new->ana_state[g])
+				continue;
+			if (!old && g == NVMF_ANA_DEFAULT_GRPID && new->ana_state[g] == NVME_ANA_OPTIMIZED)
+				continue;
+			if ((ret = nvmf_port_set_ana_state(port, g, new->ana_state[g])))
+				return ret;
+		} else if (old && old->ana_listed[g] && (ret = nvmf_port_clear_ana_group(port, g))) {
+			return ret;
+		}
+	}
+	return 0;
+}
+
 static int cfg_apply(struct cfg_ctx *c, struct cfg *cfg, struct nvmf_tgt *tgt)
 {
 	struct nvmf_subsys **subsys = calloc(cfg->n_subsys ? cfg->n_subsys : 1, sizeof(*subsys));
@@ -1262,6 +1373,7 @@ static int cfg_apply(struct cfg_ctx *c, struct cfg *cfg, struct nvmf_tgt *tgt)
 				.nsid = ns->nsid,
 				.backend = ns->be,
 				.enabled = ns->enabled,
+				.anagrpid = ns->anagrpid,
 			};
 
 			memcpy(opts.uuid, ns->uuid, 16);
@@ -1295,6 +1407,10 @@ static int cfg_apply(struct cfg_ctx *c, struct cfg *cfg, struct nvmf_tgt *tgt)
 					   "cannot add the referral");
 				goto out;
 			}
+		}
+		if ((ret = port_apply_ana(port, NULL, p)) < 0) {
+			apply_fail(c, join(buf, where, "ana_groups"), ret, "cannot set the ANA states");
+			goto out;
 		}
 	}
 out:
@@ -1492,10 +1608,29 @@ static struct json_object *save_ns(struct json_object *sn)
 	}
 	json_object_object_add(dev, "uuid", save_id(snap_str(sn, "uuid")));
 
+	json_object_object_add(ns, "ana_grpid", json_object_new_int64(snap_int(sn, "ana_grpid")));
 	json_object_object_add(ns, "device", dev);
 	json_object_object_add(ns, "enable", json_object_new_int(snap_bool(sn, "enabled") ? 1 : 0));
 	json_object_object_add(ns, "nsid", json_object_new_int64(snap_int(sn, "nsid")));
 	return ns;
+}
+
+/* nvmetcli's form: [ { "ana": { "state": "optimized" }, "grpid": 1 } ]. */
+static struct json_object *save_ana_groups(struct json_object *snap_groups)
+{
+	struct json_object *out = json_object_new_array();
+
+	for (size_t i = 0; snap_groups && i < json_object_array_length(snap_groups); i++) {
+		struct json_object *sg = json_object_array_get_idx(snap_groups, i);
+		struct json_object *g = json_object_new_object();
+		struct json_object *ana = json_object_new_object();
+
+		json_object_object_add(ana, "state", jstr(snap_str(sg, "state")));
+		json_object_object_add(g, "ana", ana);
+		json_object_object_add(g, "grpid", json_object_new_int64(snap_int(sg, "grpid")));
+		json_object_array_add(out, g);
+	}
+	return out;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -1663,6 +1798,7 @@ static struct json_object *cfg_from_snapshot(struct json_object *snap, struct nv
 					      jstr(json_object_get_string(json_object_array_get_idx(ps, j))));
 
 		json_object_object_add(p, "addr", save_addr(sp, false));
+		json_object_object_add(p, "ana_groups", save_ana_groups(snap_array(sp, "ana_groups")));
 		json_object_object_add(p, "param", json_object_new_object());
 		json_object_object_add(p, "portid", json_object_new_int64(snap_int(sp, "portid")));
 		json_object_object_add(p, "referrals", refs);
@@ -1802,6 +1938,8 @@ enum plan_op {
 	PLAN_LINK, /* new_port, nqn */
 	PLAN_UNLINK, /* new_port, nqn */
 	PLAN_CLEAR_HOST_KEYS, /* host_nqn */
+	PLAN_SET_NS_ANA, /* new_s, ns: its ANA group */
+	PLAN_SET_PORT_ANA, /* old_port -> new_port: ANA groups and states */
 };
 
 struct plan_step {
@@ -1936,6 +2074,19 @@ static bool ns_equal(const struct cfg_ns *old, const struct cfg_ns *new)
 	return true;
 }
 
+static uint32_t ns_grpid(const struct cfg_ns *ns)
+{
+	return ns->anagrpid ? ns->anagrpid : NVMF_ANA_DEFAULT_GRPID;
+}
+
+static bool port_ana_equal(const struct cfg_port *a, const struct cfg_port *b)
+{
+	for (unsigned int g = 1; g <= NVMF_ANA_GRP_MAX; g++)
+		if (a->ana_listed[g] != b->ana_listed[g] || (a->ana_listed[g] && a->ana_state[g] != b->ana_state[g]))
+			return false;
+	return true;
+}
+
 static const struct cfg_ns *ns_by_id(const struct cfg_subsys *s, uint32_t nsid)
 {
 	for (unsigned int i = 0; i < s->n_ns; i++)
@@ -2004,6 +2155,8 @@ static int plan_build(const struct cfg *old, struct cfg *new, struct plan *p)
 
 			if (!on || !ns_equal(on, &ns->ns[j]))
 				PLAN(.op = PLAN_ADD_NS, .new_s = ns, .ns = &ns->ns[j], .nsid = ns->ns[j].nsid);
+			else if (ns_grpid(on) != ns_grpid(&ns->ns[j]))
+				PLAN(.op = PLAN_SET_NS_ANA, .new_s = ns, .ns = &ns->ns[j], .nsid = ns->ns[j].nsid);
 		}
 		for (unsigned int j = 0; os && j < os->n_hosts; j++)
 			if (!nqn_listed(ns->hosts, ns->n_hosts, os->hosts[j]))
@@ -2016,6 +2169,8 @@ static int plan_build(const struct cfg *old, struct cfg *new, struct plan *p)
 
 		if (fresh)
 			PLAN(.op = PLAN_ADD_PORT, .new_port = np);
+		else if (!port_ana_equal(op, np))
+			PLAN(.op = PLAN_SET_PORT_ANA, .new_port = np, .old_port = op);
 		for (unsigned int j = 0; j < np->n_subsys; j++) {
 			const char *nqn = new->subsys[np->subsys[j]].nqn;
 
@@ -2103,6 +2258,20 @@ static void plan_describe(const struct cfg *new, const struct plan_step *st, boo
 		snprintf(buf, len, "%s namespace %u from %s%s", done ? "removed" : "remove", st->nsid, st->new_s->nqn,
 			 st->changed ? " to recreate it changed" : "");
 		break;
+	case PLAN_SET_NS_ANA:
+		snprintf(buf, len, "%s namespace %u of %s to ANA group %u", done ? "moved" : "move", st->nsid,
+			 st->new_s->nqn, ns_grpid(st->ns));
+		break;
+	case PLAN_SET_PORT_ANA: {
+		size_t off = (size_t)snprintf(buf, len, "%s ANA groups of port %u:", done ? "changed" : "change",
+					      po->portid);
+
+		for (unsigned int g = 1; g <= NVMF_ANA_GRP_MAX && off < len; g++)
+			if (port->ana_listed[g])
+				off += (size_t)snprintf(buf + off, len - off, " %u %s", g,
+							nvmf_ana_state_name(port->ana_state[g]));
+		break;
+	}
 	case PLAN_ADD_NS: {
 		char size[32] = "";
 
@@ -2193,6 +2362,8 @@ static int plan_apply_step(struct nvmf_tgt *tgt, const struct cfg *new, struct p
 		for (unsigned int j = 0; j < port->n_referrals; j++)
 			if ((ret = nvmf_port_add_referral(p, &port->referrals[j])))
 				goto fail_port;
+		if ((ret = port_apply_ana(p, NULL, port)))
+			goto fail_port;
 		if ((ret = lis->start(lis->ctx, p)))
 			goto fail_port;
 		return 0;
@@ -2229,8 +2400,15 @@ fail_port:
 		return nvmf_subsys_remove_host(subsys, st->host_nqn);
 	case PLAN_REMOVE_NS:
 		return nvmf_subsys_remove_ns(subsys, st->nsid);
+	case PLAN_SET_NS_ANA:
+		return nvmf_subsys_set_ns_anagrpid(subsys, st->nsid, ns_grpid(st->ns));
+	case PLAN_SET_PORT_ANA:
+		return port_apply_ana(p, st->old_port, st->new_port);
 	case PLAN_ADD_NS: {
-		struct nvmf_ns_opts opts = { .nsid = st->nsid, .backend = st->ns->be, .enabled = st->ns->enabled };
+		struct nvmf_ns_opts opts = { .nsid = st->nsid,
+					     .backend = st->ns->be,
+					     .enabled = st->ns->enabled,
+					     .anagrpid = st->ns->anagrpid };
 
 		memcpy(opts.uuid, st->ns->uuid, 16);
 		memcpy(opts.nguid, st->ns->nguid, 16);

@@ -192,8 +192,18 @@ uint16_t nvmf_req_parse(struct nvmf_req *req)
 
 void nvmf_req_execute(struct nvmf_req *req)
 {
+	uint16_t status;
+
 	if (!req->execute) {
 		nvmf_req_complete(req, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL) | NVME_STATUS_DNR);
+		return;
+	}
+	/* ANA state checked at parse is checked again here, where the I/O
+	 * reaches the backend: a write parsed before its group turned
+	 * inaccessible on this port (its data still in flight) must not land
+	 * after the host was told to use another path. */
+	if (req->ns && req->sq->qid != 0 && (status = nvmf_ana_admit(req->sq->port, req->ns))) {
+		nvmf_req_complete(req, status);
 		return;
 	}
 	req->execute(req);

@@ -23,6 +23,7 @@
 
 #define AEN_MASK_NS (1u << 0)
 #define AEN_MASK_DISC (1u << 1)
+#define AEN_MASK_ANA (1u << 2)
 
 /* ------------------------------------------------------------------ */
 /* Queues                                                              */
@@ -376,6 +377,20 @@ void nvmf_ctrl_disc_changed_locked(struct nvmf_ctrl *ctrl)
 		ctrl_post_events(ctrl);
 }
 
+void nvmf_ctrl_ana_changed_locked(struct nvmf_ctrl *ctrl)
+{
+	bool queued;
+
+	if (!ctrl->linked || ctrl->admin_closed || ctrl->is_discovery)
+		return;
+	pthread_mutex_lock(&ctrl->ev_lock);
+	queued = ctrl_queue_event(ctrl, NVME_CTRL_OAES_ANA_CHANGE, AEN_MASK_ANA,
+				  NVME_AER_DW0(NVME_AER_TYPE_NOTICE, NVME_AER_NOTICE_ANA_CHANGE, NVME_LOG_ANA));
+	pthread_mutex_unlock(&ctrl->ev_lock);
+	if (queued)
+		ctrl_post_events(ctrl);
+}
+
 void nvmf_ctrl_deliver_events(void *arg)
 {
 	struct nvmf_ctrl *ctrl = arg;
@@ -451,6 +466,8 @@ void nvmf_ctrl_unmask_aen(struct nvmf_ctrl *ctrl, uint32_t notice)
 		ctrl->aen_masked &= ~AEN_MASK_DISC;
 	else if (notice == NVME_AER_NOTICE_NS_CHANGED)
 		ctrl->aen_masked &= ~AEN_MASK_NS;
+	else if (notice == NVME_AER_NOTICE_ANA_CHANGE)
+		ctrl->aen_masked &= ~AEN_MASK_ANA;
 	pthread_mutex_unlock(&ctrl->ev_lock);
 }
 

@@ -120,6 +120,7 @@ struct nvmf_ns {
 	uint8_t lbads;
 	uint8_t uuid[16];
 	uint8_t nguid[16];
+	_Atomic uint32_t anagrpid; /* read by the I/O path */
 	bool enabled;
 	atomic_uint quiesce_left;
 	struct nvmf_ns_quiesce quiesce[NVMF_MAX_REACTORS];
@@ -158,6 +159,11 @@ struct nvmf_port {
 	struct nvmf_sq_priv *sqs; /* every queue that came in on this port */
 	unsigned int nr_sqs;
 	unsigned int holds; /* listeners (nvmf_port_hold) */
+	/* ANA state per group, read locklessly by the I/O path, written under
+	 * tgt->lock; ana_listed says which groups the port carries (group 1
+	 * always). */
+	_Atomic uint8_t ana_state[NVMF_ANA_GRP_MAX + 1];
+	bool ana_listed[NVMF_ANA_GRP_MAX + 1];
 	bool removed; /* unlinked; freed once its last queue is gone */
 	struct nvmf_port *next;
 };
@@ -233,6 +239,7 @@ struct nvmf_tgt {
 	struct reactor *reactors[NVMF_MAX_REACTORS];
 	unsigned int nr_reactors;
 	uint64_t genctr;
+	uint64_t ana_chgcnt; /* ANA log change count (one for all ports, as nvmet) */
 	uint64_t audit_refused;
 	uint64_t audit_monitored;
 	uint64_t start_ns;
@@ -279,6 +286,7 @@ void nvmf_ctrl_ka_expired(struct reactor_timer *t);
 /* Events raised on any thread; delivered on the admin queue's reactor. */
 void nvmf_ctrl_ns_changed_locked(struct nvmf_ctrl *ctrl, uint32_t nsid);
 void nvmf_ctrl_disc_changed_locked(struct nvmf_ctrl *ctrl);
+void nvmf_ctrl_ana_changed_locked(struct nvmf_ctrl *ctrl);
 /* Park an AER (admin reactor); returns a status to fail it with, or 0. */
 uint16_t nvmf_ctrl_queue_aer(struct nvmf_ctrl *ctrl, struct nvmf_req *req);
 void nvmf_ctrl_deliver_events(void *arg);
@@ -326,6 +334,42 @@ void nvmf_host_dhchap_wipe(struct nvmf_host_dhchap *d);
  * written to buf (tgt->lock held). */
 void nvmf_disc_log_read_locked(struct nvmf_ctrl *ctrl, const struct nvmf_sq *sq, uint8_t *buf,
 			       uint64_t offset, uint32_t len, uint64_t *log_size);
+
+/* ana.c */
+void nvmf_port_ana_init(struct nvmf_port *port);
+/* Status for I/O to ns through port: 0, or the SCT 3 ANA status the host
+ * retries on another path (no DNR). Lockless; the I/O path calls it at
+ * parse and again right before the backend is reached. */
+static inline uint16_t nvmf_ana_admit(const struct nvmf_port *port, const struct nvmf_ns *ns)
+{
+	uint32_t grpid = atomic_load_explicit(&ns->anagrpid, memory_order_acquire);
+	uint8_t state;
+
+	if (!port || grpid == 0 || grpid > NVMF_ANA_GRP_MAX)
+		return 0;
+	state = atomic_load_explicit(&port->ana_state[grpid], memory_order_acquire);
+	switch (state) {
+	case NVME_ANA_INACCESSIBLE:
+		return NVME_STATUS(NVME_SCT_PATH, NVME_SC_ANA_INACCESSIBLE);
+	case NVME_ANA_PERSISTENT_LOSS:
+		return NVME_STATUS(NVME_SCT_PATH, NVME_SC_ANA_PERSISTENT_LOSS);
+	case NVME_ANA_CHANGE:
+		return NVME_STATUS(NVME_SCT_PATH, NVME_SC_ANA_TRANSITION);
+	default:
+		return 0;
+	}
+}
+/*
+ * The ANA log page for controllers of subsys on port (tgt->lock held):
+ * writes at most cap bytes to buf and returns the log's full size. rgo:
+ * Return Groups Only (no NSID lists). Lists group 1, every group some port
+ * carries, and every group a namespace of subsys is in, ascending.
+ */
+size_t nvmf_ana_log_build_locked(struct nvmf_subsys *subsys, struct nvmf_port *port, bool rgo, uint8_t *buf,
+				 size_t cap);
+/* Largest ANA log: header, every group, every NSID. */
+#define NVMF_ANA_LOG_MAX \
+	(sizeof(struct nvme_ana_log_hdr) + NVMF_ANA_GRP_MAX * sizeof(struct nvme_ana_group_desc) + NVMF_MAX_NSID * 4)
 
 /* Shared Get Log Page header decoding (admin_cmd.c). */
 struct nvmf_log_req {

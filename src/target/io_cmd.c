@@ -303,6 +303,9 @@ uint16_t nvmf_io_parse(struct nvmf_req *req)
 	ns = nvmf_ns_active(ctrl->subsys, nsid);
 	if (!ns)
 		return STATUS_INVALID_NS;
+	/* Not reachable through this port's ANA state: the host retries elsewhere. */
+	if ((status = nvmf_ana_admit(req->sq->port, ns)))
+		return status;
 
 	switch (req->cmd.opcode) {
 	case NVME_CMD_READ:

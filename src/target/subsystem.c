@@ -707,7 +707,7 @@ int nvmf_subsys_add_ns(struct nvmf_subsys *subsys, const struct nvmf_ns_opts *op
 	    (be->block_size & (be->block_size - 1)) || be->size < be->block_size ||
 	    be->size % be->block_size)
 		return -EINVAL;
-	if (nsid > NVMF_MAX_NSID)
+	if (nsid > NVMF_MAX_NSID || opts->anagrpid > NVMF_ANA_GRP_MAX)
 		return -EINVAL;
 	ns = nvmf_zalloc(sizeof(*ns));
 	if (!ns)
@@ -738,6 +738,7 @@ int nvmf_subsys_add_ns(struct nvmf_subsys *subsys, const struct nvmf_ns_opts *op
 	ns->lbads = (uint8_t)log2_u32(be->block_size);
 	ns->nblocks = be->size >> ns->lbads;
 	ns->enabled = opts->enabled;
+	atomic_init(&ns->anagrpid, opts->anagrpid ? opts->anagrpid : NVMF_ANA_DEFAULT_GRPID);
 	if (id_zero(opts->uuid)) {
 		derive_id(ns->uuid, "uuid", subsys->nqn, nsid, be->path);
 		ns->uuid[6] = (uint8_t)((ns->uuid[6] & 0x0f) | 0x80); /* RFC 9562 version 8 */
@@ -869,6 +870,7 @@ int nvmf_port_create(struct nvmf_tgt *tgt, const struct nvmf_port_opts *opts, st
 	}
 	p->tgt = tgt;
 	p->opts = *opts;
+	nvmf_port_ana_init(p);
 	*tail = p;
 	nvmf_tgt_disc_changed_locked(tgt);
 	pthread_mutex_unlock(&tgt->lock);
@@ -1065,6 +1067,24 @@ static struct json_object *port_opts_json(const struct nvmf_port_opts *o)
 	return j;
 }
 
+static struct json_object *port_ana_json_locked(struct nvmf_port *p)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (unsigned int g = 1; g <= NVMF_ANA_GRP_MAX; g++) {
+		struct json_object *j;
+
+		if (!p->ana_listed[g])
+			continue;
+		j = json_object_new_object();
+		json_object_object_add(j, "grpid", json_object_new_int((int)g));
+		json_object_object_add(j, "state",
+				       json_object_new_string(nvmf_ana_state_name(atomic_load(&p->ana_state[g]))));
+		json_object_array_add(a, j);
+	}
+	return a;
+}
+
 static struct json_object *ns_json(const struct nvmf_ns *ns)
 {
 	static const char *const kinds[] = { "ram", "file", "block" };
@@ -1083,6 +1103,7 @@ static struct json_object *ns_json(const struct nvmf_ns *ns)
 	json_object_object_add(j, "uuid", json_object_new_string(buf));
 	hex_format(ns->nguid, 16, buf);
 	json_object_object_add(j, "nguid", json_object_new_string(buf));
+	json_object_object_add(j, "ana_grpid", json_object_new_int64(atomic_load(&ns->anagrpid)));
 	json_object_object_add(j, "enabled", json_object_new_boolean(ns->enabled));
 	ns_stats(ns, &st);
 	json_object_object_add(j, "stats", nvmf_counters_json(&st));
@@ -1174,6 +1195,7 @@ struct json_object *nvmf_tgt_snapshot(struct nvmf_tgt *tgt)
 			json_object_array_add(refs, port_opts_json(&p->referrals[i]));
 		json_object_object_add(j, "subsystems", names);
 		json_object_object_add(j, "referrals", refs);
+		json_object_object_add(j, "ana_groups", port_ana_json_locked(p));
 		json_object_array_add(ports, j);
 	}
 	for (struct nvmf_host *h = tgt->hosts; h; h = h->next) {

@@ -37,6 +37,8 @@
 #define NVMF_MAX_NSID 1024
 #define NVMF_KAS_100MS 10 /* KAS: keep-alive granularity of 1 s */
 #define NVMF_DISC_KATO_MS 120000 /* discovery controllers connected with KATO 0 */
+#define NVMF_ANA_GRP_MAX 128 /* ANAGRPMAX and NANAGRPID, as nvmet's NVMET_MAX_ANAGRPS */
+#define NVMF_ANA_DEFAULT_GRPID 1 /* every namespace's group unless configured */
 
 struct nvmf_tgt;
 struct nvmf_subsys;
@@ -53,6 +55,7 @@ struct nvmf_ns_opts {
 	struct backend *backend; /* ownership passes to the namespace */
 	uint8_t uuid[16]; /* all zero = generate */
 	uint8_t nguid[16]; /* all zero = generate */
+	uint32_t anagrpid; /* ANA group 1..NVMF_ANA_GRP_MAX; 0 = NVMF_ANA_DEFAULT_GRPID */
 	bool enabled;
 };
 
@@ -141,6 +144,32 @@ int nvmf_tgt_get_host_tls_key(struct nvmf_tgt *tgt, const char *hostnqn, struct 
  */
 int nvmf_port_tls_key_lookup(struct nvmf_port *port, const char *hostnqn, const char *subnqn,
 			     struct nvme_tls_key *key, unsigned int *kdf);
+/*
+ * Asymmetric Namespace Access, as nvmet: every namespace belongs to one ANA
+ * group; each port holds a state per group. Group 1 exists on every port,
+ * optimized unless set otherwise; another group is part of a port once a
+ * state was set for it there, and is inaccessible on ports where it is not.
+ * States use nvmet's names: "optimized", "non-optimized", "inaccessible",
+ * "persistent-loss", "change".
+ */
+const char *nvmf_ana_state_name(uint8_t state);
+/* 0, or -EINVAL for an unknown name. */
+int nvmf_ana_state_parse(const char *s, uint8_t *state);
+/*
+ * Set group grpid's state on port (adding the group to it). Live: I/O to the
+ * group through this port is admitted or refused by the new state from now
+ * on, the ANA change count goes up and controllers connected through the
+ * port get an ANA change event. 0, -EINVAL (grpid or state), -ENOENT (port
+ * removed).
+ */
+int nvmf_port_set_ana_state(struct nvmf_port *port, uint32_t grpid, uint8_t state);
+/* Take group grpid (not group 1) off port: it is inaccessible there again. */
+int nvmf_port_clear_ana_group(struct nvmf_port *port, uint32_t grpid);
+/* The state of grpid on port, and whether the port lists the group (-EINVAL: grpid). */
+int nvmf_port_get_ana_state(struct nvmf_port *port, uint32_t grpid, uint8_t *state, bool *listed);
+/* Move namespace nsid to group grpid (live, as nvmet's ana_grpid attribute). */
+int nvmf_subsys_set_ns_anagrpid(struct nvmf_subsys *subsys, uint32_t nsid, uint32_t grpid);
+
 /* Iterate ports (control path): index 0..n-1, NULL past the end. */
 struct nvmf_port *nvmf_tgt_port_at(struct nvmf_tgt *tgt, unsigned int index);
 
@@ -172,11 +201,12 @@ bool nvmf_nqn_valid(const char *nqn);
  * Snapshot of the whole target as a json-c object (caller puts it):
  * { "subsystems": [ { "nqn", "serial", "model", "allow_any_host", "monitor",
  *       "hosts": [nqn...], "namespaces": [ { "nsid", "path", "size",
- *       "block_size", "uuid", "nguid", "enabled", "stats": {...} } ],
+ *       "block_size", "uuid", "nguid", "ana_grpid", "enabled", "stats": {...} } ],
  *       "controllers": [ { "cntlid", "hostnqn", "hostid", "peer",
  *       "queues", "kato_ms", "stats": {...} } ], "stats": {...} } ],
  *   "ports": [ { "portid", "adrfam", "traddr", "trsvcid",
- *       "subsystems": [nqn...], "referrals": [...] } ],
+ *       "subsystems": [nqn...], "referrals": [...],
+ *       "ana_groups": [ { "grpid", "state" } ] } ],
  *   "hosts": [ { "nqn", "stats": {...}, "refused": N } ],
  *   "audit": { "refused": N, "monitored_admissions": N } }
  * where each "stats" is nvmf_io_counters as JSON (see below).

@@ -59,6 +59,7 @@ static const char usage_commands[] =
 	"  link-port PORTID NQN\n"
 	"  unlink-port PORTID NQN\n"
 	"  remove-port PORTID\n"
+	"  set-ana-state PORTID GRPID optimized|non-optimized|inaccessible|persistent-loss|change\n"
 	"  save-config FILE\n"
 	"  set-log-level error|warn|notice|info|debug\n"
 	"  rpc METHOD [PARAMS-JSON]\n";
@@ -980,6 +981,35 @@ static int cmd_remove_port(struct tctx *t, int argc, char **argv)
 	return rpc_simple(t, "remove_port", p);
 }
 
+static int cmd_set_ana_state(struct tctx *t, int argc, char **argv)
+{
+	static const char *const states[] = { "optimized", "non-optimized", "inaccessible", "persistent-loss",
+					      "change" };
+	uint64_t id, grpid;
+	bool known = false;
+
+	if (getopt_long(argc, argv, "", (const struct option[]){ { 0 } }, NULL) != -1)
+		return usage_error(t, "unknown option");
+	if (positionals(t, argc, argv, 3, "PORTID GRPID STATE"))
+		return 2;
+	if (parse_u64(argv[optind], UINT16_MAX, &id))
+		return usage_error(t, "bad port id '%s'", argv[optind]);
+	if (parse_u64(argv[optind + 1], 128, &grpid) || grpid == 0)
+		return usage_error(t, "bad ANA group id '%s' (expected 1 to 128)", argv[optind + 1]);
+	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		known |= !strcmp(argv[optind + 2], states[i]);
+	if (!known)
+		return usage_error(t,
+				   "unknown ANA state '%s' (expected optimized, non-optimized, inaccessible, "
+				   "persistent-loss or change)",
+				   argv[optind + 2]);
+	struct json_object *p = json_object_new_object();
+	json_object_object_add(p, "portid", json_object_new_int64((int64_t)id));
+	json_object_object_add(p, "grpid", json_object_new_int64((int64_t)grpid));
+	json_object_object_add(p, "state", json_object_new_string(argv[optind + 2]));
+	return rpc_simple(t, "set_ana_state", p);
+}
+
 static int cmd_save_config(struct tctx *t, int argc, char **argv)
 {
 	if (getopt_long(argc, argv, "", (const struct option[]){ { 0 } }, NULL) != -1)
@@ -1039,6 +1069,7 @@ static const struct {
 	{ "link-port", cmd_link_port },
 	{ "unlink-port", cmd_unlink_port },
 	{ "remove-port", cmd_remove_port },
+	{ "set-ana-state", cmd_set_ana_state },
 	{ "save-config", cmd_save_config },
 	{ "set-log-level", cmd_set_log_level },
 	{ "rpc", cmd_rpc },

@@ -109,6 +109,7 @@ int cmd_check_tls_key(int argc, char **argv);
 int cmd_get_log(int argc, char **argv);
 int cmd_smart_log(int argc, char **argv);
 int cmd_error_log(int argc, char **argv);
+int cmd_ana_log(int argc, char **argv);
 int cmd_get_feature(int argc, char **argv);
 int cmd_set_feature(int argc, char **argv);
 int cmd_gen_hostnqn(int argc, char **argv);
@@ -142,5 +143,8 @@ void nvme_print_smart_json(FILE *f, const struct nvme_smart_log *s);
 void nvme_print_error_log_text(FILE *f, const struct nvme_error_log_entry *log, unsigned int n,
 			       const char *dev);
 void nvme_print_error_log_json(FILE *f, const struct nvme_error_log_entry *log, unsigned int n);
+/* The ANA log (len bytes read); descriptors past len are not printed. */
+void nvme_print_ana_log_text(FILE *f, const uint8_t *log, size_t len, const char *dev);
+void nvme_print_ana_log_json(FILE *f, const uint8_t *log, size_t len, const char *dev);
 
 #endif

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `nvmeof get-log`, `smart-log`, `error-log` and `gen-hostnqn`, with
+ * `nvmeof get-log`, `smart-log`, `error-log`, `ana-log` and `gen-hostnqn`, with
  * nvme-cli's option names and output. Where nvme-cli's short letter is a
  * connection option here (-n, -s, -a, -S), the option is long-only or, for
  * the namespace, -N as in the other commands.
@@ -70,6 +70,12 @@ static const struct option errlog_options[] = {
 	{ 0 },
 };
 
+static const struct option analog_options[] = {
+	{ "groups", no_argument, NULL, 'g' },
+	{ "raw-binary", no_argument, NULL, 'b' },
+	{ 0 },
+};
+
 static void getlog_usage(FILE *f)
 {
 	fprintf(f,
@@ -104,6 +110,16 @@ static void errlog_usage(FILE *f)
 		"usage: nvmeof error-log -a ADDR -s PORT -n NQN [options]\n"
 		"Print the Error Information log (0x01).\n"
 		"  -e, --log-entries=N       entries to retrieve (default: all the controller keeps)\n"
+		"  -b, --raw-binary          write the log to stdout as it is\n");
+	cli_conn_usage(f, true);
+}
+
+static void analog_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: nvmeof ana-log -a ADDR -s PORT -n NQN [options]\n"
+		"Print the Asymmetric Namespace Access log (0x0c) of the controller reached.\n"
+		"  -g, --groups              return ANA groups only (no namespace lists)\n"
 		"  -b, --raw-binary          write the log to stdout as it is\n");
 	cli_conn_usage(f, true);
 }
@@ -171,6 +187,9 @@ static int log_opt(void *ctx, int opt, const char *arg)
 		return 0;
 	case 'b':
 		a->raw = true;
+		return 0;
+	case 'g':
+		a->lsp |= NVME_ANA_LOG_RGO;
 		return 0;
 	case 'e':
 		if (parse_u32_max(arg, 4096, &v) || v == 0) {
@@ -382,6 +401,70 @@ int cmd_error_log(int argc, char **argv)
 		nvme_print_error_log_json(stdout, log, n);
 	else
 		nvme_print_error_log_text(stdout, log, n, c.opts.subnqn);
+out:
+	nvmeof_ctrl_disconnect(ctrl);
+	free(log);
+	free(id);
+	return rc;
+}
+
+int cmd_ana_log(int argc, char **argv)
+{
+	struct cli_conn c;
+	struct log_args a = { .nsid = NVME_NSID_ALL };
+	struct nvmeof_ctrl *ctrl;
+	struct nvmeof_cpl cpl = { 0 };
+	struct nvme_id_ctrl *id;
+	uint8_t *log = NULL;
+	uint32_t len;
+	int rc;
+
+	cli_conn_init(&c, NVMEOF_IO_PORT);
+	rc = cli_parse(argc, argv, &c, analog_options, "gb", true, log_opt, &a, analog_usage);
+	if (rc)
+		return rc > 0 ? 0 : 2;
+	if (cli_conn_finish(&c, argv[0], true))
+		return 2;
+	id = aligned_alloc(4096, sizeof(*id));
+	if (!id)
+		return 1;
+	rc = admin_connect(&c, &ctrl);
+	if (rc) {
+		free(id);
+		return rc;
+	}
+	rc = nvmeof_identify(ctrl, NVME_ID_CNS_CTRL, 0, id, &cpl);
+	if (nvme_report_result("identify controller", rc, &cpl)) {
+		rc = 1;
+		goto out;
+	}
+	/* As nvme-cli: room for every group and, without --groups, every namespace. */
+	len = (uint32_t)sizeof(struct nvme_ana_log_hdr) + le32(id->nanagrpid) * (uint32_t)sizeof(struct nvme_ana_group_desc);
+	if (!(a.lsp & NVME_ANA_LOG_RGO))
+		len += le32(id->mnan) * 4u;
+	if (len > LOG_LEN_MAX) {
+		fprintf(stderr, "ana-log: the controller's ANA log would take %u bytes\n", len);
+		rc = 1;
+		goto out;
+	}
+	log = calloc(1, len);
+	if (!log) {
+		rc = 1;
+		goto out;
+	}
+	a.lid = NVME_LOG_ANA;
+	a.rae = true; /* as nvme-cli: leave the event to whoever else watches it */
+	rc = read_log(ctrl, &a, log, len, &cpl);
+	if (nvme_report_result("ana-log", rc, &cpl)) {
+		rc = 1;
+		goto out;
+	}
+	if (a.raw)
+		rc = write_all(log, len) ? 1 : 0;
+	else if (c.json)
+		nvme_print_ana_log_json(stdout, log, len, c.opts.subnqn);
+	else
+		nvme_print_ana_log_text(stdout, log, len, c.opts.subnqn);
 out:
 	nvmeof_ctrl_disconnect(ctrl);
 	free(log);

@@ -30,6 +30,7 @@ static const struct subcommand subcommands[] = {
 	{ "get-log", cmd_get_log, "retrieve any log page (hex dump or raw)" },
 	{ "smart-log", cmd_smart_log, "print the SMART / health information log" },
 	{ "error-log", cmd_error_log, "print the error information log" },
+	{ "ana-log", cmd_ana_log, "print the asymmetric namespace access log" },
 	{ "get-feature", cmd_get_feature, "get a feature's value" },
 	{ "set-feature", cmd_set_feature, "set a feature's value" },
 	{ "write-zeroes", cmd_write_zeroes, "write zeroes to a block range" },

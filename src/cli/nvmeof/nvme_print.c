@@ -334,3 +334,110 @@ void nvme_print_error_log_json(FILE *f, const struct nvme_error_log_entry *log, 
 	fprintf(f, "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
 	json_object_put(root);
 }
+
+/* ------------------------------------------------------------------ */
+/* ANA log: nvme-cli 2.x's "nvme ana-log" layouts                      */
+
+static const char *ana_state_text(uint8_t state)
+{
+	switch (state) {
+	case NVME_ANA_OPTIMIZED:
+		return "optimized";
+	case NVME_ANA_NON_OPTIMIZED:
+		return "non-optimized";
+	case NVME_ANA_INACCESSIBLE:
+		return "inaccessible";
+	case NVME_ANA_PERSISTENT_LOSS:
+		return "persistent-loss";
+	case NVME_ANA_CHANGE:
+		return "change";
+	}
+	return "invalid state";
+}
+
+/* The next descriptor of the log, copied to *d (descriptors are only 4-byte
+ * aligned); false when it does not fit in len. Its NSID list is cut to what
+ * fits: *nnsids. */
+static bool ana_next(const uint8_t *log, size_t len, size_t *off, struct nvme_ana_group_desc *d, uint32_t *nnsids)
+{
+	size_t room;
+
+	if (*off + sizeof(*d) > len)
+		return false;
+	memcpy(d, log + *off, sizeof(*d));
+	*off += sizeof(*d);
+	room = (len - *off) / 4;
+	*nnsids = le32(d->nnsids) < room ? le32(d->nnsids) : (uint32_t)room;
+	return true;
+}
+
+void nvme_print_ana_log_text(FILE *f, const uint8_t *log, size_t len, const char *dev)
+{
+	struct nvme_ana_log_hdr hdr, *h = &hdr;
+	size_t off = sizeof(*h);
+
+	memset(h, 0, sizeof(*h));
+	memcpy(h, log, len < sizeof(*h) ? len : sizeof(*h));
+	fprintf(f, "Asymmetric Namespace Access Log for NVMe device: %s\n", dev);
+	fprintf(f, "ANA LOG HEADER :-\n");
+	fprintf(f, "chgcnt\t:\t%" PRIu64 "\n", le64(h->chgcnt));
+	fprintf(f, "ngrps\t:\t%u\n", le16(h->ngrps));
+	fprintf(f, "ANA Log Desc :-\n");
+	for (unsigned int i = 0; i < le16(h->ngrps); i++) {
+		struct nvme_ana_group_desc desc, *d = &desc;
+		uint32_t n;
+
+		if (!ana_next(log, len, &off, d, &n))
+			break;
+		fprintf(f, "grpid\t:\t%u\n", le32(d->grpid));
+		fprintf(f, "nnsids\t:\t%u\n", le32(d->nnsids));
+		fprintf(f, "chgcnt\t:\t%" PRIu64 "\n", le64(d->chgcnt));
+		fprintf(f, "state\t:\t%s\n", ana_state_text(d->state));
+		for (uint32_t j = 0; j < n; j++)
+			fprintf(f, "\tnsid\t:\t%u\n", get_le32(log + off + 4 * j));
+		fprintf(f, "\n");
+		off += 4 * (size_t)n;
+	}
+}
+
+void nvme_print_ana_log_json(FILE *f, const uint8_t *log, size_t len, const char *dev)
+{
+	struct nvme_ana_log_hdr hdr, *h = &hdr;
+	json_object *root = json_object_new_object();
+	json_object *list = json_object_new_array();
+	size_t off = sizeof(*h);
+
+	memset(h, 0, sizeof(*h));
+	memcpy(h, log, len < sizeof(*h) ? len : sizeof(*h));
+
+	json_object_object_add(root, "Asymmetric Namespace Access Log for NVMe device", json_object_new_string(dev));
+	json_object_object_add(root, "chgcnt", json_object_new_uint64(le64(h->chgcnt)));
+	json_object_object_add(root, "ngrps", json_object_new_int(le16(h->ngrps)));
+	for (unsigned int i = 0; i < le16(h->ngrps); i++) {
+		struct nvme_ana_group_desc desc, *d = &desc;
+		json_object *o, *nsids;
+		uint32_t n;
+
+		if (!ana_next(log, len, &off, d, &n))
+			break;
+		o = json_object_new_object();
+		nsids = json_object_new_array();
+		json_object_object_add(o, "grpid", json_object_new_int64(le32(d->grpid)));
+		json_object_object_add(o, "nnsids", json_object_new_int64(le32(d->nnsids)));
+		json_object_object_add(o, "chgcnt", json_object_new_uint64(le64(d->chgcnt)));
+		json_object_object_add(o, "state", json_object_new_string(ana_state_text(d->state)));
+		for (uint32_t j = 0; j < n; j++) {
+			json_object *ns = json_object_new_object();
+
+			json_object_object_add(ns, "nsid", json_object_new_int64(get_le32(log + off + 4 * j)));
+			json_object_array_add(nsids, ns);
+		}
+		json_object_object_add(o, "NSIDS", nsids);
+		off += 4 * (size_t)n;
+		json_object_array_add(list, o);
+	}
+	/* nvme-cli's key, trailing space included. */
+	json_object_object_add(root, "ANA DESC LIST ", list);
+	fprintf(f, "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
+	json_object_put(root);
+}

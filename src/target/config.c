@@ -2225,11 +2225,22 @@ static void plan_describe(const struct cfg *new, const struct plan_step *st, boo
 		snprintf(buf, len, "%s port %u (%s:%s)%s", done ? "removed" : "remove", po->portid, po->traddr,
 			 po->trsvcid, st->changed ? " to recreate it changed" : "");
 		break;
-	case PLAN_ADD_PORT:
-		snprintf(buf, len, "%s port %u: %s %s:%s, tsas %s, treq %s, %u referral(s)", done ? "added" : "add",
-			 po->portid, adrfam_name(po->adrfam), po->traddr, po->trsvcid, po->tls ? "tls1.3" : "none",
-			 nvmf_port_treq_name(po->treq), port->n_referrals);
+	case PLAN_ADD_PORT: {
+		bool ana_default = port->ana_state[NVMF_ANA_DEFAULT_GRPID] == NVME_ANA_OPTIMIZED;
+		size_t off;
+
+		for (unsigned int g = 1; g <= NVMF_ANA_GRP_MAX; g++)
+			ana_default &= g == NVMF_ANA_DEFAULT_GRPID || !port->ana_listed[g];
+		off = (size_t)snprintf(buf, len, "%s port %u: %s %s:%s, tsas %s, treq %s, %u referral(s)%s",
+				       done ? "added" : "add", po->portid, adrfam_name(po->adrfam), po->traddr,
+				       po->trsvcid, po->tls ? "tls1.3" : "none", nvmf_port_treq_name(po->treq),
+				       port->n_referrals, ana_default ? "" : ", ANA groups:");
+		for (unsigned int g = 1; !ana_default && g <= NVMF_ANA_GRP_MAX && off < len; g++)
+			if (port->ana_listed[g])
+				off += (size_t)snprintf(buf + off, len - off, " %u %s", g,
+							nvmf_ana_state_name(port->ana_state[g]));
 		break;
+	}
 	case PLAN_LINK:
 		snprintf(buf, len, "%s %s on port %u", done ? "exported" : "export", st->nqn, po->portid);
 		break;
@@ -2280,6 +2291,11 @@ static void plan_describe(const struct cfg *new, const struct plan_step *st, boo
 		snprintf(buf, len, "%s namespace %u to %s: %s%s%s", done ? "added" : "add", st->nsid,
 			 st->new_s->nqn, st->ns->bopts.path ? st->ns->bopts.path : size,
 			 st->ns->bopts.read_only ? ", read-only" : "", st->ns->enabled ? "" : ", disabled");
+		if (ns_grpid(st->ns) != NVMF_ANA_DEFAULT_GRPID) {
+			size_t off = strlen(buf);
+
+			snprintf(buf + off, len - off, ", ANA group %u", ns_grpid(st->ns));
+		}
 		break;
 	}
 	}

@@ -297,7 +297,7 @@ static void test_identify_ctrl(void **state)
 	assert_int_equal(le32(id->ioccsz), (64 + NVMF_IO_INCAPSULE) / 16);
 	assert_int_equal(le32(id->iorcsz), 1);
 	assert_int_equal(id->msdbd, 1);
-	assert_int_equal(id->cmic, 3);
+	assert_int_equal(id->cmic, 0x0b); /* multi-port, multi-controller, ANA */
 	assert_int_equal(id->mdts, NVMF_MDTS_SHIFT);
 	assert_int_equal(id->cntrltype, 1);
 	assert_int_equal(id->sqes, 0x66);
@@ -306,7 +306,7 @@ static void test_identify_ctrl(void **state)
 	assert_int_equal(le32(id->mnan), NVMF_MAX_NSID);
 	assert_int_equal(id->vwc & 1, 1);
 	assert_int_equal(le16(id->oncs), 0x0d);
-	assert_int_equal(le32(id->oaes), 1u << 8);
+	assert_int_equal(le32(id->oaes), (1u << 8) | (1u << 11)); /* NS attribute, ANA change */
 	assert_int_equal(le32(id->ctratt), 0x41);
 	assert_int_equal(le32(id->ver), 0x00010300);
 	assert_int_equal(id->lpa, 0x07);

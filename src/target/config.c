@@ -66,6 +66,7 @@ struct cfg_subsys {
 	bool monitor;
 	char serial[CFG_SERIAL_MAX + 1]; /* "" = target default */
 	char model[CFG_MODEL_MAX + 1];
+	uint16_t cntlid_min, cntlid_max; /* 0 = nvmet's defaults (1, 0xffef) */
 	cfg_nqn *hosts;
 	unsigned int n_hosts;
 	struct cfg_ns *ns;
@@ -699,14 +700,25 @@ static int check_ids_unique(struct cfg_ctx *c, const struct cfg *cfg, const stru
 	return 0;
 }
 
+static uint16_t cfg_cntlid_min(const struct cfg_subsys *s)
+{
+	return s->cntlid_min ? s->cntlid_min : 1;
+}
+
+static uint16_t cfg_cntlid_max(const struct cfg_subsys *s)
+{
+	return s->cntlid_max ? s->cntlid_max : 0xffef;
+}
+
 static int parse_subsys_attr(struct cfg_ctx *c, struct json_object *attr, const char *where,
 			     struct cfg_subsys *s)
 {
 	static const char *const known[] = { "allow_any_host", "serial", "model", "monitor",
-					     "pi_enable", NULL };
+					     "pi_enable", "cntlid_min", "cntlid_max", NULL };
 	char buf[CFG_WHERE];
 	struct json_object *v;
 	const char *str;
+	uint64_t u;
 	bool pi;
 	int ret;
 
@@ -734,6 +746,19 @@ static int parse_subsys_attr(struct cfg_ctx *c, struct json_object *attr, const 
 					str, CFG_MODEL_MAX);
 		snprintf(s->model, sizeof(s->model), "%s", str);
 	}
+	if ((v = member(attr, "cntlid_min"))) {
+		if ((ret = val_uint(c, v, join(buf, where, "cntlid_min"), 1, 0xffef, &u)))
+			return ret;
+		s->cntlid_min = (uint16_t)u;
+	}
+	if ((v = member(attr, "cntlid_max"))) {
+		if ((ret = val_uint(c, v, join(buf, where, "cntlid_max"), 1, 0xffef, &u)))
+			return ret;
+		s->cntlid_max = (uint16_t)u;
+	}
+	if (cfg_cntlid_min(s) > cfg_cntlid_max(s))
+		return cfg_fail(c, join(buf, where, "cntlid_min"), "%u is above cntlid_max %u", cfg_cntlid_min(s),
+				cfg_cntlid_max(s));
 	if ((v = member(attr, "pi_enable"))) {
 		if ((ret = val_bool(c, v, join(buf, where, "pi_enable"), &pi)))
 			return ret;
@@ -1358,6 +1383,10 @@ static int cfg_apply(struct cfg_ctx *c, struct cfg *cfg, struct nvmf_tgt *tgt)
 			apply_fail(c, join(buf, where, "attr"), ret, "cannot set serial/model");
 			goto out;
 		}
+		if ((ret = nvmf_subsys_set_cntlid_range(subsys[i], cfg_cntlid_min(s), cfg_cntlid_max(s))) < 0) {
+			apply_fail(c, join(buf, where, "attr"), ret, "cannot set the controller ID range");
+			goto out;
+		}
 		nvmf_subsys_set_allow_any_host(subsys[i], s->allow_any_host);
 		nvmf_subsys_set_monitor(subsys[i], s->monitor);
 		for (unsigned int j = 0; j < s->n_hosts; j++) {
@@ -1726,6 +1755,15 @@ static struct json_object *cfg_from_snapshot(struct json_object *snap, struct nv
 		json_object_array_sort(allowed, cmp_json_str);
 		json_object_object_add(attr, "allow_any_host",
 				       jstr(snap_bool(ss, "allow_any_host") ? "1" : "0"));
+		/* Only a range narrower than nvmet's default is worth writing. */
+		if (snap_int(ss, "cntlid_min") > 1 || (snap_int(ss, "cntlid_max") && snap_int(ss, "cntlid_max") < 0xffef)) {
+			char v[8];
+
+			snprintf(v, sizeof(v), "%u", (unsigned int)snap_int(ss, "cntlid_max"));
+			json_object_object_add(attr, "cntlid_max", jstr(v));
+			snprintf(v, sizeof(v), "%u", (unsigned int)snap_int(ss, "cntlid_min"));
+			json_object_object_add(attr, "cntlid_min", jstr(v));
+		}
 		json_object_object_add(attr, "model", jstr(snap_str(ss, "model")));
 		if (snap_bool(ss, "monitor"))
 			json_object_object_add(attr, "monitor", jstr("1"));
@@ -2098,6 +2136,7 @@ static const struct cfg_ns *ns_by_id(const struct cfg_subsys *s, uint32_t nsid)
 static bool attr_changed(const struct cfg_subsys *old, const struct cfg_subsys *new)
 {
 	return old->allow_any_host != new->allow_any_host || old->monitor != new->monitor ||
+	       cfg_cntlid_min(old) != cfg_cntlid_min(new) || cfg_cntlid_max(old) != cfg_cntlid_max(new) ||
 	       (new->serial[0] && strcmp(old->serial, new->serial)) ||
 	       (new->model[0] && strcmp(old->model, new->model));
 }
@@ -2257,6 +2296,12 @@ static void plan_describe(const struct cfg *new, const struct plan_step *st, boo
 			 st->new_s->nqn, st->new_s->allow_any_host, st->new_s->monitor,
 			 st->new_s->serial[0] ? ", serial " : "", st->new_s->serial,
 			 st->new_s->model[0] ? ", model " : "", st->new_s->model);
+		if (st->new_s->cntlid_min || st->new_s->cntlid_max) {
+			size_t off = strlen(buf);
+
+			snprintf(buf + off, len - off, ", cntlid %u-%u", cfg_cntlid_min(st->new_s),
+				 cfg_cntlid_max(st->new_s));
+		}
 		break;
 	case PLAN_ALLOW_HOST:
 		snprintf(buf, len, "%s host %s on %s", done ? "allowed" : "allow", st->host_nqn, st->new_s->nqn);
@@ -2403,6 +2448,11 @@ fail_port:
 		if ((st->new_s->serial[0] || st->new_s->model[0]) &&
 		    (ret = nvmf_subsys_set_ident(subsys, st->new_s->serial[0] ? st->new_s->serial : NULL,
 						 st->new_s->model[0] ? st->new_s->model : NULL))) {
+			if (st->op == PLAN_ADD_SUBSYS)
+				nvmf_subsys_remove(tgt, subsys);
+			return ret;
+		}
+		if ((ret = nvmf_subsys_set_cntlid_range(subsys, cfg_cntlid_min(st->new_s), cfg_cntlid_max(st->new_s)))) {
 			if (st->op == PLAN_ADD_SUBSYS)
 				nvmf_subsys_remove(tgt, subsys);
 			return ret;

@@ -182,7 +182,7 @@ static bool cntlid_in_use(const struct nvmf_subsys *subsys, uint16_t cntlid)
 struct nvmf_ctrl *nvmf_ctrl_create_locked(struct nvmf_subsys *subsys, struct nvmf_sq *admin_sq,
 					  const struct nvmf_connect_data *data, uint32_t kato_ms)
 {
-	unsigned int span = NVMF_CNTLID_MAX - NVMF_CNTLID_MIN + 1;
+	unsigned int span = (unsigned int)subsys->cntlid_max - subsys->cntlid_min + 1;
 	struct nvmf_ctrl *ctrl;
 	uint16_t cntlid = 0;
 
@@ -191,7 +191,9 @@ struct nvmf_ctrl *nvmf_ctrl_create_locked(struct nvmf_subsys *subsys, struct nvm
 	for (unsigned int i = 0; i < span; i++) {
 		uint16_t c = subsys->next_cntlid;
 
-		subsys->next_cntlid = c >= NVMF_CNTLID_MAX ? NVMF_CNTLID_MIN : (uint16_t)(c + 1);
+		if (c < subsys->cntlid_min || c > subsys->cntlid_max)
+			c = subsys->cntlid_min;
+		subsys->next_cntlid = c >= subsys->cntlid_max ? subsys->cntlid_min : (uint16_t)(c + 1);
 		if (!cntlid_in_use(subsys, c)) {
 			cntlid = c;
 			break;

@@ -145,6 +145,7 @@ struct nvmf_subsys {
 	struct nvmf_ctrl *ctrls; /* linked controllers */
 	unsigned int nr_ctrls_alive; /* including unlinked ones not yet freed */
 	uint16_t next_cntlid;
+	uint16_t cntlid_min, cntlid_max; /* nvmet's attr_cntlid_min/max: disjoint ranges for multi-target export */
 	struct nvmf_subsys *next;
 };
 

@@ -146,6 +146,8 @@ static struct nvmf_subsys *subsys_alloc(struct nvmf_tgt *tgt, const char *nqn)
 	s->serial[NVMF_SERIAL_LEN] = '\0';
 	snprintf(s->model, sizeof(s->model), "%s", NVMF_DEFAULT_MODEL);
 	s->next_cntlid = NVMF_CNTLID_MIN;
+	s->cntlid_min = NVMF_CNTLID_MIN;
+	s->cntlid_max = NVMF_CNTLID_MAX;
 	for (unsigned int i = 0; i <= NVMF_MAX_NSID; i++)
 		atomic_init(&s->active[i], NULL);
 	return s;
@@ -599,6 +601,19 @@ int nvmf_subsys_set_ident(struct nvmf_subsys *subsys, const char *serial, const 
 		snprintf(subsys->serial, sizeof(subsys->serial), "%s", serial);
 	if (model)
 		snprintf(subsys->model, sizeof(subsys->model), "%s", model);
+	pthread_mutex_unlock(&subsys->tgt->lock);
+	return 0;
+}
+
+int nvmf_subsys_set_cntlid_range(struct nvmf_subsys *subsys, uint16_t min, uint16_t max)
+{
+	if (min < NVMF_CNTLID_MIN || max > NVMF_CNTLID_MAX || min > max || subsys->is_discovery)
+		return -EINVAL;
+	pthread_mutex_lock(&subsys->tgt->lock);
+	subsys->cntlid_min = min;
+	subsys->cntlid_max = max;
+	if (subsys->next_cntlid < min || subsys->next_cntlid > max)
+		subsys->next_cntlid = min;
 	pthread_mutex_unlock(&subsys->tgt->lock);
 	return 0;
 }
@@ -1141,6 +1156,8 @@ static struct json_object *subsys_json_locked(struct nvmf_subsys *s)
 	json_object_object_add(j, "model", json_object_new_string(s->model));
 	json_object_object_add(j, "allow_any_host", json_object_new_boolean(s->allow_any_host));
 	json_object_object_add(j, "monitor", json_object_new_boolean(s->monitor));
+	json_object_object_add(j, "cntlid_min", json_object_new_int(s->cntlid_min));
+	json_object_object_add(j, "cntlid_max", json_object_new_int(s->cntlid_max));
 	for (struct nvmf_host_ref *r = s->hosts; r; r = r->next)
 		json_object_array_add(hosts, json_object_new_string(r->host->nqn));
 	json_object_object_add(j, "hosts", hosts);

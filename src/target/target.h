@@ -105,6 +105,12 @@ bool nvmf_subsys_allows_any_host(struct nvmf_subsys *subsys);
 void nvmf_subsys_set_monitor(struct nvmf_subsys *subsys, bool monitor);
 /* serial: up to 20 ASCII chars, model: up to 40; NULL keeps the default. */
 int nvmf_subsys_set_ident(struct nvmf_subsys *subsys, const char *serial, const char *model);
+/*
+ * Controller IDs handed out, as nvmet's attr_cntlid_min/max (default 1 and
+ * 0xffef): targets that export one subsystem together give each a disjoint
+ * range so a host sees distinct CNTLIDs. New controllers only. 0 or -EINVAL.
+ */
+int nvmf_subsys_set_cntlid_range(struct nvmf_subsys *subsys, uint16_t min, uint16_t max);
 int nvmf_subsys_add_host(struct nvmf_subsys *subsys, const char *hostnqn);
 int nvmf_subsys_remove_host(struct nvmf_subsys *subsys, const char *hostnqn);
 /* On success *nsid_out (if not NULL) holds the NSID; connected hosts get an AEN. */
@@ -200,6 +206,7 @@ bool nvmf_nqn_valid(const char *nqn);
 /*
  * Snapshot of the whole target as a json-c object (caller puts it):
  * { "subsystems": [ { "nqn", "serial", "model", "allow_any_host", "monitor",
+ *       "cntlid_min", "cntlid_max",
  *       "hosts": [nqn...], "namespaces": [ { "nsid", "path", "size",
  *       "block_size", "uuid", "nguid", "ana_grpid", "enabled", "stats": {...} } ],
  *       "controllers": [ { "cntlid", "hostnqn", "hostid", "peer",

@@ -45,7 +45,8 @@ config() {
       "param": {}, "referrals": [], "subsystems": [ "$NQN" ] }
   ],
   "subsystems": [
-    { "nqn": "$NQN", "allowed_hosts": [], "attr": { "allow_any_host": "1" },
+    { "nqn": "$NQN", "allowed_hosts": [],
+      "attr": { "allow_any_host": "1", "cntlid_max": "299", "cntlid_min": "200", "serial": "ana0123456789" },
       "namespaces": [
         { "ana_grpid": 1, "device": { "path": "", "size": "16M" }, "enable": 1, "nsid": 1 },
         { "ana_grpid": $5, "device": { "path": "", "size": "16M" }, "enable": 1, "nsid": 2 },
@@ -90,6 +91,9 @@ check "ANATT 10, ANACAP all states, 128 groups" bash -c \
 	"grep -q '^anatt *: 10$' '$tmp/idc.txt' && grep -q '^anacap *: 31$' '$tmp/idc.txt' &&
 	 grep -q '^anagrpmax *: 128$' '$tmp/idc.txt' && grep -q '^nanagrpid *: 128$' '$tmp/idc.txt'"
 check "OAES announces ANA change notices (bit 11)" grep -q '^oaes *: 0x900$' "$tmp/idc.txt"
+check "CNTLID from attr.cntlid_min/max (200-299)" bash -c \
+	"c=\$(sed -n 's/^cntlid *: //p' '$tmp/idc.txt'); [ \$((c)) -ge 200 ] && [ \$((c)) -le 299 ]"
+check "serial from attr.serial" grep -q '^sn *: ana0123456789 *$' "$tmp/idc.txt"
 "$CLI" id-ns "${c1[@]}" -N 2 >"$tmp/idn2.txt"
 check "id-ns: nsid 2 in group 2, shared (NMIC 1)" bash -c \
 	"grep -q '^anagrpid *: 2$' '$tmp/idn2.txt' && grep -q '^nmic *: 0x1$' '$tmp/idn2.txt'"
@@ -142,6 +146,8 @@ check "the control socket refuses a bad state too" grep -q 'unknown ANA state \\
 echo "== save-config round trip"
 tc set-ana-state 2 3 non-optimized >/dev/null
 tc save-config "$tmp/saved.json" >/dev/null
+check "saved: the controller ID range" json_eq "$tmp/saved.json" \
+	"(d['subsystems'][0]['attr']['cntlid_min'], d['subsystems'][0]['attr']['cntlid_max'])" "('200', '299')"
 check "saved: namespaces' ana_grpid" json_eq "$tmp/saved.json" \
 	"[n['ana_grpid'] for n in d['subsystems'][0]['namespaces']]" "[1, 2, 1]"
 check "saved: ports' ana_groups in nvmetcli's form" json_eq "$tmp/saved.json" \

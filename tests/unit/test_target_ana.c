@@ -3,7 +3,8 @@
  * Asymmetric Namespace Access in the command layer: the ANA log's layout
  * (groups, NSID lists, RGO, LPO, change count), the ANA change event, the
  * Identify fields, and I/O admission by the port's state, including a
- * command parsed before a state change and executed after it.
+ * command parsed before a state change and executed after it; and the
+ * controller ID range that lets two targets export one subsystem.
  */
 #include "test_target_harness.h"
 
@@ -311,6 +312,38 @@ static void test_ana_admission(void **state)
 	env_teardown(&e);
 }
 
+/* attr_cntlid_min/max: controllers get IDs from the range only; a full range refuses Connect. */
+static void test_cntlid_range(void **state)
+{
+	struct env e;
+	struct fake_sq *f[3];
+
+	(void)state;
+	env_setup(&e, true);
+	assert_int_equal(nvmf_subsys_set_cntlid_range(e.subsys, 0, 5), -EINVAL);
+	assert_int_equal(nvmf_subsys_set_cntlid_range(e.subsys, 9, 8), -EINVAL);
+	assert_int_equal(nvmf_subsys_set_cntlid_range(e.subsys, 1, 0xfff0), -EINVAL);
+	assert_int_equal(nvmf_subsys_set_cntlid_range(e.subsys, 200, 201), 0);
+	for (int i = 0; i < 3; i++) {
+		f[i] = fake_sq_new(e.tgt, e.r, e.port);
+		if (i < 2) {
+			assert_int_equal(do_connect(f[i], 0, 31, NVME_CNTLID_DYNAMIC, SUBNQN, HOSTNQN, 0), 0);
+			assert_int_equal((uint16_t)le32(f[i]->cqe.dw0), 200 + i);
+		} else {
+			assert_int_not_equal(do_connect(f[i], 0, 31, NVME_CNTLID_DYNAMIC, SUBNQN, HOSTNQN, 0), 0);
+		}
+	}
+	/* One freed: the next controller takes its ID, still within the range. */
+	fake_sq_close(f[0]);
+	pump(e.r);
+	f[0] = fake_sq_new(e.tgt, e.r, e.port);
+	assert_int_equal(do_connect(f[0], 0, 31, NVME_CNTLID_DYNAMIC, SUBNQN, HOSTNQN, 0), 0);
+	assert_int_equal((uint16_t)le32(f[0]->cqe.dw0), 200);
+	for (int i = 0; i < 3; i++)
+		fake_sq_close(f[i]);
+	env_teardown(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +351,7 @@ int main(void)
 		cmocka_unit_test(test_ana_aen),
 		cmocka_unit_test(test_ana_identify),
 		cmocka_unit_test(test_ana_admission),
+		cmocka_unit_test(test_cntlid_range),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -111,6 +111,10 @@ check "a read of group 1 through port 1 succeeds" [ $? = 0 ]
 "$CLI" write "${c2[@]}" -N 2 --start-block 0 --data-size 4096 --data "$tmp/data" >/dev/null 2>&1
 check "a write to group 2 through port 2 succeeds" [ $? = 0 ]
 
+tc list >"$tmp/list.txt"
+check "target list shows each port's ANA groups" bash -c \
+	"grep -A4 '^port 1 ' '$tmp/list.txt' | grep -q '^  ana group 2 inaccessible$' &&
+	 grep -A4 '^port 2 ' '$tmp/list.txt' | grep -q '^  ana group 1 inaccessible$'"
 tc set-ana-state 1 2 persistent-loss >/dev/null
 "$CLI" read "${c1[@]}" -N 2 --start-block 0 --data-size 4096 >/dev/null 2>"$tmp/r.err"
 check "persistent-loss: the ANA Persistent Loss status" grep -q "Asymmetric Access Persistent Loss (sct 3 sc 0x01)" "$tmp/r.err"

@@ -472,6 +472,11 @@ static void print_list(struct json_object *snap)
 			struct json_object *r = json_object_array_get_idx(refs, j);
 			printf("  referral %s:%s\n", jstr(r, "traddr"), jstr(r, "trsvcid"));
 		}
+		struct json_object *groups = jget(p, "ana_groups");
+		for (size_t j = 0; j < jlen(groups); j++) {
+			struct json_object *g = json_object_array_get_idx(groups, j);
+			printf("  ana group %llu %s\n", (unsigned long long)ju64(g, "grpid"), jstr(g, "state"));
+		}
 	}
 	if (jlen(subs) == 0 && jlen(ports) == 0)
 		puts("(no subsystems, no ports)");

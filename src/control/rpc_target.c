@@ -271,7 +271,7 @@ static int rpc_add_ns(void *ctx, struct json_object *params, struct json_object 
 	bo.ceph_conf = ceph_conf;
 	bo.ceph_id = ceph_id;
 	int rc = backend_open(&bo, &be, msg, sizeof(msg));
-	if (rc == -ENOENT && size == 0 && path && *path)
+	if (rc == -ENOENT && size == 0 && path && *path && !backend_path_is_rbd(path))
 		return rpc_fail_errno(err, rc, "%s (give a size, add-ns --size SIZE, to create it)",
 				      msg[0] ? msg : path);
 	if (rc)

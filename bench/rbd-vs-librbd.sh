@@ -7,6 +7,8 @@
 # means over ROUNDS rounds).
 #
 #   usage: bench/rbd-vs-librbd.sh [BUILD_DIR] [SECONDS] [ROUNDS]   (build, 10, 2)
+#   TARGET_ARGS="--spin-us 0 ..." adds options to nvmeof-target, FIO_OPTS="--busy_poll=1"
+#   to fio (nvmeof perf busy-polls its queue: with busy_poll fio does too).
 #
 # Needs root (a private network namespace for the cluster's fixed ports),
 # fio with its rbd engine, and the Ceph packages (see ../shared/ceph/README.md).
@@ -48,7 +50,7 @@ export CEPH_CONF # fio's rbd engine reads the default conf, which CEPH_CONF name
 NQN=nqn.2026-01.io.nvmeof:rbd-bench
 PORT=4420
 "$bdir/nvmeof-target" --addr 127.0.0.1 --port $PORT --disc-port 0 --nqn $NQN --ram-size 1M \
-	--rpc-socket "$tmp/sock" --ceph-conf "$CEPH_CONF" >"$tmp/target.log" 2>&1 &
+	--rpc-socket "$tmp/sock" --ceph-conf "$CEPH_CONF" ${TARGET_ARGS:-} >"$tmp/target.log" 2>&1 &
 tpid=$!
 for _ in $(seq 100); do grep -q 'nvmeof-target: ready' "$tmp/target.log" && [ -S "$tmp/sock" ] && break; sleep 0.1; done
 "$bdir/nvmeof" target --rpc-socket "$tmp/sock" add-ns $NQN --nsid 2 --path "rbd:$CEPH_POOL/$CEPH_IMAGE" >/dev/null ||
@@ -56,7 +58,7 @@ for _ in $(seq 100); do grep -q 'nvmeof-target: ready' "$tmp/target.log" && [ -S
 
 fio_run() { # PATTERN BS QD -> "IOPS MIBPS"
 	fio --name=librbd --ioengine=rbd --clientname=admin --pool="$CEPH_POOL" --rbdname="$CEPH_IMAGE" \
-		--rw="$1" --bs="$2" --iodepth="$3" --numjobs=1 --direct=1 --time_based --runtime="$SECS" \
+		--rw="$1" --bs="$2" --iodepth="$3" --numjobs=1 --direct=1 --time_based --runtime="$SECS" ${FIO_OPTS:-} \
 		--output-format=json >"$tmp/fio.json" 2>"$tmp/fio.err" || { cat "$tmp/fio.err" >&2; echo "0 0"; return; }
 	python3 - "$tmp/fio.json" "$1" <<'EOF'
 import json, sys
@@ -75,6 +77,7 @@ echo "prefill: 1 MiB sequential writes over the whole image"
 fio --name=fill --ioengine=rbd --clientname=admin --pool="$CEPH_POOL" --rbdname="$CEPH_IMAGE" \
 	--rw=write --bs=1M --iodepth=16 >/dev/null 2>&1
 
+echo "target options: ${TARGET_ARGS:-(defaults)}; fio options: ${FIO_OPTS:-(defaults)}"
 echo "$(nproc) vCPUs; ${SECS} s per run, ${ROUNDS} rounds, alternating librbd (fio rbd engine) and the target"
 printf '%-22s %-7s %12s %10s\n' workload via IOPS MiB/s
 summary=()

@@ -9,6 +9,7 @@
 #   - bad rbd paths, a missing pool or image refused with clear messages;
 #   - a namespace removed while perf runs: the image is closed (its watcher
 #     gone) once the last I/O completed, and the target carries on;
+#   - SIGHUP with a namespace added to the file: added, the others kept;
 #   - the cluster stopped: a read fails within the client timeout with
 #     Namespace Not Ready (retryable, DNR clear), never hangs; add-ns fails
 #     with a clear message.
@@ -216,6 +217,21 @@ check "the removed namespace's image is closed (no watcher left)" [ "$gone" = 1 
 check "target alive after the removal" kill -0 "$tpid"
 nv read -N 1 --start-block 4096 --data-size 4096 --data "$tmp/back1" >/dev/null 2>&1
 check "namespace 1 still serves I/O" [ $? = 0 ]
+
+echo "== reload"
+python3 - "$tmp/config.json" "$CEPH_POOL" "$CEPH_CONF" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["subsystems"][0]["namespaces"].append(
+    {"nsid": 3, "device": {"path": "rbd:%s/img2" % sys.argv[2]}, "ceph": {"conf": sys.argv[3]}})
+json.dump(d, open(sys.argv[1], "w"))
+EOF
+kill -HUP "$tpid"
+for _ in $(seq 100); do grep -qE "reload: .*change\(s\) applied|reload refused" "$LOG" && break; sleep 0.1; done
+check "SIGHUP adds the file's new rbd namespace 3" grep -q "reload: added namespace 3 to $NQN" "$LOG"
+check "and keeps namespace 1 (same path and Ceph settings)" bash -c "! grep -q 'reload: removed namespace 1 ' '$LOG'"
+nv read -N 3 --start-block 0 --data-size 4096 --data "$tmp/back3" >/dev/null 2>&1
+check "namespace 3 serves I/O" [ $? = 0 ]
 
 echo "== the cluster stops"
 stop_cluster

@@ -124,9 +124,9 @@ const char *backend_rbd_default_id(void);
 /*
  * Open the right backend for opts->path: RAM when no path, RBD for
  * "rbd:POOL/IMAGE", block device for a block special file, regular file
- * otherwise. Opening an RBD image talks to the cluster: it blocks the
- * caller (control thread) for at most the client's mount timeout. Returns 0 or -errno with a
- * message in errbuf.
+ * otherwise. Returns 0 or -errno with a message in errbuf. Opening an RBD
+ * image talks to the cluster: it blocks the caller (the control thread,
+ * never a reactor) for at most the client's mount timeout.
  */
 int backend_open(const struct backend_open_opts *opts, struct backend **out, char *errbuf,
 		 size_t errlen);

@@ -63,7 +63,7 @@ static bool backend_err_transient(int res)
 
 static uint16_t backend_status(struct nvmf_req *req, int res)
 {
-	/* Namespace Not Ready without DNR: the host retries (NVMe 2.0 base 8.1.4.2). */
+	/* Namespace Not Ready with DNR clear: the host may retry the command. */
 	if (backend_err_transient(res)) {
 		log_warn_rl(LOG_COMP, "%s qid %u cid %u nsid %u: storage unreachable (%s): Namespace Not Ready",
 			    req->sq->peer, req->sq->qid, le16(req->cmd.cid), le32(req->cmd.nsid),

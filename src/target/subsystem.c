@@ -794,8 +794,9 @@ int nvmf_subsys_add_ns(struct nvmf_subsys *subsys, const struct nvmf_ns_opts *op
 			nvmf_ctrl_ns_changed_locked(c, nsid);
 	}
 	nvmf_tgt_disc_changed_locked(tgt);
-	pthread_mutex_unlock(&tgt->lock);
+	/* Under the lock, so that the namespace cannot be removed (and be closed) first. */
 	backend_set_resize_hook(be, ns_backend_resized, tgt);
+	pthread_mutex_unlock(&tgt->lock);
 	log_info(LOG_COMP, "%s: namespace %u added (%s, %llu blocks of %u)", subsys->nqn, nsid,
 		 be->path ? be->path : "ram", (unsigned long long)ns->nblocks, be->block_size);
 	if (nsid_out)

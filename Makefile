@@ -39,7 +39,7 @@ VERSION_DEF := $(if $(GIT_DESCRIBE),-DNVMEOF_GIT_DESCRIBE='"$(GIT_DESCRIBE)"')
 CFLAGS := -std=c17 -D_GNU_SOURCE $(OPT) $(VERSION_DEF) -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	-Isrc -Iinclude -MMD -MP -pthread $(EXTRA_CFLAGS)
 LDFLAGS := $(LDSAN) -pthread $(EXTRA_LDFLAGS)
-LIBS_TARGET := -luring -lisal -ljson-c -lssl -lcrypto
+LIBS_TARGET := -luring -lisal -ljson-c -lssl -lcrypto -lrbd -lrados
 LIBS_HOST := -luring -lisal -ljson-c -lssl -lcrypto -lm
 
 COMMON_SRC := $(wildcard src/common/*.c src/proto/*.c src/crypto/*.c)
@@ -90,7 +90,7 @@ $(HOST_BIN): $(call obj,$(HOST_MAIN_SRC)) $(LIB_HOST) $(LIB_COMMON)
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_TARGET) $(LIB_HOST) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_TARGET) $(LIB_HOST) $(LIB_COMMON) \
-		$(LIBS_HOST) -lcmocka
+		$(LIBS_HOST) -lrbd -lrados -lcmocka
 
 # One command on a fresh machine: dependencies, build, start the embedded default.
 run:

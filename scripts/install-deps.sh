@@ -4,7 +4,7 @@
 #   scripts/install-deps.sh --test   build + test dependencies (cmocka, clang/libFuzzer, valgrind)
 set -eu
 
-pkgs=(build-essential pkg-config liburing-dev libisal-dev libjson-c-dev libssl-dev)
+pkgs=(build-essential pkg-config liburing-dev libisal-dev libjson-c-dev libssl-dev librbd-dev)
 if [ "${1:-}" = --test ]; then
 	pkgs+=(libcmocka-dev clang libclang-rt-14-dev valgrind python3 iproute2 procps)
 fi

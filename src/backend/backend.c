@@ -28,6 +28,8 @@ int backend_open(const struct backend_open_opts *opts, struct backend **out, cha
 	}
 	if (!path || !*path)
 		return backend_ram_open(opts, out, errbuf, errlen);
+	if (backend_path_is_rbd(path))
+		return backend_rbd_open(opts, out, errbuf, errlen);
 
 	if (stat(path, &st) < 0) {
 		int err = errno;

@@ -12,7 +12,9 @@
 #define NVMEOF_BACKEND_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/uio.h>
 
 #include "reactor/reactor.h"
@@ -38,18 +40,22 @@ struct backend_io {
 	struct backend *be;
 	struct reactor *reactor;
 	uint64_t progress; /* bytes already transferred (short I/O resumes here) */
+	struct backend_io *next; /* completion queue link (RBD) */
+	void *priv;
 };
 
 enum backend_kind {
 	BACKEND_RAM,
 	BACKEND_FILE,
 	BACKEND_BLOCK,
+	BACKEND_RBD,
 };
 
 struct backend {
 	const struct backend_ops *ops;
 	enum backend_kind kind;
 	char *path; /* NULL for RAM */
+	char *ceph_conf, *ceph_id; /* RBD: as given for this namespace, NULL = daemon default */
 	uint64_t size; /* bytes, multiple of block_size */
 	uint32_t block_size; /* 512 or 4096 */
 	bool volatile_cache; /* Flush/FUA are meaningful */
@@ -69,6 +75,15 @@ struct backend_ops {
 	/* Flush everything synchronously (shutdown). */
 	int (*sync)(struct backend *be);
 	void (*close)(struct backend *be);
+	/*
+	 * Optional (backends whose size can change behind our back, RBD):
+	 * fn(arg, be, new_size) is called from a backend thread after a
+	 * resize; fn = NULL stops the calls (close does it too). A call under
+	 * way when the hook is cleared may still be made, so fn must look be
+	 * up among the live backends before touching it.
+	 */
+	void (*set_resize_hook)(struct backend *be,
+				void (*fn)(void *arg, struct backend *be, uint64_t size), void *arg);
 };
 
 struct backend_open_opts {
@@ -77,16 +92,53 @@ struct backend_open_opts {
 	uint32_t block_size; /* 0 = 512 (or the device's logical block size) */
 	bool direct; /* O_DIRECT for file/block (when alignment allows) */
 	bool read_only;
+	const char *ceph_conf; /* RBD: Ceph client settings, NULL = daemon default */
+	const char *ceph_id; /* RBD: client id without "client.", NULL = daemon default */
 };
 
+/* An RBD path, "rbd:POOL/IMAGE" or "rbd:POOL/NAMESPACE/IMAGE". */
+#define BACKEND_RBD_PREFIX "rbd:"
+#define BACKEND_RBD_NAME_MAX 256
+struct backend_rbd_spec {
+	char pool[BACKEND_RBD_NAME_MAX];
+	char ns[BACKEND_RBD_NAME_MAX]; /* rados namespace, "" = default */
+	char image[BACKEND_RBD_NAME_MAX];
+};
+
+static inline bool backend_path_is_rbd(const char *path)
+{
+	return path && !strncmp(path, BACKEND_RBD_PREFIX, sizeof(BACKEND_RBD_PREFIX) - 1);
+}
+
+/* Parse an "rbd:" path: 0, or -EINVAL with "PATH: reason" in err. */
+int backend_rbd_parse_path(const char *path, struct backend_rbd_spec *spec, char *err, size_t errlen);
+
 /*
- * Open the right backend for opts->path: RAM when no path, block device for
- * a block special file, regular file otherwise. Returns 0 or -errno with a
- * message in errbuf.
+ * Daemon-wide Ceph client settings for RBD namespaces that name none
+ * (default /etc/ceph/ceph.conf and id admin). Call before opening any.
+ */
+int backend_rbd_set_defaults(const char *conf, const char *id);
+const char *backend_rbd_default_conf(void);
+const char *backend_rbd_default_id(void);
+
+/*
+ * Open the right backend for opts->path: RAM when no path, RBD for
+ * "rbd:POOL/IMAGE", block device for a block special file, regular file
+ * otherwise. Returns 0 or -errno with a message in errbuf. Opening an RBD
+ * image talks to the cluster: it blocks the caller (the control thread,
+ * never a reactor) for at most the client's mount timeout.
  */
 int backend_open(const struct backend_open_opts *opts, struct backend **out, char *errbuf,
 		 size_t errlen);
 void backend_close(struct backend *be);
+
+static inline void backend_set_resize_hook(struct backend *be,
+					   void (*fn)(void *arg, struct backend *be, uint64_t size),
+					   void *arg)
+{
+	if (be->ops->set_resize_hook)
+		be->ops->set_resize_hook(be, fn, arg);
+}
 
 static inline int backend_submit(struct backend *be, struct reactor *r, struct backend_io *io)
 {

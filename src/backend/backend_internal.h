@@ -15,6 +15,8 @@ int backend_ram_open(const struct backend_open_opts *opts, struct backend **out,
 		     size_t errlen);
 int backend_file_open(const struct backend_open_opts *opts, bool is_block, struct backend **out,
 		      char *err, size_t errlen);
+int backend_rbd_open(const struct backend_open_opts *opts, struct backend **out, char *err,
+		     size_t errlen);
 
 /* Is [offset, offset + len) inside the backend? (overflow-safe) */
 static inline bool backend_range_ok(const struct backend *be, uint64_t offset, uint64_t len)

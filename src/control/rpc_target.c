@@ -219,18 +219,20 @@ static int rpc_add_ns(void *ctx, struct json_object *params, struct json_object 
 {
 	struct control *c = ctx;
 	struct nvmf_subsys *s;
-	const char *nqn, *path = NULL, *uuid = NULL, *nguid = NULL;
+	const char *nqn, *path = NULL, *uuid = NULL, *nguid = NULL, *ceph_conf = NULL, *ceph_id = NULL;
 	uint64_t nsid = 0, size = 0, block_size = 0;
 	bool read_only = false, direct = false;
 	struct nvmf_ns_opts nso = { .enabled = true };
 	struct backend_open_opts bo = { 0 };
 	struct backend *be;
-	char msg[200];
+	char msg[600];
 
 	if (rpc_params_only(params,
 			    PARAMS("nqn", "path", "nsid", "uuid", "nguid", "size", "block_size",
-				   "read_only", "direct"),
+				   "read_only", "direct", "ceph_conf", "ceph_id"),
 			    err) ||
+	    rpc_param_str(params, "ceph_conf", false, &ceph_conf, err) ||
+	    rpc_param_str(params, "ceph_id", false, &ceph_id, err) ||
 	    rpc_param_str(params, "path", false, &path, err) ||
 	    rpc_param_u64(params, "nsid", false, NVMF_MAX_NSID, &nsid, err) ||
 	    rpc_param_str(params, "uuid", false, &uuid, err) ||
@@ -246,8 +248,18 @@ static int rpc_add_ns(void *ctx, struct json_object *params, struct json_object 
 		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "nguid '%.64s' is not 32 hex digits", nguid);
 	if ((!path || !*path) && size == 0)
 		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "a RAM namespace (no path) needs a size");
-	if (path && *path && path[0] != '/')
-		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "path must be absolute");
+	if (backend_path_is_rbd(path)) {
+		struct backend_rbd_spec spec;
+
+		if (backend_rbd_parse_path(path, &spec, msg, sizeof(msg)))
+			return rpc_fail(err, JSONRPC_INVALID_PARAMS, "%s", msg);
+	} else if (path && *path && path[0] != '/') {
+		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "path must be absolute (or rbd:POOL/IMAGE)");
+	}
+	if ((ceph_conf || ceph_id) && !backend_path_is_rbd(path))
+		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "ceph_conf and ceph_id are only for rbd: paths");
+	if ((ceph_conf && !*ceph_conf) || (ceph_id && !*ceph_id))
+		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "ceph_conf and ceph_id may not be empty");
 	if (find_subsys(c, params, &s, &nqn, err))
 		return -1;
 
@@ -256,8 +268,10 @@ static int rpc_add_ns(void *ctx, struct json_object *params, struct json_object 
 	bo.block_size = (uint32_t)block_size;
 	bo.read_only = read_only;
 	bo.direct = direct;
+	bo.ceph_conf = ceph_conf;
+	bo.ceph_id = ceph_id;
 	int rc = backend_open(&bo, &be, msg, sizeof(msg));
-	if (rc == -ENOENT && size == 0 && path && *path)
+	if (rc == -ENOENT && size == 0 && path && *path && !backend_path_is_rbd(path))
 		return rpc_fail_errno(err, rc, "%s (give a size, add-ns --size SIZE, to create it)",
 				      msg[0] ? msg : path);
 	if (rc)

@@ -52,7 +52,7 @@ typedef char cfg_nqn[NVME_NQN_MAX + 1];
 struct cfg_ns {
 	uint32_t nsid;
 	bool enabled;
-	struct backend_open_opts bopts; /* bopts.path owned (NULL for RAM) */
+	struct backend_open_opts bopts; /* bopts.path, .ceph_conf, .ceph_id owned (NULL for RAM) */
 	uint8_t uuid[16]; /* zero = let the target derive one */
 	uint8_t nguid[16];
 	uint32_t anagrpid; /* "ana_grpid"; 0 = absent (group 1) */
@@ -423,6 +423,8 @@ static void cfg_free(struct cfg *cfg)
 		for (unsigned int j = 0; j < s->n_ns; j++) {
 			backend_close(s->ns[j].be);
 			free((char *)s->ns[j].bopts.path);
+			free((char *)s->ns[j].bopts.ceph_conf);
+			free((char *)s->ns[j].bopts.ceph_id);
 		}
 		free(s->ns);
 		free(s->hosts);
@@ -619,9 +621,16 @@ static int parse_device(struct cfg_ctx *c, struct json_object *dev, const char *
 		return ret;
 
 	if (path && *path) {
-		if (path[0] != '/')
-			return cfg_fail(c, join(buf, where, "path"), "\"%s\" is not an absolute path",
-					path);
+		if (backend_path_is_rbd(path)) {
+			struct backend_rbd_spec spec;
+			char msg[400];
+
+			if (backend_rbd_parse_path(path, &spec, msg, sizeof(msg)))
+				return cfg_fail(c, join(buf, where, "path"), "%s", msg);
+		} else if (path[0] != '/') {
+			return cfg_fail(c, join(buf, where, "path"),
+					"\"%s\" is not an absolute path (nor rbd:POOL/IMAGE)", path);
+		}
 		ns->bopts.path = strdup(path);
 		if (!ns->bopts.path)
 			return -ENOMEM;
@@ -632,9 +641,42 @@ static int parse_device(struct cfg_ctx *c, struct json_object *dev, const char *
 	return 0;
 }
 
+/* Our extension: "ceph": { "conf": FILE, "id": ID } for an RBD namespace. */
+static int parse_ns_ceph(struct cfg_ctx *c, struct json_object *o, const char *where,
+			 struct cfg_ns *ns)
+{
+	static const char *const known[] = { "conf", "id", NULL };
+	const char *keys[] = { "conf", "id" };
+	const char **outs[] = { &ns->bopts.ceph_conf, &ns->bopts.ceph_id };
+	char buf[CFG_WHERE];
+	int ret;
+
+	if ((ret = want_type(c, o, where, json_type_object)) ||
+	    (ret = check_keys(c, o, where, known, NULL, true)))
+		return ret;
+	if (!backend_path_is_rbd(ns->bopts.path))
+		return cfg_fail(c, where, "only for an RBD namespace (device.path rbd:POOL/IMAGE)");
+	for (int i = 0; i < 2; i++) {
+		struct json_object *v = member(o, keys[i]);
+		const char *str;
+
+		if (!v)
+			continue;
+		if ((ret = val_string(c, v, join(buf, where, keys[i]), &str)))
+			return ret;
+		if (!*str)
+			return cfg_fail(c, buf, "empty");
+		if (i == 1 && !strncmp(str, "client.", 7))
+			return cfg_fail(c, buf, "\"%s\": give the id without \"client.\"", str);
+		if (!(*outs[i] = strdup(str)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int parse_ns(struct cfg_ctx *c, struct json_object *o, const char *where, struct cfg_ns *ns)
 {
-	static const char *const known[] = { "nsid", "enable", "device", "ana_grpid", NULL };
+	static const char *const known[] = { "nsid", "enable", "device", "ana_grpid", "ceph", NULL };
 	static const char *const ignored[] = { "ana", "resv", NULL };
 	char buf[CFG_WHERE];
 	struct json_object *v;
@@ -663,9 +705,11 @@ static int parse_ns(struct cfg_ctx *c, struct json_object *o, const char *where,
 	join(buf, where, "device");
 	if (!(v = member(o, "device")))
 		return cfg_fail(c, buf, "missing");
-	if ((ret = want_type(c, v, buf, json_type_object)))
+	if ((ret = want_type(c, v, buf, json_type_object)) || (ret = parse_device(c, v, buf, ns)))
 		return ret;
-	return parse_device(c, v, buf, ns);
+	if ((v = member(o, "ceph")))
+		return parse_ns_ceph(c, v, join(buf, where, "ceph"), ns);
+	return 0;
 }
 
 static bool id_zero(const uint8_t id[16])
@@ -1638,6 +1682,15 @@ static struct json_object *save_ns(struct json_object *sn)
 	json_object_object_add(dev, "uuid", save_id(snap_str(sn, "uuid")));
 
 	json_object_object_add(ns, "ana_grpid", json_object_new_int64(snap_int(sn, "ana_grpid")));
+	if (snap_str(sn, "ceph_conf") || snap_str(sn, "ceph_id")) {
+		struct json_object *ceph = json_object_new_object();
+
+		if (snap_str(sn, "ceph_conf"))
+			json_object_object_add(ceph, "conf", jstr(snap_str(sn, "ceph_conf")));
+		if (snap_str(sn, "ceph_id"))
+			json_object_object_add(ceph, "id", jstr(snap_str(sn, "ceph_id")));
+		json_object_object_add(ns, "ceph", ceph);
+	}
 	json_object_object_add(ns, "device", dev);
 	json_object_object_add(ns, "enable", json_object_new_int(snap_bool(sn, "enabled") ? 1 : 0));
 	json_object_object_add(ns, "nsid", json_object_new_int64(snap_int(sn, "nsid")));
@@ -2094,12 +2147,20 @@ static bool port_equal(const struct cfg_port *a, const struct cfg_port *b)
  * the file leaves open (no UUID, no block size) matches whatever the
  * target chose.
  */
+static bool str_eq_null(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
 static bool ns_equal(const struct cfg_ns *old, const struct cfg_ns *new)
 {
 	const char *po = old->bopts.path ? old->bopts.path : "", *pn = new->bopts.path ? new->bopts.path : "";
 	uint32_t bo = old->bopts.block_size ? old->bopts.block_size : 512;
 
 	if (strcmp(po, pn) || old->enabled != new->enabled || old->bopts.read_only != new->bopts.read_only)
+		return false;
+	if (!str_eq_null(old->bopts.ceph_conf, new->bopts.ceph_conf) ||
+	    !str_eq_null(old->bopts.ceph_id, new->bopts.ceph_id))
 		return false;
 	if (!*pn && old->bopts.size != new->bopts.size)
 		return false;
@@ -2587,7 +2648,8 @@ static int check_device(struct cfg_ctx *c, const struct cfg_ns *ns)
 	char buf[CFG_WHERE];
 	int fd;
 
-	if (!ns->bopts.path)
+	/* An RBD image is checked when the target opens it (it needs the cluster). */
+	if (!ns->bopts.path || backend_path_is_rbd(ns->bopts.path))
 		return 0;
 	fd = open(ns->bopts.path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {

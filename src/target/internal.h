@@ -116,7 +116,7 @@ struct nvmf_ns {
 	struct nvmf_tgt *tgt;
 	uint32_t nsid;
 	struct backend *be;
-	uint64_t nblocks;
+	_Atomic uint64_t nblocks; /* changes when the backend is resized (RBD) */
 	uint8_t lbads;
 	uint8_t uuid[16];
 	uint8_t nguid[16];

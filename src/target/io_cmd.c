@@ -26,6 +26,7 @@
 #define STATUS_INTERNAL NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INTERNAL)
 #define STATUS_WRITE_FAULT NVME_STATUS(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT)
 #define STATUS_READ_ERROR NVME_STATUS(NVME_SCT_MEDIA, NVME_SC_READ_ERROR)
+#define STATUS_NS_NOT_READY NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_NS_NOT_READY)
 #define STATUS_COMPARE_FAILED (NVME_STATUS(NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED) | NVME_STATUS_DNR)
 
 #define WZ_STEP_FALLBACK 1 /* Write Zeroes retried without deallocation */
@@ -53,8 +54,22 @@ static void io_log_error(struct nvmf_req *req, const char *what, int res)
 		  le16(req->cmd.cid), req->cmd.opcode, le32(req->cmd.nsid), what, strerror(-res));
 }
 
+/* The backend's storage is unreachable for now (a network backend such as RBD). */
+static bool backend_err_transient(int res)
+{
+	return res == -ETIMEDOUT || res == -ENOTCONN || res == -ESHUTDOWN || res == -ECONNREFUSED ||
+	       res == -ECONNRESET || res == -EHOSTUNREACH || res == -ENETUNREACH;
+}
+
 static uint16_t backend_status(struct nvmf_req *req, int res)
 {
+	/* Namespace Not Ready with DNR clear: the host may retry the command. */
+	if (backend_err_transient(res)) {
+		log_warn_rl(LOG_COMP, "%s qid %u cid %u nsid %u: storage unreachable (%s): Namespace Not Ready",
+			    req->sq->peer, req->sq->qid, le16(req->cmd.cid), le32(req->cmd.nsid),
+			    strerror(-res));
+		return STATUS_NS_NOT_READY;
+	}
 	switch (req->bio.op) {
 	case BACKEND_READ:
 		io_log_error(req, "read", res);

@@ -711,6 +711,36 @@ static unsigned int log2_u32(uint32_t v)
 	return n;
 }
 
+/*
+ * A backend thread: be was resized (an RBD image grew or shrank). Hosts see
+ * the new size in Identify Namespace after a Namespace Attribute Changed
+ * event. be is looked up first: its namespace may have been removed since.
+ */
+static void ns_backend_resized(void *arg, struct backend *be, uint64_t size)
+{
+	struct nvmf_tgt *tgt = arg;
+
+	pthread_mutex_lock(&tgt->lock);
+	for (struct nvmf_subsys *s = tgt->subsystems; s; s = s->next) {
+		for (unsigned int i = 1; i <= NVMF_MAX_NSID; i++) {
+			struct nvmf_ns *ns = s->nss[i];
+
+			if (!ns || ns->be != be)
+				continue;
+			be->size = size; /* read under tgt->lock only */
+			atomic_store(&ns->nblocks, size >> ns->lbads);
+			log_info(LOG_COMP, "%s: namespace %u resized to %llu blocks", s->nqn, ns->nsid,
+				 (unsigned long long)(size >> ns->lbads));
+			if (atomic_load(&s->active[i]))
+				for (struct nvmf_ctrl *c = s->ctrls; c; c = c->next)
+					nvmf_ctrl_ns_changed_locked(c, ns->nsid);
+			pthread_mutex_unlock(&tgt->lock);
+			return;
+		}
+	}
+	pthread_mutex_unlock(&tgt->lock);
+}
+
 int nvmf_subsys_add_ns(struct nvmf_subsys *subsys, const struct nvmf_ns_opts *opts, uint32_t *nsid_out)
 {
 	struct nvmf_tgt *tgt = subsys->tgt;
@@ -780,6 +810,8 @@ int nvmf_subsys_add_ns(struct nvmf_subsys *subsys, const struct nvmf_ns_opts *op
 			nvmf_ctrl_ns_changed_locked(c, nsid);
 	}
 	nvmf_tgt_disc_changed_locked(tgt);
+	/* Under the lock, so that the namespace cannot be removed (and be closed) first. */
+	backend_set_resize_hook(be, ns_backend_resized, tgt);
 	pthread_mutex_unlock(&tgt->lock);
 	log_info(LOG_COMP, "%s: namespace %u added (%s, %llu blocks of %u)", subsys->nqn, nsid,
 		 be->path ? be->path : "ram", (unsigned long long)ns->nblocks, be->block_size);
@@ -1102,7 +1134,7 @@ static struct json_object *port_ana_json_locked(struct nvmf_port *p)
 
 static struct json_object *ns_json(const struct nvmf_ns *ns)
 {
-	static const char *const kinds[] = { "ram", "file", "block" };
+	static const char *const kinds[] = { "ram", "file", "block", "rbd" };
 	struct json_object *j = json_object_new_object();
 	struct nvmf_io_counters st;
 	char buf[40];
@@ -1110,7 +1142,11 @@ static struct json_object *ns_json(const struct nvmf_ns *ns)
 	json_object_object_add(j, "nsid", json_object_new_int64(ns->nsid));
 	json_object_object_add(j, "path", ns->be->path ? json_object_new_string(ns->be->path) : NULL);
 	json_object_object_add(j, "backend",
-			       json_object_new_string(ns->be->kind <= BACKEND_BLOCK ? kinds[ns->be->kind] : "?"));
+			       json_object_new_string(ns->be->kind <= BACKEND_RBD ? kinds[ns->be->kind] : "?"));
+	if (ns->be->ceph_conf)
+		json_object_object_add(j, "ceph_conf", json_object_new_string(ns->be->ceph_conf));
+	if (ns->be->ceph_id)
+		json_object_object_add(j, "ceph_id", json_object_new_string(ns->be->ceph_id));
 	json_object_object_add(j, "size", json_object_new_int64((int64_t)ns->be->size));
 	json_object_object_add(j, "block_size", json_object_new_int64(ns->be->block_size));
 	json_object_object_add(j, "read_only", json_object_new_boolean(ns->be->read_only));

@@ -241,7 +241,23 @@ static const struct {
 	  "for a RAM namespace)" },
 	{ DOC(SUBSYS("{'nsid': 1, 'device': {'path': 'disk.img'}}"), ""),
 	  "config.json: subsystems[0].namespaces[0].device.path: 'disk.img' is not an absolute "
-	  "path" },
+	  "path (nor rbd:POOL/IMAGE)" },
+	{ DOC(SUBSYS("{'nsid': 1, 'device': {'path': 'rbd:rbd'}}"), ""),
+	  "config.json: subsystems[0].namespaces[0].device.path: rbd:rbd: no image (expected "
+	  "rbd:POOL/IMAGE or rbd:POOL/NAMESPACE/IMAGE)" },
+	{ DOC(SUBSYS("{'nsid': 1, 'device': {'path': 'rbd:rbd/img@snap'}}"), ""),
+	  "config.json: subsystems[0].namespaces[0].device.path: rbd:rbd/img@snap: snapshots "
+	  "(@SNAP) are not supported" },
+	{ DOC(SUBSYS("{'nsid': 1, 'device': {'size': '1M'}, 'ceph': {'id': 'admin'}}"), ""),
+	  "config.json: subsystems[0].namespaces[0].ceph: only for an RBD namespace (device.path "
+	  "rbd:POOL/IMAGE)" },
+	{ DOC(SUBSYS("{'nsid': 1, 'device': {'path': 'rbd:p/i'}, 'ceph': {'user': 'x'}}"), ""),
+	  "config.json: subsystems[0].namespaces[0].ceph.user: unknown key" },
+	{ DOC(SUBSYS("{'nsid': 1, 'device': {'path': 'rbd:p/i'}, 'ceph': {'id': 'client.admin'}}"), ""),
+	  "config.json: subsystems[0].namespaces[0].ceph.id: 'client.admin': give the id without "
+	  "'client.'" },
+	{ DOC(SUBSYS("{'nsid': 1, 'device': {'path': 'rbd:p/i'}, 'ceph': {'conf': ''}}"), ""),
+	  "config.json: subsystems[0].namespaces[0].ceph.conf: empty" },
 	{ DOC(SUBSYS("{'nsid': 1, 'enable': 2, 'device': {'size': '1M'}}"), ""),
 	  "config.json: subsystems[0].namespaces[0].enable: 2 is not a boolean (0 or 1)" },
 	{ DOC(SUBSYS("{'nsid': 1, 'device': {'size': '1.5G'}}"), ""),

@@ -60,6 +60,7 @@ struct daemon_opts {
 	const char *rpc_socket; /* "none" disables the control socket */
 	bool rpc_socket_given; /* an explicit --rpc-socket must work; the default may not */
 	const char *metrics; /* ADDR:PORT for GET /metrics, or NULL */
+	const char *ceph_conf, *ceph_id; /* RBD namespaces' defaults, NULL = built-in */
 	uint8_t tls_treq; /* default config: I/O port with TLS 1.3 (0 = plain) */
 	struct tcp_transport_limits limits;
 };
@@ -116,6 +117,9 @@ static void usage(FILE *out)
 		"      --rpc-socket PATH control socket for `nvmeof target` (default %s;\n"
 		"                        none = no control socket)\n"
 		"      --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+		"      --ceph-conf FILE  Ceph client settings for rbd:POOL/IMAGE namespaces that\n"
+		"                        name none (default /etc/ceph/ceph.conf)\n"
+		"      --ceph-id ID      their Ceph client id, without \"client.\" (default admin)\n"
 		"      --max-connections N  connections over all ports (default %d; 0 = no limit)\n"
 		"      --max-connections-per-addr N  connections from one host address\n"
 		"                        (default %d; 0 = no limit)\n"
@@ -183,6 +187,8 @@ enum {
 	OPT_TLS,
 	OPT_CHECK_CONFIG,
 	OPT_CONFIG_IF_EXISTS,
+	OPT_CEPH_CONF,
+	OPT_CEPH_ID,
 };
 
 /* Returns 0 to run, 1 to exit successfully (help/version), -1 on error. */
@@ -212,6 +218,8 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT },
 		{ "tls", optional_argument, NULL, OPT_TLS },
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+		{ "ceph-conf", required_argument, NULL, OPT_CEPH_CONF },
+		{ "ceph-id", required_argument, NULL, OPT_CEPH_ID },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long long v;
@@ -308,6 +316,21 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			break;
 		case OPT_METRICS:
 			o->metrics = optarg;
+			break;
+		case OPT_CEPH_CONF:
+			if (!*optarg) {
+				fprintf(stderr, "%s: empty --ceph-conf\n", DAEMON_NAME);
+				return -1;
+			}
+			o->ceph_conf = optarg;
+			break;
+		case OPT_CEPH_ID:
+			if (!*optarg || !strncmp(optarg, "client.", 7)) {
+				fprintf(stderr, "%s: invalid --ceph-id '%s' (an id such as admin, without \"client.\")\n",
+					DAEMON_NAME, optarg);
+				return -1;
+			}
+			o->ceph_id = optarg;
 			break;
 		case OPT_MAX_CONNECTIONS:
 		case OPT_MAX_PER_ADDR:
@@ -815,6 +838,10 @@ int main(int argc, char **argv)
 	log_set_level(d.opts.log_level);
 	if (d.opts.syslog)
 		log_use_syslog(DAEMON_NAME);
+	if (backend_rbd_set_defaults(d.opts.ceph_conf, d.opts.ceph_id) < 0) {
+		fprintf(stderr, "%s: %s\n", DAEMON_NAME, strerror(ENOMEM));
+		return 1;
+	}
 	if (d.opts.check_config) {
 		char err[512] = "";
 

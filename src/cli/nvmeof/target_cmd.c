@@ -45,8 +45,9 @@ static const char usage_commands[] =
 	"  remove-subsystem NQN\n"
 	"  set-monitor NQN on|off\n"
 	"  set-allow-any-host NQN on|off\n"
-	"  add-ns NQN (--path FILE | --ram SIZE) [--nsid N] [--uuid U] [--nguid G]\n"
-	"         [--size SIZE] [--block-size N] [--read-only] [--direct]\n"
+	"  add-ns NQN (--path FILE | --path rbd:POOL/[NS/]IMAGE | --ram SIZE) [--nsid N]\n"
+	"         [--uuid U] [--nguid G] [--size SIZE] [--block-size N] [--read-only]\n"
+	"         [--direct] [--ceph-conf FILE] [--ceph-id ID]\n"
 	"  remove-ns NQN NSID\n"
 	"  add-host NQN HOSTNQN [--dhchap-secret K [--dhchap-ctrl-secret K]\n"
 	"           [--dhchap-hash H] [--dhchap-dhgroup G]]\n"
@@ -441,10 +442,14 @@ static void print_list(struct json_object *snap)
 			struct json_object *n = json_object_array_get_idx(nss, j);
 			char sz[32];
 			const char *path = jstr(n, "path");
+			char ceph[300] = "";
 			human_size(ju64(n, "size"), sz, sizeof(sz));
-			printf("  ns %llu  %s  %s, %llu-byte blocks, uuid %s%s\n",
-			       (unsigned long long)ju64(n, "nsid"), *path ? path : "(ram)", sz,
-			       (unsigned long long)ju64(n, "block_size"), jstr(n, "uuid"),
+			if (*jstr(n, "ceph_conf") || *jstr(n, "ceph_id"))
+				snprintf(ceph, sizeof(ceph), " (ceph%s%s%s%s)", *jstr(n, "ceph_conf") ? " conf " : "",
+					 jstr(n, "ceph_conf"), *jstr(n, "ceph_id") ? " id " : "", jstr(n, "ceph_id"));
+			printf("  ns %llu  %s  %s%s, %s, %llu-byte blocks, uuid %s%s\n",
+			       (unsigned long long)ju64(n, "nsid"), *path ? path : "(ram)", jstr(n, "backend"),
+			       ceph, sz, (unsigned long long)ju64(n, "block_size"), jstr(n, "uuid"),
 			       jget(n, "enabled") && !json_object_get_boolean(jget(n, "enabled"))
 				       ? " (disabled)"
 				       : "");
@@ -771,14 +776,16 @@ static int cmd_add_ns(struct tctx *t, int argc, char **argv)
 					      { "block-size", required_argument, NULL, 'b' },
 					      { "read-only", no_argument, NULL, 'R' },
 					      { "direct", no_argument, NULL, 'd' },
+					      { "ceph-conf", required_argument, NULL, 'C' },
+					      { "ceph-id", required_argument, NULL, 'I' },
 					      { 0 } };
 	struct json_object *p = json_object_new_object();
-	const char *path = NULL;
+	const char *path = NULL, *ceph_conf = NULL, *ceph_id = NULL;
 	bool ram = false;
 	uint64_t v;
 	int c, rc = 2;
 
-	while ((c = getopt_long(argc, argv, "p:r:n:u:g:s:b:Rd", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:r:n:u:g:s:b:RdC:I:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			path = optarg;
@@ -818,6 +825,12 @@ static int cmd_add_ns(struct tctx *t, int argc, char **argv)
 		case 'd':
 			json_object_object_add(p, "direct", json_object_new_boolean(1));
 			break;
+		case 'C':
+			ceph_conf = optarg;
+			break;
+		case 'I':
+			ceph_id = optarg;
+			break;
 		default:
 			usage_error(t, "unknown option");
 			goto out;
@@ -825,6 +838,23 @@ static int cmd_add_ns(struct tctx *t, int argc, char **argv)
 	}
 	if (positionals(t, argc, argv, 1, "NQN"))
 		goto out;
+	bool rbd = path && !strncmp(path, "rbd:", 4);
+	if ((ceph_conf || ceph_id) && !rbd) {
+		usage_error(t, "--ceph-conf and --ceph-id are for --path rbd:POOL/IMAGE");
+		goto out;
+	}
+	if (ceph_conf) {
+		char *abs = absolute_path(ceph_conf);
+		if (!abs) {
+			fprintf(stderr, "nvmeof target add-ns: %s: %s\n", ceph_conf, strerror(errno));
+			rc = 1;
+			goto out;
+		}
+		json_object_object_add(p, "ceph_conf", json_object_new_string(abs));
+		free(abs);
+	}
+	if (ceph_id)
+		json_object_object_add(p, "ceph_id", json_object_new_string(ceph_id));
 	if (ram && path && *path) {
 		usage_error(t, "--ram and --path exclude each other");
 		goto out;
@@ -833,7 +863,9 @@ static int cmd_add_ns(struct tctx *t, int argc, char **argv)
 		usage_error(t, "give --path FILE or --ram SIZE");
 		goto out;
 	}
-	if (path && *path) {
+	if (rbd) {
+		json_object_object_add(p, "path", json_object_new_string(path));
+	} else if (path && *path) {
 		char *abs = absolute_path(path);
 		if (!abs) {
 			fprintf(stderr, "nvmeof target add-ns: %s: %s\n", path, strerror(errno));

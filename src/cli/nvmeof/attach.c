@@ -48,6 +48,8 @@
 
 #define ATT_POLL_MS 2000 /* namespace list / discovery log poll (no AEN delivery in the library) */
 #define ATT_DEFAULT_QUEUES 4
+/* st_blksize: tools that size their buffers by it (cp, cmp) issue 128 KiB requests, not 512 B */
+#define ATT_IO_HINT (128u * 1024)
 #define ATT_DISC_CHUNK 4096u
 #define ATT_DISC_MAX 1024u
 
@@ -61,7 +63,7 @@ static struct {
 	gid_t gid;
 	struct timespec start; /* the files' times */
 	struct nvmeof_ctrl *disc; /* --discover: the discovery controller, kept connected */
-	uint32_t disc_genctr;
+	uint64_t disc_genctr;
 	pthread_rwlock_t tree;
 	struct att_subsys *ss[ATT_MAX_SUBSYS];
 	unsigned int nr_ss;
@@ -230,7 +232,7 @@ static void fill_ns_stat(const struct att_ns *ns, struct stat *st)
 	st->st_mode = S_IFREG | 0600;
 	st->st_nlink = 1;
 	st->st_size = (off_t)(ns->nsze * ns->lba_size);
-	st->st_blksize = ns->lba_size;
+	st->st_blksize = ns->lba_size > ATT_IO_HINT ? ns->lba_size : ATT_IO_HINT;
 	st->st_blocks = (blkcnt_t)(ns->nsze * ns->lba_size / 512);
 }
 
@@ -599,7 +601,7 @@ static int disc_read(uint8_t *buf, uint64_t off, uint64_t len)
 }
 
 /* A consistent copy of the discovery log (GENCTR equal before and after). */
-static int disc_fetch(uint8_t **out, uint64_t *numrec_out, uint32_t *genctr)
+static int disc_fetch(uint8_t **out, uint64_t *numrec_out, uint64_t *genctr)
 {
 	for (int attempt = 0; attempt < 10; attempt++) {
 		struct nvmf_disc_log_hdr hdr;
@@ -626,7 +628,7 @@ static int disc_fetch(uint8_t **out, uint64_t *numrec_out, uint32_t *genctr)
 		if (h2->genctr == hdr.genctr) {
 			*out = buf;
 			*numrec_out = numrec;
-			*genctr = (uint32_t)le64(hdr.genctr);
+			*genctr = le64(hdr.genctr);
 			return 0;
 		}
 		free(buf);
@@ -653,9 +655,8 @@ static void cstr(char *dst, size_t dlen, const char *src, size_t slen)
  */
 static bool disc_apply(bool initial)
 {
-	uint8_t *log;
-	uint64_t numrec;
-	uint32_t genctr;
+	uint8_t *log = NULL;
+	uint64_t numrec = 0, genctr = 0;
 	bool changed = false;
 
 	if (disc_fetch(&log, &numrec, &genctr))
@@ -878,6 +879,36 @@ static int attach_opt(void *ctx, int opt, const char *arg)
 	}
 }
 
+/* Is path (a real path) a mount point already? /proc/self/mounts escapes blanks as \ooo. */
+static bool is_mount_point(const char *path)
+{
+	FILE *f = fopen("/proc/self/mounts", "r");
+	char line[PATH_MAX + 512];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, ' '), mp[PATH_MAX + 1];
+		size_t n = 0;
+
+		if (!p)
+			continue;
+		for (p++; *p && *p != ' ' && n < PATH_MAX; n++) {
+			if (p[0] == '\\' && p[1] >= '0' && p[1] <= '7' && p[2] && p[3]) {
+				mp[n] = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+				p += 4;
+			} else {
+				mp[n] = *p++;
+			}
+		}
+		mp[n] = 0;
+		found = strcmp(mp, path) == 0;
+	}
+	fclose(f);
+	return found;
+}
+
 /* Tell the waiting parent how it went: one byte, 0 = files ready. */
 static void notify_parent(int fd, uint8_t status)
 {
@@ -946,6 +977,11 @@ int cmd_attach(int argc, char **argv)
 
 	if (stat(att.mountpoint, &st) || !S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "attach: mount point %s is not a directory\n", att.mountpoint);
+		return 2;
+	}
+	if (is_mount_point(att.mountpoint)) {
+		fprintf(stderr, "attach: %s is a mount point already (`nvmeof detach %s` if it is an "
+				"attachment)\n", att.mountpoint, att.mountpoint);
 		return 2;
 	}
 	if (access("/dev/fuse", R_OK | W_OK)) {

@@ -1093,6 +1093,14 @@ int cmd_attach(int argc, char **argv)
 		pthread_mutex_unlock(&att.mon_mu);
 		pthread_join(mon, NULL);
 	}
+	/*
+	 * Shutting down already: detach's SIGTERM must not cut the flush and the
+	 * registry removal short. Ignored before libfuse's handlers go, which
+	 * then leaves them alone (it only resets its own handler).
+	 */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	fuse_remove_signal_handlers(se);
 out_unmount:
 	fuse_unmount(fuse);

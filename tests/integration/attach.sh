@@ -45,6 +45,10 @@ FS=$tmp/fs
 export NVMEOF_ATTACH_DIR=$tmp/registry
 mkdir -p "$MNT" "$DMNT" "$FS" "$tmp/empty"
 loop=
+# The attach daemon's stderr is /dev/null: in a sanitizer build its reports go to files.
+mkdir -p "$tmp/san"
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$tmp/san/asan"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$tmp/san/ubsan"
 tcli() { "$CLI" target --rpc-socket "$SOCK" "$@"; }
 conn=(-t tcp -a 127.0.0.1 -s "$port" --reconnect-delay 1 --ctrl-loss-tmo 60)
 is_mounted() { grep -q " $1 " /proc/self/mounts; }
@@ -219,6 +223,9 @@ wait "$tpid" || rc=$?
 tpid=
 check "target exits 0 on SIGTERM" [ "$rc" = 0 ]
 [ "$tsan" = 1 ] && tsan_check "$tmp/tsan"
+reports=$(ls "$tmp/san")
+check "no ASan/UBSan report from any process" [ -z "$reports" ]
+[ -n "$reports" ] && head -n 40 "$tmp/san"/*
 if [ "$failed" != 0 ]; then
 	echo "--- target log (warnings and errors)"
 	grep -iE 'warn|error' "$LOG" | head -n 30

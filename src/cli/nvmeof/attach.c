@@ -1037,6 +1037,8 @@ int cmd_attach(int argc, char **argv)
 	char *fargv[] = { "nvmeof", "-o", fsname, "-o", "subtype=nvmeof", NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(5, fargv);
 	struct fuse *fuse = fuse_new(&args, &att_ops, sizeof(att_ops), NULL);
+
+	fuse_opt_free_args(&args); /* fuse_new may have added to them */
 	pthread_t mon;
 	bool mon_started = false;
 

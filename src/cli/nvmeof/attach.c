@@ -62,6 +62,7 @@ static struct {
 	uid_t uid;
 	gid_t gid;
 	struct timespec start; /* the files' times */
+	unsigned int max_inflight; /* FUSE requests in flight: I/O queues of all subsystems */
 	struct nvmeof_ctrl *disc; /* --discover: the discovery controller, kept connected */
 	uint64_t disc_genctr;
 	pthread_rwlock_t tree;
@@ -224,6 +225,13 @@ static void *att_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->use_ino = 0;
 	cfg->direct_io = 1;
 	conn->max_write = 1u << 20;
+	/*
+	 * The loop device submits asynchronous direct I/O: let the kernel keep
+	 * as many FUSE requests in flight as there are queue pairs to serve
+	 * them (its default of 12 would cap the queue depth).
+	 */
+	conn->max_background = att.max_inflight;
+	conn->congestion_threshold = att.max_inflight * 3 / 4;
 	return NULL;
 }
 
@@ -1029,6 +1037,9 @@ int cmd_attach(int argc, char **argv)
 		return 1;
 	}
 	att_reg_path(att.reg_path, sizeof(att.reg_path), (long)getpid());
+	att.max_inflight = att.conn.opts.nr_io_queues ? att.conn.opts.nr_io_queues : ATT_DEFAULT_QUEUES;
+	if (att.discover)
+		att.max_inflight *= 2; /* a few subsystems share the workers */
 
 	char fsname[64 + NVMEOF_NQN_MAX];
 
@@ -1084,8 +1095,9 @@ int cmd_attach(int argc, char **argv)
 	}
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 
-	fuse_loop_cfg_set_max_threads(cfg, 16);
-	fuse_loop_cfg_set_idle_threads(cfg, 8);
+	/* Each worker holds one queue pair for the duration of its I/O. */
+	fuse_loop_cfg_set_max_threads(cfg, att.max_inflight + 2);
+	fuse_loop_cfg_set_idle_threads(cfg, att.max_inflight + 2);
 	rc = fuse_loop_mt(fuse, cfg) ? 1 : 0;
 	fuse_loop_cfg_destroy(cfg);
 	if (mon_started) {

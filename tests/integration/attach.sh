@@ -8,7 +8,7 @@
 # --discover; unaligned reads served, unaligned writes refused; refusals
 # (attach to a dead port, detach of a non-attachment, detach while a loop
 # device uses the mount); detach ends the attach process and its registry
-# entry.
+# entry; once --ctrl-loss-tmo expired, I/O fails with EIO.
 #
 #   usage: tests/integration/attach.sh [BUILD]      (BUILD defaults to build)
 #
@@ -217,11 +217,23 @@ left=$(ls "$NVMEOF_ATTACH_DIR")
 check "the registry is empty" [ -z "$left" ]
 [ -n "$left" ] && echo "left in the registry: $left"
 
+echo "== ctrl_loss_tmo: I/O fails with EIO once it expired"
+"$CLI" attach -t tcp -a 127.0.0.1 -s "$port" -n "$NQN" --reconnect-delay 1 --ctrl-loss-tmo 3 "$MNT"
+check "attach with --ctrl-loss-tmo 3" [ -f "$MNT/ns1" ]
 kill -TERM "$tpid"
 rc=0
 wait "$tpid" || rc=$?
 tpid=
 check "target exits 0 on SIGTERM" [ "$rc" = 0 ]
+start=$SECONDS
+dd if="$MNT/ns1" of=/dev/null bs=4096 count=1 iflag=direct status=none 2>"$tmp/eio.err"
+rc=$?
+check "a read while the target is away fails" [ "$rc" != 0 ]
+check "with EIO" grep -q "Input/output error" "$tmp/eio.err"
+check "after waiting for the reconnect (ctrl_loss_tmo 3 s)" [ $((SECONDS - start)) -ge 2 ]
+check "detach of a dead controller's mount exits 0" "$CLI" detach "$MNT"
+check "and leaves nothing mounted or registered" \
+	bash -c "! grep -q ' $MNT ' /proc/self/mounts && [ -z \"\$(ls '$NVMEOF_ATTACH_DIR')\" ]"
 [ "$tsan" = 1 ] && tsan_check "$tmp/tsan"
 reports=$(ls "$tmp/san")
 check "no ASan/UBSan report from any process" [ -z "$reports" ]

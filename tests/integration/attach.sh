@@ -217,6 +217,15 @@ left=$(ls "$NVMEOF_ATTACH_DIR")
 check "the registry is empty" [ -z "$left" ]
 [ -n "$left" ] && echo "left in the registry: $left"
 
+echo "== --foreground"
+"$CLI" attach -f "${conn[@]}" -n "$NQN" "$MNT" >"$tmp/fg.out" 2>&1 &
+fgpid=$!
+check "attach -f serves ns1 while it stays in the foreground" wait_for 10 test -f "$MNT/ns1"
+check "and says where" grep -q "attached on $MNT" "$tmp/fg.out"
+check "detach ends it" "$CLI" detach "$MNT"
+wait "$fgpid"
+check "with exit status 0" [ $? = 0 ]
+
 echo "== ctrl_loss_tmo: I/O fails with EIO once it expired"
 "$CLI" attach -t tcp -a 127.0.0.1 -s "$port" -n "$NQN" --reconnect-delay 1 --ctrl-loss-tmo 3 "$MNT"
 check "attach with --ctrl-loss-tmo 3" [ -f "$MNT/ns1" ]

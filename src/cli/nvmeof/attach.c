@@ -863,7 +863,7 @@ static void attach_usage(FILE *f)
 		"block device); with --discover, every subsystem of the discovery log in a directory\n"
 		"MOUNTPOINT/<NQN>/, following the log's changes. Returns once the files exist and\n"
 		"serves them in the background until `nvmeof detach MOUNTPOINT`.\n"
-		"  -f, --foreground            stay in the foreground (log to stderr)\n"
+		"  -f, --foreground            stay in the foreground, log to stderr (else to syslog)\n"
 		"      --discover              -a/-s name a discovery controller: attach every NVMe\n"
 		"                              subsystem it lists and follow its changes\n"
 		"  --nr-io-queues sets the number of requests in flight per subsystem (default %d);\n"
@@ -1089,6 +1089,8 @@ int cmd_attach(int argc, char **argv)
 			if (devnull > STDERR_FILENO)
 				close(devnull);
 		}
+		/* In the background, the library's and our messages go to syslog. */
+		log_use_syslog("nvmeof-attach");
 		notify_parent(ready_fd, 0);
 		ready_fd = -1;
 		(void)!chdir("/");

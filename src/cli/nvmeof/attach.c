@@ -47,7 +47,7 @@
 #include "proto/nvme_spec.h"
 
 #define ATT_POLL_MS 2000 /* namespace list / discovery log poll (no AEN delivery in the library) */
-#define ATT_DEFAULT_QUEUES 4
+#define ATT_DEFAULT_QUEUES 8
 /* st_blksize: tools that size their buffers by it (cp, cmp) issue 128 KiB requests, not 512 B */
 #define ATT_IO_HINT (128u * 1024)
 #define ATT_DISC_CHUNK 4096u
@@ -538,8 +538,6 @@ static int ss_connect(const char *subnqn, const char *traddr, const char *trsvci
 		c.opts.dhchap_secret = c.dhchap_secret;
 	if (c.opts.dhchap_ctrl_secret)
 		c.opts.dhchap_ctrl_secret = c.dhchap_ctrl_secret;
-	if (!c.opts.nr_io_queues)
-		c.opts.nr_io_queues = ATT_DEFAULT_QUEUES;
 	int rc = cli_connect(&c, &ss->ctrl);
 
 	if (rc) {
@@ -965,9 +963,12 @@ int cmd_attach(int argc, char **argv)
 		mp = argv[argc - 1];
 		argc--;
 	}
+	att.conn.opts.nr_io_queues = 0; /* not given: ATT_DEFAULT_QUEUES, not the library's 1 */
 	rc = cli_parse(argc, argv, &att.conn, attach_options, "f", true, attach_opt, NULL, attach_usage);
 	if (rc)
 		return rc > 0 ? 0 : 2;
+	if (!att.conn.opts.nr_io_queues)
+		att.conn.opts.nr_io_queues = ATT_DEFAULT_QUEUES;
 	if (!mp) {
 		fprintf(stderr, "attach: MOUNTPOINT (the last argument) is missing\n");
 		return 2;
@@ -1037,7 +1038,7 @@ int cmd_attach(int argc, char **argv)
 		return 1;
 	}
 	att_reg_path(att.reg_path, sizeof(att.reg_path), (long)getpid());
-	att.max_inflight = att.conn.opts.nr_io_queues ? att.conn.opts.nr_io_queues : ATT_DEFAULT_QUEUES;
+	att.max_inflight = att.conn.opts.nr_io_queues;
 	if (att.discover)
 		att.max_inflight *= 2; /* a few subsystems share the workers */
 

@@ -1101,7 +1101,8 @@ int cmd_attach(int argc, char **argv)
 	/* Each worker holds one queue pair for the duration of its I/O. */
 	fuse_loop_cfg_set_max_threads(cfg, att.max_inflight + 2);
 	fuse_loop_cfg_set_idle_threads(cfg, att.max_inflight + 2);
-	rc = fuse_loop_mt(fuse, cfg) ? 1 : 0;
+	/* Positive: the signal that ended the loop (SIGTERM from detach), a normal end too. */
+	rc = fuse_loop_mt(fuse, cfg) < 0 ? 1 : 0;
 	fuse_loop_cfg_destroy(cfg);
 	if (mon_started) {
 		pthread_mutex_lock(&att.mon_mu);

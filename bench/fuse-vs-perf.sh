@@ -8,6 +8,7 @@
 # Workloads: 4 KiB randread QD32, 128 KiB read QD16, 4 KiB randwrite QD32,
 # 128 KiB write QD16. Each runs ROUNDS times through each path, alternating,
 # and the best round of each counts. Prints IOPS, MiB/s and fio/perf.
+# ATTACH_OPTS: more options for `nvmeof attach` (e.g. "--nr-io-queues 32").
 # Needs root, /dev/fuse, a free loop device and fio; run it in a private
 # network namespace on a shared machine:
 #   unshare -n sh -c 'ip link set lo up; bench/fuse-vs-perf.sh'

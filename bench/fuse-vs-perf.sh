@@ -51,6 +51,7 @@ grep -q '^nvmeof-target: ready' "$TMP/target.log" || { cat "$TMP/target.log"; ex
 
 mkdir -p "$TMP/mnt"
 # As many queues as perf gets by default, so that both paths have the same connections.
+# shellcheck disable=SC2086 # ATTACH_OPTS is a list of options
 "$BUILD/nvmeof" attach -t tcp -a 127.0.0.1 -s "$PORT" -n "$NQN" ${ATTACH_OPTS:-} "$TMP/mnt"
 LOOP=$(losetup -f --show --direct-io=on "$TMP/mnt/ns1" 2>/dev/null) ||
 	LOOP=$(losetup -f --show "$TMP/mnt/ns1")
@@ -76,6 +77,7 @@ perf_run() {
 
 printf '  %-22s %12s %10s %12s %10s %9s\n' workload "fio+loop IOPS" "MiB/s" "perf IOPS" "MiB/s" fio/perf
 for w in "randread 4k 32" "read 128k 16" "randwrite 4k 32" "write 128k 16"; do
+	# shellcheck disable=SC2086 # "RW BS QD"
 	set -- $w
 	best_f=0 best_p=0
 	for _ in $(seq "$ROUNDS"); do

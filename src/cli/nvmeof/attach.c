@@ -1070,10 +1070,12 @@ int cmd_attach(int argc, char **argv)
 		fprintf(stderr, "attach: cannot install signal handlers\n");
 		goto out_unmount;
 	}
-	if (mkdir(att_reg_dir(), 0755) && errno != EEXIST)
+	rc = att_reg_mkdir();
+	if (rc)
 		fprintf(stderr, "attach: warning: registry %s: %s (`nvmeof detach` and `nvmeof list` "
 				"will not find this attachment; set NVMEOF_ATTACH_DIR)\n", att_reg_dir(),
-			strerror(errno));
+			strerror(-rc));
+	rc = 1;
 	registry_update();
 	if (pthread_create(&mon, NULL, monitor_main, NULL) == 0)
 		mon_started = true;

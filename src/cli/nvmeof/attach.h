@@ -56,6 +56,7 @@ struct att_subsys {
 /* attach_reg.c: write <dir>/<pid>.json atomically; remove it. */
 const char *att_reg_dir(void);
 int att_reg_path(char *out, size_t len, long pid);
+int att_reg_mkdir(void); /* create the registry directory and its parents */
 int att_reg_write(const char *path, const char *text);
 
 int cmd_attach(int argc, char **argv);

@@ -44,6 +44,27 @@ int att_reg_path(char *out, size_t len, long pid)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+int att_reg_mkdir(void)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "%s", att_reg_dir()) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	/* mkdir -p: /run/nvmeof may not exist yet */
+	for (char *p = path + 1;; p++) {
+		if (*p && *p != '/')
+			continue;
+		char c = *p;
+
+		*p = 0;
+		if (mkdir(path, 0755) && errno != EEXIST)
+			return -errno;
+		*p = c;
+		if (!c)
+			return 0;
+	}
+}
+
 int att_reg_write(const char *path, const char *text)
 {
 	char tmp[PATH_MAX];

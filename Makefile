@@ -41,6 +41,8 @@ CFLAGS := -std=c17 -D_GNU_SOURCE $(OPT) $(VERSION_DEF) -Wall -Wextra -Werror -Ws
 LDFLAGS := $(LDSAN) -pthread $(EXTRA_LDFLAGS)
 LIBS_TARGET := -luring -lisal -ljson-c -lssl -lcrypto -lrbd -lrados
 LIBS_HOST := -luring -lisal -ljson-c -lssl -lcrypto -lm
+# build/nvmeof alone: `nvmeof attach` serves namespaces through FUSE.
+LIBS_HOST_TOOL := -lfuse3
 
 COMMON_SRC := $(wildcard src/common/*.c src/proto/*.c src/crypto/*.c)
 TARGET_SRC := $(wildcard src/reactor/*.c src/transport/*.c src/target/*.c src/backend/*.c src/control/*.c)
@@ -83,7 +85,7 @@ $(TARGET_BIN): $(call obj,$(TARGET_MAIN_SRC)) $(LIB_TARGET) $(LIB_COMMON)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_TARGET)
 
 $(HOST_BIN): $(call obj,$(HOST_MAIN_SRC)) $(LIB_HOST) $(LIB_COMMON)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_HOST)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_HOST) $(LIBS_HOST_TOOL)
 
 # Unit tests link against every library; a test may #include a .c file to
 # reach its static functions.

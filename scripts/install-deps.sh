@@ -4,9 +4,9 @@
 #   scripts/install-deps.sh --test   build + test dependencies (cmocka, clang/libFuzzer, valgrind)
 set -eu
 
-pkgs=(build-essential pkg-config liburing-dev libisal-dev libjson-c-dev libssl-dev librbd-dev)
+pkgs=(build-essential pkg-config liburing-dev libisal-dev libjson-c-dev libssl-dev librbd-dev libfuse3-dev)
 if [ "${1:-}" = --test ]; then
-	pkgs+=(libcmocka-dev clang libclang-rt-14-dev valgrind python3 iproute2 procps)
+	pkgs+=(libcmocka-dev clang libclang-rt-14-dev valgrind python3 iproute2 procps e2fsprogs)
 fi
 
 missing=()

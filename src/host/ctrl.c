@@ -1057,6 +1057,9 @@ int nvmeof_admin(struct nvmeof_ctrl *ctrl, const struct nvmeof_admin_cmd *cmd, v
 	rc = admin_wait_live(ctrl);
 	if (rc)
 		return rc;
+	bool lost = false;
+	unsigned int epoch = 0;
+
 	pthread_mutex_lock(&ctrl->admin_lock);
 	if (ctrl->admin.fd < 0) {
 		rc = -ENOTCONN;
@@ -1064,11 +1067,18 @@ int nvmeof_admin(struct nvmeof_ctrl *ctrl, const struct nvmeof_admin_cmd *cmd, v
 		rc = admin_cmd_locked(ctrl, &sqe, data, len, write, (int)ctrl->opts.admin_timeout_ms, cpl);
 		if (rc && rc != -EREMOTEIO) {
 			cpl->err = rc;
-			/* The admin connection is gone: let the thread recover. */
-			ctrl_report_failure(ctrl, atomic_load(&ctrl->epoch));
+			lost = true;
+			epoch = atomic_load(&ctrl->epoch);
 		}
 	}
 	pthread_mutex_unlock(&ctrl->admin_lock);
+	/*
+	 * The admin connection is gone: let the thread recover. Reported after
+	 * the unlock: the thread takes admin_lock while holding ctrl->lock
+	 * (ctrl_start_recovery), and ctrl_report_failure takes ctrl->lock.
+	 */
+	if (lost)
+		ctrl_report_failure(ctrl, epoch);
 	return rc;
 }
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "attach.h"
 #include "cli.h"
 #include "common/log.h"
 #include "common/version.h"
@@ -26,6 +27,8 @@ static const struct subcommand subcommands[] = {
 	{ "write", cmd_write, "write a block range from a file or stdin" },
 	{ "flush", cmd_flush, "flush the volatile write cache" },
 	{ "perf", cmd_perf, "benchmark: IOPS, bandwidth, latency percentiles" },
+	{ "attach", cmd_attach, "serve namespaces as files through FUSE (for losetup)" },
+	{ "detach", cmd_detach, "unmount an attach mount point and end its process" },
 	/* nvme-cli parity (log_cmds.c, feat_cmds.c, io_cmds.c) */
 	{ "get-log", cmd_get_log, "retrieve any log page (hex dump or raw)" },
 	{ "smart-log", cmd_smart_log, "print the SMART / health information log" },

@@ -28,7 +28,7 @@ static const char snapshot_json[] =
 	"    \"allow_any_host\": false, \"monitor\": true, \"hosts\": [\"nqn.2014-08.org.example:h1\"],"
 	"    \"namespaces\": [ { \"nsid\": 1, \"path\": null, \"size\": 67108864, \"block_size\": 512,"
 	"       \"stats\": { \"reads\": 7, \"writes\": 3, \"others\": 2, \"read_bytes\": 28672,"
-	"         \"write_bytes\": 12288, \"errors\": 1, \"latency_us_sum\": 1234567,"
+	"         \"write_bytes\": 12288, \"errors\": 1, \"latency_us_sum\": 1234567, \"inflight\": 3,"
 	"         \"latency_us_hist\": [0,2,3,0,0,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,4] } } ],"
 	"    \"controllers\": [ { \"cntlid\": 5, \"hostnqn\": \"nqn.2014-08.org.example:h1\","
 	"       \"peer\": \"127.0.0.1:40000\", \"queues\": 3, \"kato_ms\": 5000,"
@@ -159,6 +159,11 @@ static void test_latency_histogram(void **state)
 	/* A histogram with no buckets still has +Inf, sum and count. */
 	expect_line(t, "nvmeof_subsystem_latency_seconds_bucket{subsystem=\"nqn.2014-08.org.example:"
 		       "disk1\",le=\"+Inf\"} 0");
+	/* Queue depth: a gauge per object, 0 where the snapshot has none. */
+	snprintf(line, sizeof(line), "nvmeof_inflight_commands{%s} 3", l);
+	expect_line(t, line);
+	expect_line(t, "# TYPE nvmeof_inflight_commands gauge");
+	expect_line(t, "nvmeof_subsystem_inflight_commands{subsystem=\"nqn.2014-08.org.example:disk1\"} 0");
 	free(t);
 }
 

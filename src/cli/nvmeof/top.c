@@ -281,7 +281,7 @@ static void fmt_lat(char *buf, size_t len, double us)
 
 /* The header line and the table; width 0 = no limit (names never cut). */
 static void print_table(FILE *f, const struct top_row *rows, long n, double dt, const struct top_opts *o,
-			unsigned int width, const char *eol)
+			unsigned int width)
 {
 	char when[32], p50[24], p99[24];
 	time_t now = time(NULL);
@@ -298,26 +298,29 @@ static void print_table(FILE *f, const struct top_row *rows, long n, double dt, 
 	/* The numeric columns take 75 characters. */
 	if (width && name_w > (int)width - 76)
 		name_w = (int)width - 76 > 12 ? (int)width - 76 : 12;
-	fprintf(f, "nvmeof top - %s, interval %.2f s, by %s, sorted by %s%s", when, dt, view_names[o->view],
-		sort_names[o->sort], eol);
-	fprintf(f, "%-*s %10s %10s %9s %9s %9s %9s %6s %7s%s", name_w, "NAME", "R_IOPS", "W_IOPS", "R_MiB/s",
-		"W_MiB/s", "P50_us", "P99_us", "QD", "ERRORS", eol);
+	fprintf(f, "nvmeof top - %s, interval %.2f s, by %s, sorted by %s\n", when, dt, view_names[o->view],
+		sort_names[o->sort]);
+	fprintf(f, "%-*s %10s %10s %9s %9s %9s %9s %6s %7s\n", name_w, "NAME", "R_IOPS", "W_IOPS", "R_MiB/s",
+		"W_MiB/s", "P50_us", "P99_us", "QD", "ERRORS");
 	for (long i = 0; i < n; i++) {
 		const struct top_row *r = &rows[i];
 		const char *name = r->obj->name;
-		int l = (int)strlen(name);
+		int l = (int)strlen(name), w = name_w;
 
 		fmt_lat(p50, sizeof(p50), r->p50);
 		fmt_lat(p99, sizeof(p99), r->p99);
 		/* Cut long names at the front: the end (NSID, host UUID) tells them apart. */
-		if (l > name_w)
-			name += l - name_w;
-		fprintf(f, "%-*s %10.0f %10.0f %9.1f %9.1f %9s %9s %6llu %7llu%s", name_w, name, r->r_iops,
-			r->w_iops, r->r_mibs, r->w_mibs, p50, p99, (unsigned long long)r->obj->inflight,
-			(unsigned long long)r->errors, eol);
+		if (l > name_w) {
+			fputs("...", f);
+			w = name_w - 3;
+			name += l - w;
+		}
+		fprintf(f, "%-*s %10.0f %10.0f %9.1f %9.1f %9s %9s %6llu %7llu\n", w, name, r->r_iops, r->w_iops,
+			r->r_mibs, r->w_mibs, p50, p99, (unsigned long long)r->obj->inflight,
+			(unsigned long long)r->errors);
 	}
 	if (n == 0)
-		fprintf(f, "(no %s)%s", o->view == VIEW_NAMESPACE ? "namespaces" : o->view == VIEW_HOST ? "hosts" : "subsystems", eol);
+		fprintf(f, "(no %ss)\n", view_names[o->view]);
 }
 
 static void print_json_line(const struct top_row *rows, long n, double dt, const struct top_opts *o)
@@ -374,10 +377,10 @@ static int show(struct json_object *prev, struct json_object *cur, double dt, co
 		long max_rows = ws.ws_row > 4 ? ws.ws_row - 4 : 20;
 
 		fputs("\033[H\033[2J", stdout);
-		print_table(stdout, rows, n < max_rows ? n : max_rows, dt, o, width, "\r\n");
-		fputs("\r\nq quit, s sort column, v view (subsystem/namespace/host)", stdout);
+		print_table(stdout, rows, n < max_rows ? n : max_rows, dt, o, width);
+		fputs("\nq quit, s sort column, v view (subsystem/namespace/host)", stdout);
 	} else {
-		print_table(stdout, rows, n, dt, o, 0, "\n");
+		print_table(stdout, rows, n, dt, o, 0);
 		putchar('\n');
 	}
 	fflush(stdout);

@@ -213,7 +213,9 @@ void nvmf_req_complete(struct nvmf_req *req, uint16_t status)
 
 	if (priv) {
 		bool io_queue = sq->connected && sq->qid != 0;
-		bool have_lat = req->start_ns != 0;
+		/* An AER waits for an event, not for service: its "latency" would
+		 * be the time until the next event and swamp the percentiles. */
+		bool have_lat = req->start_ns != 0 && (io_queue || req->cmd.opcode != NVME_ADMIN_ASYNC_EVENT);
 		uint64_t lat_us = 0;
 
 		if (have_lat) {

@@ -55,13 +55,13 @@ check "-o json exits 0" [ $? = 0 ]
 check "json: Devices -> HostNQN, HostID, one subsystem" py "$tmp/list.json" \
 	"len(d['Devices']) == 1 and d['Devices'][0]['HostNQN'] == '$HOSTNQN' and len(d['Devices'][0]['HostID']) == 36 and len(d['Devices'][0]['Subsystems']) == 1"
 S="d['Devices'][0]['Subsystems'][0]"
-check "json: Subsystem, SubsystemNQN" py "$tmp/list.json" "$S['Subsystem'] == 'nvmeof-subsys0' and $S['SubsystemNQN'] == '$NQN'"
+check "json: Subsystem, SubsystemNQN" py "$tmp/list.json" "${S}['Subsystem'] == 'nvmeof-subsys0' and ${S}['SubsystemNQN'] == '$NQN'"
 check "json: the controller's identity and address" py "$tmp/list.json" \
-	"[c for c in $S['Controllers'] if c['Controller'] == 'nvmeof0' and int(c['Cntlid']) > 0 and c['SerialNumber'] == '$SERIAL' and c['ModelNumber'] == 'nvmeof' and c['Transport'] == 'tcp' and c['Address'] == 'traddr=127.0.0.1,trsvcid=$port' and c['State'] == 'live']"
+	"[c for c in ${S}['Controllers'] if c['Controller'] == 'nvmeof0' and int(c['Cntlid']) > 0 and c['SerialNumber'] == '$SERIAL' and c['ModelNumber'] == 'nvmeof' and c['Transport'] == 'tcp' and c['Address'] == 'traddr=127.0.0.1,trsvcid=$port' and c['State'] == 'live']"
 check "json: namespaces 1 and 3 with their sizes" py "$tmp/list.json" \
-	"[(n['NSID'], n['PhysicalSize'], n['SectorSize'], n['MaximumLBA']) for n in $S['Namespaces']] == [(1, 33554432, 512, 65536), (3, 16777216, 4096, 4096)]"
+	"[(n['NSID'], n['PhysicalSize'], n['SectorSize'], n['MaximumLBA']) for n in ${S}['Namespaces']] == [(1, 33554432, 512, 65536), (3, 16777216, 4096, 4096)]"
 check "json: the controller lists the same namespaces" py "$tmp/list.json" \
-	"[n['NameSpace'] for n in $S['Controllers'][0]['Namespaces']] == ['nvmeof0n1', 'nvmeof0n3']"
+	"[n['NameSpace'] for n in ${S}['Controllers'][0]['Namespaces']] == ['nvmeof0n1', 'nvmeof0n3']"
 "$CLI" list -t tcp -a 127.0.0.1 -s "$port" -n nqn.2026-01.io.nvmeof:nosuch >/dev/null 2>&1
 check "an unknown subsystem exits 1" [ $? = 1 ]
 "$CLI" list -o yaml >/dev/null 2>&1

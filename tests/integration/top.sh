@@ -11,6 +11,7 @@
 #
 # In a ThreadSanitizer build, each distinct race reported is one more
 # failure. The last line is "N passed, N failed".
+# shellcheck disable=SC2016 # awk programs in single quotes
 set -u
 CHECK_PREFIX=
 # shellcheck source=../lib.sh

@@ -28,6 +28,8 @@ LOG=$tmp/target.log
 # list `ds` of JSON lines) must be true.
 py() { python3 -c "import json,sys; t=open(sys.argv[1]).read(); ds=[json.loads(l) for l in t.splitlines() if l.strip()]; d=ds[-1] if ds else None; sys.exit(0 if ($2) else 1)" "$1"; }
 top() { "$CLI" target --rpc-socket "$SOCK" top "$@"; }
+# The Prometheus endpoint's body (python3, which the checks need anyway, as the HTTP client).
+scrape() { python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' "http://127.0.0.1:$mport/metrics"; }
 perf() { # HOSTNQN NSID PATTERN SECONDS OUT
 	"$CLI" perf -t tcp -a 127.0.0.1 -s "$port" -n "$NQN" --hostnqn "$1" -N "$2" -w "$3" -q 16 -o 4096 \
 		-T "$4" --size 8M --json --no-progress >"$5" 2>"$5.err"
@@ -72,7 +74,7 @@ perf "$H2" 2 randwrite "$secs" "$tmp/p2.json" &
 p2=$!
 sleep 1.5
 # Controller series exist only while hosts are connected.
-curl -sf "http://127.0.0.1:$mport/metrics" >"$tmp/metrics-live.txt"
+scrape >"$tmp/metrics-live.txt"
 top -n 2 >"$tmp/ns.txt"
 check "top -n 2 exits 0" [ $? = 0 ]
 check "top -n 2 prints two blocks" [ "$(grep -c '^nvmeof top - ' "$tmp/ns.txt")" = 2 ]
@@ -124,7 +126,7 @@ check "by subsystem: one row with both reads and writes" py "$tmp/subsys.json" \
 	"len(d['rows']) == 1 and d['rows'][0]['subsystem'] == '$NQN' and d['rows'][0]['read_iops'] > 0 and d['rows'][0]['write_iops'] > 0"
 
 echo "== Prometheus histogram"
-curl -sf "http://127.0.0.1:$mport/metrics" >"$tmp/metrics.txt"
+scrape >"$tmp/metrics.txt"
 check "/metrics answers" [ -s "$tmp/metrics.txt" ]
 # hist_check NSID PERF_JSON: _count equals perf's completed I/Os, buckets are
 # cumulative and end at _count, the inflight gauge is back to 0.

@@ -84,6 +84,21 @@ top -n 1 -d 0.5 --json --by subsystem >"$tmp/subsys.json"
 top -n 1 -d 0.5 --json -s name >"$tmp/byname.json"
 top -n 1 -d 0.5 --json -s p99 >"$tmp/byp99.json"
 top -n 1 -d 0.5 --by host >"$tmp/host.txt"
+# On a terminal (script(1) provides one): full-screen redraws, s cycles the
+# sort column, v the view, q quits and restores the screen.
+# The keys come through a FIFO whose writer stays 30 s after q: top must
+# quit on the key, not on the end of its input.
+if command -v script >/dev/null; then
+	mkfifo "$tmp/keys"
+	{ sleep 2.5; printf s; sleep 0.5; printf v; sleep 1.5; printf q; sleep 30; } >"$tmp/keys" &
+	keys=$!
+	script -qfec "stty cols 160 rows 30; '$CLI' target --rpc-socket '$SOCK' top -d 0.5" /dev/null \
+		<"$tmp/keys" >"$tmp/tty.out" 2>&1
+	tty_rc=$?
+	kill -0 "$keys" 2>/dev/null
+	tty_input_open=$?
+	kill "$keys" 2>/dev/null
+fi
 wait $p1
 rc1=$?
 wait $p2
@@ -124,6 +139,15 @@ check "by host: h2 only writes" py "$tmp/host.json" \
 check "by host (text): a row per host" bash -c "grep -q '^$H1 ' '$tmp/host.txt' && grep -q '^$H2 ' '$tmp/host.txt'"
 check "by subsystem: one row with both reads and writes" py "$tmp/subsys.json" \
 	"len(d['rows']) == 1 and d['rows'][0]['subsystem'] == '$NQN' and d['rows'][0]['read_iops'] > 0 and d['rows'][0]['write_iops'] > 0"
+if [ -n "${tty_rc+x}" ]; then
+	check "terminal: q quits with status 0, its input still open" [ "$tty_rc,$tty_input_open" = 0,0 ]
+	check "terminal: the alternate screen is entered, cleared per refresh and left" bash -c \
+		"grep -qF \$'\\e[?1049h' '$tmp/tty.out' && grep -qF \$'\\e[H\\e[2J' '$tmp/tty.out' && grep -qF \$'\\e[?25h\\e[?1049l' '$tmp/tty.out'"
+	check "terminal: s sorts by the next column (mibs), v shows the next view (host)" bash -c \
+		"grep -q 'by namespace, sorted by iops' '$tmp/tty.out' && grep -q 'by namespace, sorted by mibs' '$tmp/tty.out' && grep -q 'by host, sorted by mibs' '$tmp/tty.out' && grep -q '$H1' '$tmp/tty.out'"
+else
+	echo "(script(1) is not installed: terminal mode not checked)"
+fi
 
 echo "== Prometheus histogram"
 scrape >"$tmp/metrics.txt"

@@ -127,7 +127,7 @@ check: deps
 clean:
 	rm -rf build build-san build-tsan build-fuzz
 
-# Install the binaries, man pages and systemd unit (DESTDIR for staging).
+# Install the binaries, man pages, systemd unit and Grafana dashboard (DESTDIR for staging).
 PREFIX ?= /usr/local
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 .PHONY: install uninstall
@@ -136,6 +136,8 @@ install: $(TARGET_BIN) $(HOST_BIN)
 	install -D -m 0755 $(HOST_BIN) $(DESTDIR)$(PREFIX)/bin/nvmeof
 	install -D -m 0644 docs/man/nvmeof.1 $(DESTDIR)$(PREFIX)/share/man/man1/nvmeof.1
 	install -D -m 0644 docs/man/nvmeof-target.8 $(DESTDIR)$(PREFIX)/share/man/man8/nvmeof-target.8
+	install -D -m 0644 dist/grafana/nvmeof-dashboard.json \
+		$(DESTDIR)$(PREFIX)/share/nvmeof/grafana/nvmeof-dashboard.json
 	install -d $(DESTDIR)$(UNITDIR)
 	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' dist/nvmeof-target.service \
 		>$(DESTDIR)$(UNITDIR)/nvmeof-target.service
@@ -145,6 +147,7 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/nvmeof-target $(DESTDIR)$(PREFIX)/bin/nvmeof \
 		$(DESTDIR)$(PREFIX)/share/man/man1/nvmeof.1 \
 		$(DESTDIR)$(PREFIX)/share/man/man8/nvmeof-target.8 \
+		$(DESTDIR)$(PREFIX)/share/nvmeof/grafana/nvmeof-dashboard.json \
 		$(DESTDIR)$(UNITDIR)/nvmeof-target.service
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

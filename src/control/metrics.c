@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 #include "control/metrics.h"
 
+#include "common/lathist.h"
+
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define HIST_MAX 64
+#define HIST_MAX LATHIST_BUCKETS
 
 void metrics_hist_cumulative(const uint64_t *hist, size_t n, uint64_t *cum)
 {
@@ -21,9 +23,15 @@ void metrics_hist_cumulative(const uint64_t *hist, size_t n, uint64_t *cum)
 
 void metrics_bucket_le(unsigned int i, char *buf, size_t len)
 {
-	/* 2^i us never ends in a 0 digit, so "%06" leaves no trailing zeros. */
-	unsigned long long us = 1ull << (i < 63 ? i : 63);
-	snprintf(buf, len, "%llu.%06llu", us / 1000000ull, us % 1000000ull);
+	/* Bucket i holds latencies below lathist_low(i + 1) us; in seconds,
+	 * without trailing zeros so that the label is the shortest spelling. */
+	unsigned long long us = lathist_low(i + 1);
+	int n = snprintf(buf, len, "%llu.%06llu", us / 1000000ull, us % 1000000ull);
+
+	while (n > 0 && (size_t)n < len && buf[n - 1] == '0')
+		buf[--n] = '\0';
+	if (n > 0 && (size_t)n < len && buf[n - 1] == '.')
+		buf[--n] = '\0';
 }
 
 void metrics_escape_label(struct strbuf *out, const char *value)
@@ -218,6 +226,13 @@ static void render_level(struct strbuf *out, const struct io_level *lv)
 	family_header(out, name, "counter", help);
 	for (size_t i = 0; i < lv->n; i++)
 		sample(out, name, lv->src[i].labels, NULL, jget_u64(lv->src[i].stats, "errors"));
+
+	snprintf(name, sizeof(name), "%s_inflight_commands", lv->prefix);
+	snprintf(help, sizeof(help), "I/O commands received and not yet completed (queue depth), per %s.",
+		 lv->what);
+	family_header(out, name, "gauge", help);
+	for (size_t i = 0; i < lv->n; i++)
+		sample(out, name, lv->src[i].labels, NULL, jget_u64(lv->src[i].stats, "inflight"));
 
 	snprintf(name, sizeof(name), "%s_latency_seconds", lv->prefix);
 	snprintf(help, sizeof(help), "I/O command latency from receipt to completion, per %s.",

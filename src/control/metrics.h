@@ -22,13 +22,14 @@ struct json_object;
 int metrics_render(struct json_object *snap, struct strbuf *out);
 
 /*
- * The command layer's latency histogram has log2 buckets: bucket i counts
- * commands that took less than 2^i us (and at least 2^(i-1) us). Prometheus
- * wants cumulative counts per upper bound: cum[i] = sum of hist[0..i].
+ * The command layer's latency histogram is log-linear (common/lathist.h):
+ * bucket i counts commands that took less than lathist_low(i + 1) us.
+ * Prometheus wants cumulative counts per upper bound: cum[i] = sum of hist[0..i].
  */
 void metrics_hist_cumulative(const uint64_t *hist, size_t n, uint64_t *cum);
 
-/* Upper bound of bucket i in seconds, as a decimal string: "0.000001" for 0. */
+/* Upper bound of bucket i in seconds, as the shortest decimal string:
+ * "0.000001" for 0, "0.00001" for 9 (10 us). */
 void metrics_bucket_le(unsigned int i, char *buf, size_t len);
 
 /* Append `value` escaped for a label value (backslash, quote, newline). */

@@ -30,6 +30,7 @@ void nvmf_counters_fold(struct nvmf_io_counters *dst, const struct nvmf_io_count
 	dst->write_bytes += ctr_get(&src->write_bytes);
 	dst->errors += ctr_get(&src->errors);
 	dst->latency_us_sum += ctr_get(&src->latency_us_sum);
+	dst->inflight += ctr_get(&src->inflight);
 	for (unsigned int i = 0; i < NVMF_LAT_BUCKETS; i++)
 		dst->latency_us_hist[i] += ctr_get(&src->latency_us_hist[i]);
 }
@@ -46,18 +47,11 @@ struct json_object *nvmf_counters_json(const struct nvmf_io_counters *c)
 	json_object_object_add(j, "write_bytes", json_object_new_int64((int64_t)c->write_bytes));
 	json_object_object_add(j, "errors", json_object_new_int64((int64_t)c->errors));
 	json_object_object_add(j, "latency_us_sum", json_object_new_int64((int64_t)c->latency_us_sum));
+	json_object_object_add(j, "inflight", json_object_new_int64((int64_t)c->inflight));
 	for (unsigned int i = 0; i < NVMF_LAT_BUCKETS; i++)
 		json_object_array_add(hist, json_object_new_int64((int64_t)c->latency_us_hist[i]));
 	json_object_object_add(j, "latency_us_hist", hist);
 	return j;
-}
-
-static unsigned int latency_bucket(uint64_t us)
-{
-	/* Bucket i counts latencies < 2^i us: the bit width of us. */
-	unsigned int b = us ? 64 - (unsigned int)__builtin_clzll(us) : 0;
-
-	return b < NVMF_LAT_BUCKETS ? b : NVMF_LAT_BUCKETS - 1;
 }
 
 static void account(struct nvmf_io_counters *c, const struct nvmf_req *req, bool io_queue,
@@ -80,7 +74,7 @@ static void account(struct nvmf_io_counters *c, const struct nvmf_req *req, bool
 		ctr_add(&c->errors, 1);
 	if (have_lat) {
 		ctr_add(&c->latency_us_sum, lat_us);
-		ctr_add(&c->latency_us_hist[latency_bucket(lat_us)], 1);
+		ctr_add(&c->latency_us_hist[lathist_bucket(lat_us)], 1);
 	}
 }
 
@@ -92,8 +86,8 @@ void nvmf_req_hold_ns(struct nvmf_req *req, struct nvmf_ns *ns)
 	struct nvmf_sq_priv *priv = sq_priv(req->sq);
 
 	req->ns = ns;
-	ctr_add(&ns->slot[priv->slot].inflight, 1);
-	priv->ns_refs++;
+	ctr_add(&ns->slot[priv->slot].io.inflight, 1);
+	ctr_add(&priv->stats.inflight, 1);
 	/* Linked so that a queue closed with requests abandoned mid-transfer
 	 * still gives their references back. */
 	req->held_prev = NULL;
@@ -109,9 +103,8 @@ static void req_drop_ns(struct nvmf_req *req)
 
 	if (!req->ns)
 		return;
-	__atomic_store_n(&req->ns->slot[priv->slot].inflight,
-			 ctr_get(&req->ns->slot[priv->slot].inflight) - 1, __ATOMIC_RELAXED);
-	priv->ns_refs--;
+	ctr_add(&req->ns->slot[priv->slot].io.inflight, (uint64_t)-1);
+	ctr_add(&priv->stats.inflight, (uint64_t)-1);
 	if (req->held_prev)
 		req->held_prev->held_next = req->held_next;
 	else
@@ -230,7 +223,9 @@ void nvmf_req_complete(struct nvmf_req *req, uint16_t status)
 
 	if (priv) {
 		bool io_queue = sq->connected && sq->qid != 0;
-		bool have_lat = req->start_ns != 0;
+		/* An AER waits for an event, not for service: its "latency" would
+		 * be the time until the next event and swamp the percentiles. */
+		bool have_lat = req->start_ns != 0 && (io_queue || req->cmd.opcode != NVME_ADMIN_ASYNC_EVENT);
 		uint64_t lat_us = 0;
 
 		if (have_lat) {

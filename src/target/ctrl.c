@@ -109,9 +109,9 @@ void nvmf_sq_closed(struct nvmf_sq *sq)
 
 	if (!priv)
 		return;
-	if (priv->ns_refs)
+	if (ctr_get(&priv->stats.inflight))
 		log_debug(LOG_COMP, "%s qid %u: closed with %llu abandoned requests holding a namespace",
-			  sq->peer, sq->qid, (unsigned long long)priv->ns_refs);
+			  sq->peer, sq->qid, (unsigned long long)ctr_get(&priv->stats.inflight));
 	nvmf_sq_drop_held(sq);
 
 	pthread_mutex_lock(&tgt->lock);

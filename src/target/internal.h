@@ -97,10 +97,10 @@ struct nvmf_host_ref {
 	struct nvmf_host_ref *next;
 };
 
-/* Per-reactor slice of a namespace: written only by that reactor. */
+/* Per-reactor slice of a namespace: written only by that reactor;
+ * io.inflight counts its commands parsed and not yet released. */
 struct nvmf_ns_slot {
 	struct nvmf_io_counters io;
-	uint64_t inflight; /* parsed, not yet completed, on this reactor */
 } __attribute__((aligned(64)));
 
 /* Quiescence check of a retired namespace on one of tgt->reactors. */
@@ -176,7 +176,7 @@ struct nvmf_sq_priv {
 	struct nvmf_port *port;
 	struct nvmf_sq_priv *port_next;
 	unsigned int slot; /* index into nvmf_ns.slot */
-	uint64_t ns_refs; /* parsed requests holding a namespace ... */
+	/* stats.inflight: parsed requests holding a namespace ... */
 	struct nvmf_req *held; /* ... linked through held_next/held_prev */
 	struct nvmf_auth_sq *auth; /* in-band authentication state, or NULL */
 };

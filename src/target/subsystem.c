@@ -437,7 +437,7 @@ static void ns_quiesce_check(void *arg)
 	struct nvmf_ns *ns = q->ns;
 	struct nvmf_tgt *tgt = ns->tgt;
 
-	if (ctr_get(&ns->slot[q->slot].inflight) != 0) {
+	if (ctr_get(&ns->slot[q->slot].io.inflight) != 0) {
 		q->timer.fn = ns_quiesce_timer;
 		reactor_timer_arm(q->reactor, &q->timer, NVMF_QUIESCE_RETRY_NS);
 		return;

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "backend/backend.h"
+#include "common/lathist.h"
 #include "proto/nvme_spec.h"
 #include "reactor/reactor.h"
 
@@ -225,13 +226,15 @@ struct json_object *nvmf_tgt_snapshot(struct nvmf_tgt *tgt);
 /* Telemetry                                                           */
 
 #define NVMF_MAX_REACTORS 64
-#define NVMF_LAT_BUCKETS 32 /* bucket i counts commands with latency < 2^i us */
+#define NVMF_LAT_BUCKETS LATHIST_BUCKETS /* log-linear, see common/lathist.h */
 
 /*
  * Counters with a single writer (one reactor thread); readers on other
  * threads sum copies and tolerate a slightly stale view. Keys in JSON:
  * reads, writes, others, read_bytes, write_bytes, errors, latency_us_sum,
- * latency_us_hist (array, bucket i = < 2^i us).
+ * latency_us_hist (array, bucket i = [lathist_low(i), lathist_low(i + 1)) us),
+ * inflight (a gauge: I/O commands parsed and not yet released, the queue
+ * depth; every other field only grows).
  */
 struct nvmf_io_counters {
 	uint64_t reads;
@@ -241,6 +244,7 @@ struct nvmf_io_counters {
 	uint64_t write_bytes;
 	uint64_t errors;
 	uint64_t latency_us_sum;
+	uint64_t inflight;
 	uint64_t latency_us_hist[NVMF_LAT_BUCKETS];
 } __attribute__((aligned(64)));
 

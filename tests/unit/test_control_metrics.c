@@ -20,14 +20,15 @@
 
 /* Two subsystems: one with a namespace and a controller, one empty (whose NQN
  * needs escaping), a host with refusals and reactor stats. Histogram of ns 1:
- * 2 commands < 2 us, 3 < 4 us, 1 < 1024 us and 4 beyond the last bucket. */
+ * 2 commands < 2 us, 3 < 3 us, 1 in [12, 14) us and 4 in the last bucket
+ * the array has (which therefore holds everything slower). */
 static const char snapshot_json[] =
 	"{ \"subsystems\": ["
 	"  { \"nqn\": \"nqn.2014-08.org.example:disk1\", \"serial\": \"S1\", \"model\": \"M\","
 	"    \"allow_any_host\": false, \"monitor\": true, \"hosts\": [\"nqn.2014-08.org.example:h1\"],"
 	"    \"namespaces\": [ { \"nsid\": 1, \"path\": null, \"size\": 67108864, \"block_size\": 512,"
 	"       \"stats\": { \"reads\": 7, \"writes\": 3, \"others\": 2, \"read_bytes\": 28672,"
-	"         \"write_bytes\": 12288, \"errors\": 1, \"latency_us_sum\": 1234567,"
+	"         \"write_bytes\": 12288, \"errors\": 1, \"latency_us_sum\": 1234567, \"inflight\": 3,"
 	"         \"latency_us_hist\": [0,2,3,0,0,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,4] } } ],"
 	"    \"controllers\": [ { \"cntlid\": 5, \"hostnqn\": \"nqn.2014-08.org.example:h1\","
 	"       \"peer\": \"127.0.0.1:40000\", \"queues\": 3, \"kato_ms\": 5000,"
@@ -80,12 +81,16 @@ static void test_bucket_bounds(void **state)
 	assert_string_equal(buf, "0.000001");
 	metrics_bucket_le(1, buf, sizeof(buf));
 	assert_string_equal(buf, "0.000002");
-	metrics_bucket_le(10, buf, sizeof(buf));
+	metrics_bucket_le(7, buf, sizeof(buf)); /* [7, 8) us */
+	assert_string_equal(buf, "0.000008");
+	metrics_bucket_le(8, buf, sizeof(buf)); /* [8, 10) us: no trailing zero */
+	assert_string_equal(buf, "0.00001");
+	metrics_bucket_le(9, buf, sizeof(buf)); /* [10, 12) us */
+	assert_string_equal(buf, "0.000012");
+	metrics_bucket_le(35, buf, sizeof(buf)); /* [896, 1024) us */
 	assert_string_equal(buf, "0.001024");
-	metrics_bucket_le(20, buf, sizeof(buf));
-	assert_string_equal(buf, "1.048576");
-	metrics_bucket_le(30, buf, sizeof(buf));
-	assert_string_equal(buf, "1073.741824");
+	metrics_bucket_le(73, buf, sizeof(buf)); /* [655360, 786432) us */
+	assert_string_equal(buf, "0.786432");
 }
 
 static void test_hist_cumulative(void **state)
@@ -135,18 +140,18 @@ static void test_latency_histogram(void **state)
 	expect_line(t, line);
 	snprintf(line, sizeof(line), "nvmeof_latency_seconds_bucket{%s,le=\"0.000002\"} 2", l);
 	expect_line(t, line);
-	snprintf(line, sizeof(line), "nvmeof_latency_seconds_bucket{%s,le=\"0.000004\"} 5", l);
+	snprintf(line, sizeof(line), "nvmeof_latency_seconds_bucket{%s,le=\"0.000003\"} 5", l);
 	expect_line(t, line);
-	snprintf(line, sizeof(line), "nvmeof_latency_seconds_bucket{%s,le=\"0.000512\"} 5", l);
+	snprintf(line, sizeof(line), "nvmeof_latency_seconds_bucket{%s,le=\"0.000012\"} 5", l);
 	expect_line(t, line);
-	snprintf(line, sizeof(line), "nvmeof_latency_seconds_bucket{%s,le=\"0.001024\"} 6", l);
+	snprintf(line, sizeof(line), "nvmeof_latency_seconds_bucket{%s,le=\"0.000014\"} 6", l);
 	expect_line(t, line);
 	/* The last bucket also holds everything slower: only +Inf has it. */
-	snprintf(line, sizeof(line), "nvmeof_latency_seconds_bucket{%s,le=\"1073.741824\"} 6", l);
+	snprintf(line, sizeof(line), "nvmeof_latency_seconds_bucket{%s,le=\"0.000448\"} 6", l);
 	expect_line(t, line);
 	snprintf(line, sizeof(line), "nvmeof_latency_seconds_bucket{%s,le=\"+Inf\"} 10", l);
 	expect_line(t, line);
-	assert_null(strstr(t, "le=\"2147.483648\""));
+	assert_null(strstr(t, "le=\"0.000512\""));
 	snprintf(line, sizeof(line), "nvmeof_latency_seconds_sum{%s} 1.234567", l);
 	expect_line(t, line);
 	snprintf(line, sizeof(line), "nvmeof_latency_seconds_count{%s} 10", l);
@@ -154,6 +159,11 @@ static void test_latency_histogram(void **state)
 	/* A histogram with no buckets still has +Inf, sum and count. */
 	expect_line(t, "nvmeof_subsystem_latency_seconds_bucket{subsystem=\"nqn.2014-08.org.example:"
 		       "disk1\",le=\"+Inf\"} 0");
+	/* Queue depth: a gauge per object, 0 where the snapshot has none. */
+	snprintf(line, sizeof(line), "nvmeof_inflight_commands{%s} 3", l);
+	expect_line(t, line);
+	expect_line(t, "# TYPE nvmeof_inflight_commands gauge");
+	expect_line(t, "nvmeof_subsystem_inflight_commands{subsystem=\"nqn.2014-08.org.example:disk1\"} 0");
 	free(t);
 }
 

@@ -206,6 +206,7 @@ static void test_aer_ns_change(void **state)
 		aers[i].data = f->req.data;
 		cmd_reset(&aers[i], NVME_ADMIN_ASYNC_EVENT);
 		aers[i].cmd.cid = to_le16(0x100 + i);
+		aers[i].start_ns = reactor_now_ns(); /* timed, as a transport does */
 		assert_int_equal(run_req(f, &aers[i]), i < 4 ? -1 : (NVME_STATUS(1, NVME_SC_AER_LIMIT) | DNR));
 	}
 
@@ -243,6 +244,19 @@ static void test_aer_ns_change(void **state)
 	/* A controller reset gives the remaining AERs back. */
 	assert_int_equal(prop_set(f, NVME_REG_CC, 0, 0), 0);
 	assert_int_equal(f->completions, before + 8); /* two AERs, then the Property Set */
+
+	/* AERs are counted but not timed: they wait for events, not for service. */
+	struct json_object *snap = nvmf_tgt_snapshot(e.tgt);
+	struct json_object *st = jpath(json_object_array_get_idx(
+		jpath(json_object_array_get_idx(jpath(snap, "subsystems"), 0), "controllers"), 0), "stats");
+	struct json_object *hist = jpath(st, "latency_us_hist");
+	uint64_t timed = 0;
+
+	assert_true(json_object_get_int64(jpath(st, "others")) >= 5);
+	for (size_t i = 0; i < json_object_array_length(hist); i++)
+		timed += (uint64_t)json_object_get_int64(json_object_array_get_idx(hist, i));
+	assert_int_equal(timed, 0);
+	json_object_put(snap);
 	fake_sq_close(f);
 	env_teardown(&e);
 }

@@ -99,6 +99,7 @@ int cmd_gen_dhchap_key(int argc, char **argv);
 int cmd_id_ctrl(int argc, char **argv);
 int cmd_id_ns(int argc, char **argv);
 int cmd_list_subsys(int argc, char **argv);
+int cmd_list(int argc, char **argv); /* list.c */
 int cmd_read(int argc, char **argv);
 int cmd_write(int argc, char **argv);
 int cmd_flush(int argc, char **argv);

@@ -22,6 +22,7 @@ static const struct subcommand subcommands[] = {
 	{ "discover", cmd_discover, "read the discovery log page of a discovery controller" },
 	{ "id-ctrl", cmd_id_ctrl, "print Identify Controller" },
 	{ "id-ns", cmd_id_ns, "print Identify Namespace" },
+	{ "list", cmd_list, "list attached namespaces, or a subsystem's controller and namespaces" },
 	{ "list-subsys", cmd_list_subsys, "connect and show subsystem, controller and namespaces" },
 	{ "read", cmd_read, "read a block range to a file or stdout" },
 	{ "write", cmd_write, "write a block range from a file or stdin" },

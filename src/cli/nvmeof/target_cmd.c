@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "common/size.h"
+#include "top.h"
 
 #define DEFAULT_RPC_SOCKET "/run/nvmeof/target.sock"
 #define RESPONSE_MAX (64u << 20)
@@ -41,6 +42,8 @@ struct tctx {
 static const char usage_commands[] =
 	"  list [--json]\n"
 	"  stats [--json | --prometheus]\n"
+	"  top [-d SECONDS] [-n N] [-s name|iops|mibs|p50|p99|qd|errors]\n"
+	"      [--by subsystem|namespace|host] [--json]   (live I/O view; q, s, v keys)\n"
 	"  add-subsystem NQN [--allow-any-host] [--serial S] [--model M] [--monitor]\n"
 	"  remove-subsystem NQN\n"
 	"  set-monitor NQN on|off\n"
@@ -606,6 +609,18 @@ static int cmd_stats(struct tctx *t, int argc, char **argv)
 	return 0;
 }
 
+static struct json_object *top_fetch(void *ctx)
+{
+	struct json_object *r;
+
+	return rpc_call(ctx, "stats", NULL, &r) ? NULL : r;
+}
+
+static int cmd_top(struct tctx *t, int argc, char **argv)
+{
+	return top_main(argc, argv, top_fetch, t);
+}
+
 static int cmd_add_subsystem(struct tctx *t, int argc, char **argv)
 {
 	static const struct option opts[] = { { "allow-any-host", no_argument, NULL, 'a' },
@@ -1093,6 +1108,7 @@ static const struct {
 } subcommands[] = {
 	{ "list", cmd_list },
 	{ "stats", cmd_stats },
+	{ "top", cmd_top },
 	{ "add-subsystem", cmd_add_subsystem },
 	{ "remove-subsystem", cmd_remove_subsystem },
 	{ "set-monitor", cmd_set_monitor },
@@ -1158,7 +1174,8 @@ int cmd_target(int argc, char **argv)
 			continue;
 		int sub_argc = argc - i;
 		char **sub_argv = argv + i;
-		if (want_help(sub_argc, sub_argv)) {
+		/* top explains its options itself. */
+		if (subcommands[k].fn != cmd_top && want_help(sub_argc, sub_argv)) {
 			usage_subcommand(stdout, subcommands[k].name);
 			return 0;
 		}

@@ -110,7 +110,7 @@ sys.exit(code if code >= 0 else 128 - code)
 fcmp() { python3 -c "import sys; sys.exit(0 if $1 else 1)"; }
 
 # run_loss NAME LIMIT PERF-ARGS...: start the target and perf, SIGKILL the
-# target after KILL_AFTER s and check how perf ends: within LIMIT seconds of
+# target KILL_AFTER s after perf connected and check how perf ends: within LIMIT seconds of
 # its start, nonzero status, little CPU after the kill, a report on stdout.
 run_loss() {
 	local name=$1 limit=$2 t0 t_kill t_end rc cpu_before cpu_total perf_pid wrapper
@@ -121,6 +121,14 @@ run_loss() {
 	run_rusage "$ppid_file" "$tmp/perf.cpu" "$CLI" perf -t tcp -a 127.0.0.1 -s 4420 -n "$NQN" \
 		--json "$@" >"$tmp/perf.json" 2>"$tmp/perf.err" &
 	wrapper=$!
+	# Under load perf may take a while to start: time it from its Connect,
+	# so that the kill always lands on a connected host.
+	for _ in $(seq 300); do
+		[ -s "$ppid_file" ] && grep -q ' connected to ' "$tmp/target.log" && break
+		kill -0 "$wrapper" 2>/dev/null || break
+		sleep 0.05
+	done
+	t0=$EPOCHREALTIME
 	sleep "$KILL_AFTER"
 	perf_pid=$(cat "$ppid_file" 2>/dev/null)
 	cpu_before=$(proc_cpu_ticks "$perf_pid")

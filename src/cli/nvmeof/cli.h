@@ -27,6 +27,16 @@ struct cli_conn {
 	bool dhchap_short_C;
 	char dhchap_secret[128]; /* opts.dhchap_* point here */
 	char dhchap_ctrl_secret[128];
+	/*
+	 * Paths (multipath, perf only): each -a adds one; a -s after an -a is
+	 * that path's port, a -s before the first -a the port of every path
+	 * without its own. opts.traddr/trsvcid are the first path's.
+	 */
+	bool multipath_ok; /* set by the command before cli_parse */
+	unsigned int npaths;
+	const char *path_addr[NVMEOF_MPATH_MAX_PATHS];
+	const char *path_port[NVMEOF_MPATH_MAX_PATHS];
+	const char *default_port;
 };
 
 /* Long-only option codes of the shared table. */
@@ -87,6 +97,9 @@ typedef int (*cli_opt_fn)(void *ctx, int opt, const char *arg);
 int cli_parse(int argc, char **argv, struct cli_conn *c, const struct option *extra,
 	      const char *extra_short, bool hostnqn_short, cli_opt_fn fn, void *ctx,
 	      void (*usage)(FILE *f));
+
+/* Path i's connection options (the shared ones with its address and port). */
+void cli_conn_path_opts(const struct cli_conn *c, unsigned int i, struct nvmeof_ctrl_opts *o);
 
 /* Connect and report the reason on failure. */
 int cli_connect(struct cli_conn *c, struct nvmeof_ctrl **ctrl);

@@ -1,0 +1,216 @@
+#!/bin/bash
+# Host multipath with ANA: two nvmeof-target instances (A and B) on two
+# loopback ports export one subsystem with one file-backed namespace (same
+# file, serial, UUID and NGUID; disjoint cntlid ranges), group 1 optimized on
+# A and inaccessible on B. `nvmeof perf` connects to both and must never see
+# an error while a path remains:
+#   - I/O goes to the optimized path only;
+#   - a path whose namespace identity differs is refused;
+#   - ANA switch without a failure (A inaccessible, B optimized): I/O moves;
+#   - both paths inaccessible for 2 s: I/O waits, then resumes;
+#   - A SIGKILLed under perf --verify, B made optimized: no error, all data
+#     verified (the longest completion gap is the failover time); A
+#     restarted and the states set back: I/O returns to A (failback time from
+#     A's restart to the host's reconnect);
+#   - every path gone beyond ctrl_loss_tmo: perf gets the error and ends.
+#
+#   usage: tests/integration/multipath.sh [BUILD]      (BUILD defaults to build)
+#
+# Needs its own network namespace for nothing but free ports; run it as any
+# other integration script. In a ThreadSanitizer build each distinct race is
+# one more failure. The last line is "N passed, N failed".
+set -u
+CHECK_PREFIX=
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+integration_begin multipath "$@"
+PORT_A=$(free_port)
+PORT_B=$(free_port "$PORT_A")
+PORT_C=$(free_port "$PORT_A" "$PORT_B")
+NQN=nqn.2026-01.io.nvmeof:multipath
+IMG=$tmp/disk.img
+truncate -s 64M "$IMG"
+truncate -s 64M "$tmp/other.img"
+apid= bpid= cpid=
+
+# config PORT STATE CNTLID_MIN CNTLID_MAX [IMG UUID NGUID]: one instance's file.
+config() {
+	cat <<EOF
+{
+  "hosts": [],
+  "ports": [ { "portid": 1,
+      "addr": { "adrfam": "ipv4", "traddr": "127.0.0.1", "treq": "not specified", "trsvcid": "$1", "trtype": "tcp" },
+      "ana_groups": [ { "ana": { "state": "$2" }, "grpid": 1 } ],
+      "param": {}, "referrals": [], "subsystems": [ "$NQN" ] } ],
+  "subsystems": [ { "nqn": "$NQN", "allowed_hosts": [],
+      "attr": { "allow_any_host": "1", "cntlid_max": "$4", "cntlid_min": "$3", "serial": "mpath0001" },
+      "namespaces": [ { "ana_grpid": 1, "enable": 1, "nsid": 1,
+          "device": { "path": "${5:-$IMG}", "uuid": "${6:-6a3f1c2e-8d4b-4f5a-9e7c-1b2d3e4f5a6b}",
+                      "nguid": "${7:-0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0}" } } ] } ]
+}
+EOF
+}
+config "$PORT_A" optimized 1 99 >"$tmp/a.json"
+config "$PORT_B" inaccessible 100 199 >"$tmp/b.json"
+config "$PORT_C" optimized 200 299 "$tmp/other.img" 11111111-2222-3333-4444-555555555555 \
+	99999999-8888-7777-6666-555555555555 >"$tmp/c.json"
+
+# start NAME: start instance NAME (a, b, c) from its file; sets its pid variable.
+start() {
+	"$TGT" --config "$tmp/$1.json" --disc-port 0 --rpc-socket "$tmp/$1.sock" --log-level info \
+		>>"$tmp/$1.log" 2>&1 &
+	local pid=$!
+	eval "${1}pid=$pid"
+	TPID=$pid LOG=$tmp/$1.log target_wait_ready "$tmp/$1.sock"
+}
+cleanup_all() {
+	for p in "$apid" "$bpid" "$cpid"; do
+		[ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	integration_cleanup
+}
+trap cleanup_all EXIT
+ana() { "$CLI" target --rpc-socket "$tmp/$1.sock" set-ana-state 1 1 "$2" >/dev/null; }
+paths=(-t tcp -a 127.0.0.1 -s "$PORT_A" -a 127.0.0.1 -s "$PORT_B" -n "$NQN")
+# perf_mp OUT ARGS...: perf over both paths, JSON to OUT.json, stderr to OUT.err.
+perf_mp() {
+	local out=$1
+	shift
+	"$CLI" perf "${paths[@]}" --json --no-progress "$@" >"$out.json" 2>"$out.err"
+}
+# jq_ok FILE EXPR: python expression on the parsed report `d`.
+jq_ok() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if ($2) else 1)" "$1"; }
+show() { # OUT: the report and the first lines of stderr
+	python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('    ios', d['ios'], 'errors', d['errors'], 'verify_errors', d['verify_errors'], 'not_completed', d['not_completed'], 'max_gap_ms', round(d['max_gap_ms'], 1)); [print('    path', p['trsvcid'], p['state'], p['ana_state'], 'ios', p['ios'], 'errors', p['errors'], 'retries', p['retries']) for p in d['paths']]" "$1.json" 2>/dev/null ||
+		cat "$1.json"
+	grep -v '^$' "$1.err" | grep -v ' info ' | head -n 8 | sed 's/^/    stderr: /'
+}
+# iso_s "2026-...T..:..:..mmmZ": seconds since the epoch.
+iso_s() { python3 -c "import datetime,sys; print(datetime.datetime.strptime(sys.argv[1], '%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=datetime.timezone.utc).timestamp())" "$1"; }
+
+start a
+start b
+
+echo "== two paths, group optimized on A only"
+perf_mp "$tmp/p1" -w randrw -q 16 -T 2
+check "perf over both paths exits 0" [ $? = 0 ]
+show "$tmp/p1"
+check "all I/O on A, none on the inaccessible B, no error" jq_ok "$tmp/p1.json" \
+	"d['errors'] == 0 and len(d['paths']) == 2 and d['paths'][0]['ios'] > 0 and d['paths'][1]['ios'] == 0 and d['paths'][1]['ana_state'] == 'inaccessible' and d['paths'][0]['ana_state'] == 'optimized'"
+"$CLI" perf "${paths[@]}" -w randread -q 8 -T 1 --no-progress --iopolicy queue-depth >"$tmp/p1.txt" 2>&1
+check "text report: a line per path with I/Os, errors and retries" \
+	bash -c "grep -q '^  path 0    : 127.0.0.1:$PORT_A .* I/Os (.* IOPS), 0 errors, 0 retries' '$tmp/p1.txt' && grep -q '^  path 1    : 127.0.0.1:$PORT_B .*ANA inaccessible: 0 I/Os' '$tmp/p1.txt'"
+check "a second -s for one -a is refused" bash -c "! '$CLI' perf -a 127.0.0.1 -s $PORT_A -s $PORT_B -n $NQN -T 1 2>/dev/null"
+check "other commands take one path" bash -c "! '$CLI' id-ctrl ${paths[*]} 2>/dev/null"
+
+echo "== a path to another namespace is refused"
+start c
+"$CLI" perf -t tcp -a 127.0.0.1 -s "$PORT_A" -a 127.0.0.1 -s "$PORT_C" -n "$NQN" --json --no-progress \
+	-w randread -q 4 -T 1 >"$tmp/pc.json" 2>"$tmp/pc.err"
+check "perf runs on the remaining path" [ $? = 0 ]
+grep refused "$tmp/pc.err" | sed 's/^/    /'
+check "the mismatched path is refused with its reason" \
+	grep -q "path 127.0.0.1:$PORT_C refused: not the same namespace as path 127.0.0.1:$PORT_A (namespace NGUID differs)" "$tmp/pc.err"
+check "one path left" jq_ok "$tmp/pc.json" "len(d['paths']) == 1 and d['paths'][0]['trsvcid'] == '$PORT_A'"
+kill "$cpid" && wait "$cpid" 2>/dev/null
+cpid=
+
+echo "== ANA switch without a failure: A inaccessible, B optimized"
+perf_mp "$tmp/p2" -w randrw -q 16 -T 5 --verify &
+perf=$!
+sleep 2
+ana a inaccessible
+ana b optimized
+wait "$perf"
+check "perf --verify exits 0" [ $? = 0 ]
+show "$tmp/p2"
+check "no error, data verified, I/O on both paths, A saw ANA statuses" jq_ok "$tmp/p2.json" \
+	"d['errors'] == 0 and d['not_completed'] == 0 and d['paths'][0]['ios'] > 0 and d['paths'][1]['ios'] > 0 and d['paths'][0]['errors'] == 0"
+perf_mp "$tmp/p2b" -w randread -q 8 -T 1
+check "afterwards all I/O on B" jq_ok "$tmp/p2b.json" "d['errors'] == 0 and d['paths'][0]['ios'] == 0 and d['paths'][1]['ios'] > 0"
+ana a optimized
+ana b inaccessible
+
+echo "== both paths inaccessible for 2 s"
+perf_mp "$tmp/p3" -w randrw -q 16 -T 6 --verify &
+perf=$!
+sleep 2
+ana a inaccessible
+sleep 2
+ana a optimized
+wait "$perf"
+check "perf --verify exits 0" [ $? = 0 ]
+show "$tmp/p3"
+check "I/O waited (gap >= 1.5 s) and resumed without an error" jq_ok "$tmp/p3.json" \
+	"d['errors'] == 0 and d['not_completed'] == 0 and d['max_gap_ms'] >= 1500 and d['paths'][0]['retries'] > 0"
+
+echo "== failover: A SIGKILLed under perf --verify, B made optimized; failback"
+perf_mp "$tmp/p4" -w randrw -q 16 -T 12 --verify --reconnect-delay 1 --ctrl-loss-tmo 60 &
+perf=$!
+sleep 3
+kill -KILL "$apid"
+wait "$apid" 2>/dev/null
+apid=
+ana b optimized
+sleep 3
+t_restart=$(date +%s.%N)
+start a
+# Failback once the host is back on A (as an operator would): no gap then.
+for _ in $(seq 50); do
+	grep -q "127.0.0.1:$PORT_A: reconnected" "$tmp/p4.err" && break
+	sleep 0.1
+done
+ana b inaccessible
+wait "$perf"
+check "perf --verify exits 0 across failover and failback" [ $? = 0 ]
+show "$tmp/p4"
+check "no I/O error, every block verified, nothing left" jq_ok "$tmp/p4.json" \
+	"d['errors'] == 0 and d['verify_errors'] == 0 and d['not_completed'] == 0 and d['paths'][0]['retries'] > 0 and d['paths'][1]['ios'] > 0"
+check "the longest I/O gap (failover, failback) stays under 500 ms" jq_ok "$tmp/p4.json" "d['max_gap_ms'] < 500"
+gap=$(python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['max_gap_ms'], 1))" "$tmp/p4.json")
+echo "    failover gap (longest time without a completion): $gap ms"
+t_rec=$(grep -m1 "127.0.0.1:$PORT_A: reconnected" "$tmp/p4.err" | cut -d' ' -f1)
+if [ -n "$t_rec" ]; then
+	fb=$(python3 -c "import sys; print(int((float(sys.argv[1]) - float(sys.argv[2])) * 1000))" "$(iso_s "$t_rec")" "$t_restart")
+	echo "    failback: A's path live again $fb ms after A was restarted"
+	pass "the host reconnected to the restarted A"
+else
+	fail "the host reconnected to the restarted A"
+fi
+perf_mp "$tmp/p5" -w randread -q 8 -T 1
+show "$tmp/p5"
+check "after failback all I/O on A again" jq_ok "$tmp/p5.json" \
+	"d['errors'] == 0 and d['paths'][0]['ios'] > 0 and d['paths'][1]['ios'] == 0"
+
+echo "== every path gone beyond ctrl_loss_tmo"
+t0=$SECONDS
+perf_mp "$tmp/p6" -w randwrite -q 8 -T 30 --reconnect-delay 1 --ctrl-loss-tmo 2 &
+perf=$!
+sleep 1.5
+kill -KILL "$apid" "$bpid"
+wait "$apid" "$bpid" 2>/dev/null
+apid= bpid=
+wait "$perf"
+rc=$?
+show "$tmp/p6"
+el=$((SECONDS - t0))
+check "perf fails (exit $rc) within 12 s ($el s)" bash -c "[ $rc != 0 ] && [ $el -lt 12 ]"
+check "errors reported once both controllers are dead" jq_ok "$tmp/p6.json" \
+	"d['errors'] > 0 and d['ctrl_state'] == 'dead'"
+check "ctrl_loss_tmo logged" grep -q 'ctrl_loss_tmo (2 s) expired' "$tmp/p6.err"
+
+for f in "$tmp"/p*.err; do
+	if grep -qE 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$f"; then
+		fail "sanitizer report in $(basename "$f")"
+		grep -m 10 -A 10 -E 'ERROR: [A-Za-z]+Sanitizer|runtime error:' "$f" | sed 's/^/    /'
+	fi
+done
+[ "$tsan" = 1 ] && tsan_check "$tmp/tsan"
+if [ "$failed" != 0 ]; then
+	for n in a b; do
+		echo "--- target $n log (warnings and errors)"
+		grep -iE 'warn|error' "$tmp/$n.log" | head -n 20
+	done
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

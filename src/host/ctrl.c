@@ -1040,6 +1040,7 @@ int nvmeof_admin(struct nvmeof_ctrl *ctrl, const struct nvmeof_admin_cmd *cmd, v
 {
 	struct nvme_sqe sqe = { 0 };
 	struct nvmeof_cpl local;
+	bool lost = false;
 	int rc;
 
 	if (!cpl)
@@ -1065,11 +1066,16 @@ int nvmeof_admin(struct nvmeof_ctrl *ctrl, const struct nvmeof_admin_cmd *cmd, v
 		rc = admin_cmd_locked(ctrl, &sqe, data, len, write, (int)ctrl->opts.admin_timeout_ms, cpl);
 		if (rc && rc != -EREMOTEIO) {
 			cpl->err = rc;
-			/* The admin connection is gone: let the thread recover. */
-			ctrl_report_failure(ctrl, atomic_load(&ctrl->epoch));
+			lost = true;
 		}
 	}
 	pthread_mutex_unlock(&ctrl->admin_lock);
+	/*
+	 * The admin connection is gone: let the thread recover. Reported after
+	 * the unlock: the thread takes admin_lock while holding ctrl->lock.
+	 */
+	if (lost)
+		ctrl_report_failure(ctrl, atomic_load(&ctrl->epoch));
 	return rc;
 }
 
@@ -1098,12 +1104,12 @@ int ctrl_get_log_nowait(struct nvmeof_ctrl *ctrl, uint8_t lid, void *buf, uint32
 		rc = -EAGAIN;
 	} else {
 		rc = admin_cmd_locked(ctrl, &sqe, buf, len, false, (int)ctrl->opts.admin_timeout_ms, cpl);
-		if (rc && rc != -EREMOTEIO) {
+		if (rc && rc != -EREMOTEIO)
 			cpl->err = rc;
-			ctrl_report_failure(ctrl, atomic_load(&ctrl->epoch));
-		}
 	}
 	pthread_mutex_unlock(&ctrl->admin_lock);
+	if (rc && rc != -EREMOTEIO && rc != -EAGAIN)
+		ctrl_report_failure(ctrl, atomic_load(&ctrl->epoch));
 	return rc;
 }
 

@@ -352,14 +352,24 @@ static int mp_dispatch(struct nvmeof_mpath_qpair *mq, struct mp_req *req, uint32
 	unsigned int depth[NVMEOF_MPATH_MAX_PATHS];
 
 	for (;;) {
-		for (unsigned int i = 0; i < mp->npaths; i++) {
-			cls[i] = path_class(&mp->paths[i]);
-			depth[i] = mq->qps[i]->outstanding;
-		}
-		int p = mpath_select(cls, depth, mp->npaths, skip, mp->opts.iopolicy, &mq->rr);
+		int p;
 
-		if (p < 0)
-			return p;
+		if (mp->npaths == 1) {
+			/* One path: no choice to make. */
+			uint8_t c = path_class(&mp->paths[0]);
+
+			if (c >= MP_CLASS_DOWN || skip)
+				return c == MP_CLASS_DEAD ? -ENODEV : -EBUSY;
+			p = 0;
+		} else {
+			for (unsigned int i = 0; i < mp->npaths; i++) {
+				cls[i] = path_class(&mp->paths[i]);
+				depth[i] = mq->qps[i]->outstanding;
+			}
+			p = mpath_select(cls, depth, mp->npaths, skip, mp->opts.iopolicy, &mq->rr);
+			if (p < 0)
+				return p;
+		}
 		int rc = req->write ? nvmeof_write(mq->qps[p], mp->opts.nsid, req->slba, req->nlb, req->buf,
 						   req->io_flags, mp_complete, req)
 				    : nvmeof_read(mq->qps[p], mp->opts.nsid, req->slba, req->nlb, req->buf,

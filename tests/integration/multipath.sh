@@ -7,6 +7,7 @@
 #   - I/O goes to the optimized path only;
 #   - a path whose namespace identity differs is refused;
 #   - ANA switch without a failure (A inaccessible, B optimized): I/O moves;
+#   - both optimized: round-robin and queue-depth use both paths;
 #   - both paths inaccessible for 2 s: I/O waits, then resumes;
 #   - A SIGKILLed under perf --verify, B made optimized: no error, all data
 #     verified (the longest completion gap is the failover time); A
@@ -129,6 +130,14 @@ check "no error, data verified, I/O on both paths, A saw ANA statuses" jq_ok "$t
 perf_mp "$tmp/p2b" -w randread -q 8 -T 1
 check "afterwards all I/O on B" jq_ok "$tmp/p2b.json" "d['errors'] == 0 and d['paths'][0]['ios'] == 0 and d['paths'][1]['ios'] > 0"
 ana a optimized
+echo "== both optimized: the iopolicy spreads I/O over both"
+sleep 0.2
+perf_mp "$tmp/rr" -w randread -q 16 -T 1 --iopolicy round-robin
+check "round-robin: about half the I/O on each path" jq_ok "$tmp/rr.json" \
+	"d['errors'] == 0 and 0.4 < d['paths'][0]['ios'] / d['ios'] < 0.6"
+perf_mp "$tmp/qd" -w randread -q 16 -T 1 --iopolicy queue-depth
+check "queue-depth: both paths used" jq_ok "$tmp/qd.json" \
+	"d['errors'] == 0 and d['iopolicy'] == 'queue-depth' and d['paths'][0]['ios'] > 0 and d['paths'][1]['ios'] > 0"
 ana b inaccessible
 
 echo "== both paths inaccessible for 2 s"

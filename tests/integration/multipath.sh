@@ -13,6 +13,8 @@
 #     verified (the longest completion gap is the failover time); A
 #     restarted and the states set back: I/O returns to A (failback time from
 #     A's restart to the host's reconnect);
+#   - perf --discover: the paths are the entries of a discovery log (one
+#     instance with two ports, the group optimized on one of them);
 #   - every path gone beyond ctrl_loss_tmo: perf gets the error and ends.
 #
 #   usage: tests/integration/multipath.sh [BUILD]      (BUILD defaults to build)
@@ -190,6 +192,42 @@ perf_mp "$tmp/p5" -w randread -q 8 -T 1
 show "$tmp/p5"
 check "after failback all I/O on A again" jq_ok "$tmp/p5.json" \
 	"d['errors'] == 0 and d['paths'][0]['ios'] > 0 and d['paths'][1]['ios'] == 0"
+
+echo "== --discover: one instance, two ports, paths from its discovery log (asked on one of them)"
+PORT_D=$(free_port "$PORT_A" "$PORT_B" "$PORT_C")
+PORT_E=$(free_port "$PORT_A" "$PORT_B" "$PORT_C" "$PORT_D")
+
+# dport PORTID PORT STATE: one port of instance D.
+dport() {
+	cat <<EOF
+    { "portid": $1,
+      "addr": { "adrfam": "ipv4", "traddr": "127.0.0.1", "treq": "not specified", "trsvcid": "$2", "trtype": "tcp" },
+      "ana_groups": [ { "ana": { "state": "$3" }, "grpid": 1 } ],
+      "param": {}, "referrals": [], "subsystems": [ "$NQN" ] }
+EOF
+}
+{
+	echo '{ "hosts": [], "ports": ['
+	dport 1 "$PORT_D" inaccessible
+	echo ','
+	dport 2 "$PORT_E" optimized
+	echo '], "subsystems": [ { "nqn": "'"$NQN"'", "allowed_hosts": [],'
+	echo '  "attr": { "allow_any_host": "1", "serial": "mpath0002" },'
+	echo '  "namespaces": [ { "ana_grpid": 1, "enable": 1, "nsid": 1,'
+	echo '    "device": { "path": "'"$tmp/other.img"'", "uuid": "22222222-2222-3333-4444-555555555555",'
+	echo '                "nguid": "22222222-8888-7777-6666-555555555555" } } ] } ] }'
+} >"$tmp/d.json"
+"$TGT" --config "$tmp/d.json" --rpc-socket "$tmp/d.sock" --log-level info >"$tmp/d.log" 2>&1 &
+cpid=$!
+TPID=$cpid LOG=$tmp/d.log target_wait_ready "$tmp/d.sock"
+"$CLI" perf -t tcp -a 127.0.0.1 -s "$PORT_E" -n "$NQN" --discover --json --no-progress -w randread -q 8 -T 1 \
+	>"$tmp/pd.json" 2>"$tmp/pd.err"
+check "perf --discover exits 0" [ $? = 0 ]
+grep -E 'discover|refused' "$tmp/pd.err" | sed 's/^/    /'
+check "both ports found, I/O on the optimized one only" jq_ok "$tmp/pd.json" \
+	"d['errors'] == 0 and sorted(p['trsvcid'] for p in d['paths']) == sorted(['$PORT_D', '$PORT_E']) and all((p['ios'] > 0) == (p['trsvcid'] == '$PORT_E') for p in d['paths'])"
+kill "$cpid" && wait "$cpid" 2>/dev/null
+cpid=
 
 echo "== every path gone beyond ctrl_loss_tmo"
 t0=$SECONDS

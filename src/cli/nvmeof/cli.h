@@ -37,6 +37,7 @@ struct cli_conn {
 	const char *path_addr[NVMEOF_MPATH_MAX_PATHS];
 	const char *path_port[NVMEOF_MPATH_MAX_PATHS];
 	const char *default_port;
+	bool default_port_set; /* by a -s before the first -a */
 };
 
 /* Long-only option codes of the shared table. */
@@ -131,6 +132,9 @@ int cmd_dsm(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 /* `nvmeof target ...` lives in target_cmd.c when that file exists. */
 int cmd_target(int argc, char **argv) __attribute__((weak));
+
+/* discover.c: the whole discovery log (header + numrec entries, malloc'd), consistent by GENCTR. */
+int fetch_discovery_log(struct nvmeof_ctrl *ctrl, uint8_t **out, uint64_t *numrec_out);
 
 /* disc_print.c: discovery log page (header + numrec entries) output. */
 const char *disc_trtype_str(uint8_t t);

@@ -143,6 +143,7 @@ int cli_conn_opt(struct cli_conn *c, int opt, const char *arg)
 		}
 		if (!c->npaths) {
 			c->default_port = arg;
+			c->default_port_set = true;
 		} else if (!c->path_port[c->npaths - 1]) {
 			c->path_port[c->npaths - 1] = arg;
 		} else {

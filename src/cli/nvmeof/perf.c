@@ -38,6 +38,7 @@
 
 #include "cli.h"
 #include "common/log.h"
+#include "proto/nvme_spec.h"
 #include "proto/nvme_status.h"
 #include "hist.h"
 #include "pattern.h"
@@ -66,6 +67,7 @@ struct perf_cfg {
 	uint64_t size; /* region in bytes, 0 = namespace (64 MiB cap with --verify) */
 	uint64_t seed;
 	enum nvmeof_iopolicy iopolicy;
+	bool discover; /* -a/-s are discovery controllers: the paths are their entries for -n */
 };
 
 struct perf_thread;
@@ -459,7 +461,8 @@ static void *perf_thread_main(void *arg)
 /* ---- options ---- */
 
 enum { OPT_COUNT = OPT_CMD_FIRST, OPT_QUEUES, OPT_THREADS, OPT_VERIFY, OPT_JSON, OPT_PROGRESS,
-       OPT_NO_PROGRESS, OPT_SIZE, OPT_SEED, OPT_PERF_QSIZE, OPT_IOPOLICY };
+       OPT_NO_PROGRESS, OPT_SIZE, OPT_SEED, OPT_PERF_QSIZE, OPT_IOPOLICY,
+       OPT_DISCOVER };
 
 static const struct option perf_options[] = {
 	{ "queue-depth", required_argument, NULL, 'q' },
@@ -478,6 +481,7 @@ static const struct option perf_options[] = {
 	{ "size", required_argument, NULL, OPT_SIZE },
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "iopolicy", required_argument, NULL, OPT_IOPOLICY },
+	{ "discover", no_argument, NULL, OPT_DISCOVER },
 	{ 0 },
 };
 
@@ -489,6 +493,8 @@ static void perf_usage(FILE *f)
 		"  a -s before the first -a the port of every path without its own\n"
 		"      --iopolicy=P        among paths of equal ANA state: round-robin (default)\n"
 		"                          or queue-depth\n"
+		"      --discover          -a/-s are discovery controllers (-s default 8009): every\n"
+		"                          TCP entry they list for -n is a path\n"
 		"  -q, --queue-depth=N     I/Os in flight per queue (default 32)\n"
 		"  -o, --io-size=BYTES     I/O size, k/m suffixes (default 4096)\n"
 		"  -w, --pattern=P         read, write, randread, randwrite, randrw (default randread)\n"
@@ -583,6 +589,9 @@ static int perf_opt(void *ctx, int opt, const char *arg)
 	case OPT_SEED:
 		if (cli_parse_u64(arg, &c->seed))
 			goto bad;
+		return 0;
+	case OPT_DISCOVER:
+		c->discover = true;
 		return 0;
 	case OPT_IOPOLICY:
 		if (strcmp(arg, "round-robin") == 0)
@@ -713,6 +722,89 @@ static void report(const struct perf_cfg *c, const struct hist *h, const struct 
 		       nvmeof_ctrl_state_name(r->state));
 }
 
+/* Addresses found by --discover (the paths point here). */
+static char disc_addr[NVMEOF_MPATH_MAX_PATHS][257];
+static char disc_port[NVMEOF_MPATH_MAX_PATHS][33];
+
+/*
+ * --discover: ask each -a/-s discovery controller for its log and make
+ * every TCP entry of subsystem -n a path (duplicates once).
+ */
+static int discover_paths(struct cli_conn *conn)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < conn->npaths; i++) {
+		struct nvmeof_ctrl_opts o;
+		struct nvmeof_ctrl *dc;
+		uint8_t *log = NULL;
+		uint64_t numrec = 0;
+		int rc;
+
+		cli_conn_path_opts(conn, i, &o);
+		if (!conn->path_port[i] && !conn->default_port_set)
+			o.trsvcid = NVMEOF_DISC_PORT;
+		o.subnqn = NVME_DISC_NQN;
+		o.nr_io_queues = 0;
+		o.kato_ms = 0;
+		rc = nvmeof_ctrl_connect(&o, &dc, NULL);
+		if (rc) {
+			fprintf(stderr, "perf: discovery at %s:%s: %s\n", o.traddr, o.trsvcid, strerror(-rc));
+			return rc;
+		}
+		rc = fetch_discovery_log(dc, &log, &numrec);
+		nvmeof_ctrl_disconnect(dc);
+		if (rc)
+			return rc;
+		for (uint64_t r = 0; r < numrec; r++) {
+			const struct nvmf_disc_log_entry *e =
+				(const void *)(log + sizeof(struct nvmf_disc_log_hdr) + r * sizeof(*e));
+			char addr[257], port[33], nqn[257];
+			bool dup = false;
+
+			if (e->trtype != NVMF_TRTYPE_TCP || e->subtype != NVMF_SUBTYPE_NVME)
+				continue;
+			snprintf(nqn, sizeof(nqn), "%.256s", e->subnqn);
+			if (strcmp(nqn, conn->opts.subnqn) != 0)
+				continue;
+			snprintf(addr, sizeof(addr), "%.256s", e->traddr);
+			snprintf(port, sizeof(port), "%.32s", e->trsvcid);
+			/* Fields are space padded. */
+			for (char *p = addr + strlen(addr); p > addr && p[-1] == ' '; *--p = '\0')
+				;
+			for (char *p = port + strlen(port); p > port && p[-1] == ' '; *--p = '\0')
+				;
+			for (unsigned int k = 0; k < n; k++)
+				if (!strcmp(disc_addr[k], addr) && !strcmp(disc_port[k], port))
+					dup = true;
+			if (dup)
+				continue;
+			if (n == NVMEOF_MPATH_MAX_PATHS) {
+				fprintf(stderr, "perf: more than %d paths discovered; using the first %d\n",
+					NVMEOF_MPATH_MAX_PATHS, NVMEOF_MPATH_MAX_PATHS);
+				break;
+			}
+			memcpy(disc_addr[n], addr, sizeof(addr));
+			memcpy(disc_port[n], port, sizeof(port));
+			n++;
+		}
+		free(log);
+	}
+	if (!n) {
+		fprintf(stderr, "perf: discovery lists no TCP port for %s\n", conn->opts.subnqn);
+		return -ENOENT;
+	}
+	for (unsigned int k = 0; k < n; k++) {
+		conn->path_addr[k] = disc_addr[k];
+		conn->path_port[k] = disc_port[k];
+		fprintf(stderr, "perf: discovered path %s:%s\n", disc_addr[k], disc_port[k]);
+	}
+	conn->npaths = n;
+	conn->opts.traddr = disc_addr[0];
+	conn->opts.trsvcid = disc_port[0];
+	return 0;
+}
+
 /* Connect every -a/-s path as one multipath namespace. */
 static int connect_paths(struct cli_conn *conn, const struct perf_cfg *c, struct nvmeof_mpath **mp)
 {
@@ -786,6 +878,8 @@ int cmd_perf(int argc, char **argv)
 
 	if (want_qsize > conn.opts.queue_size)
 		conn.opts.queue_size = want_qsize > 4096 ? 4096 : (unsigned int)want_qsize;
+	if (c.discover && discover_paths(&conn))
+		return 1;
 	if (connect_paths(&conn, &c, &mp))
 		return 1;
 	ctrl = nvmeof_mpath_get_ctrl(mp, 0);

@@ -119,7 +119,7 @@ kill "$cpid" && wait "$cpid" 2>/dev/null
 cpid=
 
 echo "== ANA switch without a failure: A inaccessible, B optimized"
-perf_mp "$tmp/p2" -w randrw -q 16 -T 5 --verify &
+perf_mp "$tmp/p2" -w randrw -q 16 -T 5 --verify --size 4M --queues 2 --threads 2 &
 perf=$!
 sleep 2
 ana a inaccessible
@@ -143,7 +143,7 @@ check "queue-depth: both paths used" jq_ok "$tmp/qd.json" \
 ana b inaccessible
 
 echo "== both paths inaccessible for 2 s"
-perf_mp "$tmp/p3" -w randrw -q 16 -T 6 --verify &
+perf_mp "$tmp/p3" -w randrw -q 16 -T 6 --verify --size 4M &
 perf=$!
 sleep 2
 ana a inaccessible
@@ -156,7 +156,7 @@ check "I/O waited (gap >= 1.5 s) and resumed without an error" jq_ok "$tmp/p3.js
 	"d['errors'] == 0 and d['not_completed'] == 0 and d['max_gap_ms'] >= 1500 and d['paths'][0]['retries'] > 0"
 
 echo "== failover: A SIGKILLed under perf --verify, B made optimized; failback"
-perf_mp "$tmp/p4" -w randrw -q 16 -T 12 --verify --reconnect-delay 1 --ctrl-loss-tmo 60 &
+perf_mp "$tmp/p4" -w randrw -q 16 -T 12 --verify --size 8M --reconnect-delay 1 --ctrl-loss-tmo 60 &
 perf=$!
 sleep 3
 kill -KILL "$apid"

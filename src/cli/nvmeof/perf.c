@@ -72,6 +72,13 @@ struct perf_cfg {
 
 struct perf_thread;
 
+#define PERF_GAPS 4 /* longest completion gaps remembered */
+
+struct perf_gap {
+	uint64_t ns;
+	double end_unix; /* wall clock when it ended */
+};
+
 struct perf_io {
 	struct perf_thread *t;
 	struct nvmeof_mpath_qpair *qp;
@@ -114,7 +121,7 @@ struct perf_thread {
 	atomic_bool finished; /* set last by the thread, polled by the main loop */
 	bool dead;
 	uint64_t last_cpl_ns; /* timed run: previous completion */
-	uint64_t max_gap_ns;
+	struct perf_gap gaps[PERF_GAPS]; /* longest first */
 };
 
 /* Shared, read-mostly state. */
@@ -268,6 +275,21 @@ static void io_submit(struct perf_io *io)
 	io->cursor -= (t->phase != PH_RUN) ? 1 : 0;
 }
 
+/* Keep gaps[] the PERF_GAPS longest, longest first (rare: only a new top gap gets here). */
+static void gap_insert(struct perf_gap *gaps, uint64_t ns)
+{
+	struct timespec ts;
+	unsigned int i = PERF_GAPS - 1;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	while (i > 0 && gaps[i - 1].ns < ns) {
+		gaps[i] = gaps[i - 1];
+		i--;
+	}
+	gaps[i].ns = ns;
+	gaps[i].end_unix = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void io_complete(void *arg, const struct nvmeof_cpl *cpl)
 {
 	struct perf_io *io = arg;
@@ -315,8 +337,8 @@ static void io_complete(void *arg, const struct nvmeof_cpl *cpl)
 		}
 	}
 	if (t->phase == PH_RUN) {
-		if (t->last_cpl_ns && now - t->last_cpl_ns > t->max_gap_ns)
-			t->max_gap_ns = now - t->last_cpl_ns;
+		if (t->last_cpl_ns && now - t->last_cpl_ns > t->gaps[PERF_GAPS - 1].ns)
+			gap_insert(t->gaps, now - t->last_cpl_ns);
 		t->last_cpl_ns = now;
 		hist_add(&t->hist, lat);
 		atomic_store_explicit(&t->done_ios, t->hist.count, memory_order_relaxed);
@@ -616,7 +638,7 @@ struct perf_result {
 	uint64_t errors;
 	uint64_t verify_errors;
 	uint64_t unfinished;
-	uint64_t max_gap_ns;
+	struct perf_gap gaps[PERF_GAPS]; /* over all threads */
 	enum nvmeof_ctrl_state state; /* when the run ended */
 	struct nvmeof_mpath *mp;
 };
@@ -625,7 +647,7 @@ static void report(const struct perf_cfg *c, const struct hist *h, const struct 
 		   double secs, const struct rusage *ru0, const struct rusage *ru1)
 {
 	unsigned int npaths = nvmeof_mpath_nr_paths(r->mp);
-	double gap_ms = (double)r->max_gap_ns / 1e6;
+	double gap_ms = (double)r->gaps[0].ns / 1e6;
 	uint64_t errors = r->errors, verify_errors = r->verify_errors;
 	double iops = secs > 0 ? (double)h->count / secs : 0;
 	uint64_t bytes = h->count * c->io_size;
@@ -663,6 +685,16 @@ static void report(const struct perf_cfg *c, const struct hist *h, const struct 
 		json_object_object_add(o, "io_size", json_object_new_uint64(c->io_size));
 		json_object_object_add(o, "queue_depth", json_object_new_int((int)c->qd));
 		json_object_object_add(o, "max_gap_ms", json_object_new_double(gap_ms));
+		json_object *ga = json_object_new_array();
+
+		for (unsigned int i = 0; i < PERF_GAPS && r->gaps[i].ns; i++) {
+			json_object *go = json_object_new_object();
+
+			json_object_object_add(go, "ms", json_object_new_double((double)r->gaps[i].ns / 1e6));
+			json_object_object_add(go, "end_unix", json_object_new_double(r->gaps[i].end_unix));
+			json_object_array_add(ga, go);
+		}
+		json_object_object_add(o, "gaps", ga);
 		json_object_object_add(o, "iopolicy", json_object_new_string(nvmeof_iopolicy_name(c->iopolicy)));
 		json_object *pa = json_object_new_array();
 
@@ -705,7 +737,10 @@ static void report(const struct perf_cfg *c, const struct hist *h, const struct 
 	       "%" PRIu64 " not completed\n",
 	       h->count, bytes, secs, errors + verify_errors,
 	       verify_errors ? " (verify mismatches included)" : "", r->unfinished);
-	printf("  max gap   : %.1f ms between two completions\n", gap_ms);
+	printf("  max gap   : %.1f ms between two completions (next:", gap_ms);
+	for (unsigned int i = 1; i < PERF_GAPS && r->gaps[i].ns; i++)
+		printf(" %.1f", (double)r->gaps[i].ns / 1e6);
+	printf(" ms)\n");
 	for (unsigned int i = 0; i < npaths; i++) {
 		struct nvmeof_path_info pi;
 
@@ -1040,8 +1075,17 @@ int cmd_perf(int argc, char **argv)
 		res.errors += threads[ti].errors;
 		res.verify_errors += threads[ti].verify_errors;
 		res.unfinished += threads[ti].unfinished;
-		if (threads[ti].max_gap_ns > res.max_gap_ns)
-			res.max_gap_ns = threads[ti].max_gap_ns;
+		for (unsigned int i = 0; i < PERF_GAPS; i++)
+			if (threads[ti].gaps[i].ns > res.gaps[PERF_GAPS - 1].ns) {
+				struct perf_gap *tg = &threads[ti].gaps[i];
+				unsigned int k = PERF_GAPS - 1;
+
+				while (k > 0 && res.gaps[k - 1].ns < tg->ns) {
+					res.gaps[k] = res.gaps[k - 1];
+					k--;
+				}
+				res.gaps[k] = *tg;
+			}
 	}
 	double secs = (double)(atomic_load(&g.run_end_ns) - atomic_load(&g.run_start_ns)) / 1e9;
 

@@ -266,6 +266,117 @@ unsigned int nvmeof_qpair_outstanding(const struct nvmeof_qpair *qp);
 /* Free queue entries (a split transfer takes several). */
 unsigned int nvmeof_qpair_free_slots(const struct nvmeof_qpair *qp);
 
+/*
+ * Multipath: one namespace reached through several controllers of one
+ * subsystem (paths), e.g. two target instances or two ports. Every path is
+ * a struct nvmeof_ctrl of its own (keep-alive, reconnect, ctrl_loss_tmo);
+ * the paths must report the same subsystem NQN and the same namespace
+ * identifiers (NGUID, EUI-64, UUID), else the path is refused.
+ *
+ * I/O goes to a path whose ANA state for the namespace's group is
+ * optimized, else non-optimized; never to an inaccessible, persistent-loss
+ * or changing one, nor to a path whose connection is down. Among equals the
+ * iopolicy picks: round-robin or least queue depth. ANA states come from the
+ * ANA log page of each path, read at connect, every ana_poll_ms and at once
+ * when a command completes with an ANA path status.
+ *
+ * A command that completes with a path status (SCT 3, DNR clear) or fails
+ * because its path's connection died is sent again on another usable path;
+ * with none usable it waits (polled by nvmeof_mpath_qpair_poll) until one
+ * becomes usable or queue_tmo_s passes (then it completes with the first
+ * error it saw), or every path is dead (-ENODEV). A command is completed to
+ * the caller exactly once. A single path is multipath with one path.
+ *
+ * An mpath qpair is owned by one thread like a qpair; it polls the queues of
+ * the same index on every path.
+ */
+#define NVMEOF_MPATH_MAX_PATHS 8
+
+enum nvmeof_iopolicy {
+	NVMEOF_IOPOLICY_ROUND_ROBIN = 0, /* next usable path of the best ANA state, per command */
+	NVMEOF_IOPOLICY_QUEUE_DEPTH = 1, /* fewest outstanding commands on this queue index */
+};
+
+/* ANA states as in the ANA log (Base 5.16.1.13); 0 = not known yet. */
+enum nvmeof_ana_state {
+	NVMEOF_ANA_OPTIMIZED = 0x01,
+	NVMEOF_ANA_NON_OPTIMIZED = 0x02,
+	NVMEOF_ANA_INACCESSIBLE = 0x03,
+	NVMEOF_ANA_PERSISTENT_LOSS = 0x04,
+	NVMEOF_ANA_CHANGE = 0x0f,
+};
+
+struct nvmeof_mpath_opts {
+	uint32_t nsid; /* default 1 */
+	enum nvmeof_iopolicy iopolicy; /* default round-robin */
+	int queue_tmo_s; /* how long a command waits for a usable path; -1 = until all paths are dead; default 600 */
+	unsigned int ana_poll_ms; /* ANA log re-read period, default 1000 */
+};
+
+struct nvmeof_path_info {
+	const char *traddr;
+	const char *trsvcid;
+	uint16_t cntlid;
+	enum nvmeof_ctrl_state state;
+	uint8_t ana_state; /* enum nvmeof_ana_state, 0 unknown */
+	uint32_t anagrpid; /* 0: the controller does not report ANA (treated as optimized) */
+	uint64_t ios; /* commands completed to the caller through this path */
+	uint64_t errors; /* of those, completed with an error */
+	uint64_t retries; /* commands that failed here and were sent again elsewhere (or waited) */
+};
+
+struct nvmeof_mpath;
+struct nvmeof_mpath_qpair;
+
+void nvmeof_mpath_opts_init(struct nvmeof_mpath_opts *mo);
+const char *nvmeof_ana_state_name(uint8_t state);
+const char *nvmeof_iopolicy_name(enum nvmeof_iopolicy p);
+
+/*
+ * Connect paths[0..npaths-1] (each as nvmeof_ctrl_connect; their
+ * fast_io_fail_tmo_s is set to 0 since waiting is done here instead).
+ * A path that cannot connect fails the call (cpl and the log say which); a
+ * path whose subsystem or namespace identity differs from the first path's
+ * is refused: logged as an error and left out (*refused counts them, may be
+ * NULL). Every path must grant at least one I/O queue.
+ */
+int nvmeof_mpath_connect(const struct nvmeof_ctrl_opts *paths, unsigned int npaths,
+			 const struct nvmeof_mpath_opts *mo, struct nvmeof_mpath **out,
+			 unsigned int *refused, struct nvmeof_cpl *cpl);
+/* Disconnect every path; no mpath qpair may be in use concurrently. */
+void nvmeof_mpath_disconnect(struct nvmeof_mpath *mp);
+
+unsigned int nvmeof_mpath_nr_paths(struct nvmeof_mpath *mp);
+/* Path i's controller, for admin commands. */
+struct nvmeof_ctrl *nvmeof_mpath_get_ctrl(struct nvmeof_mpath *mp, unsigned int i);
+/* Counters are summed over the qpairs; safe to call while I/O runs. */
+void nvmeof_mpath_get_path_info(struct nvmeof_mpath *mp, unsigned int i, struct nvmeof_path_info *info);
+/* Namespace info (from the first path). */
+void nvmeof_mpath_get_ns_info(struct nvmeof_mpath *mp, struct nvmeof_ns_info *info);
+/* LIVE if a path is live, DEAD if all are, else RECONNECTING. */
+enum nvmeof_ctrl_state nvmeof_mpath_get_state(struct nvmeof_mpath *mp);
+/*
+ * 0 at once if some path can take I/O; else sleeps up to timeout_ms for one
+ * (-EAGAIN), -ENODEV if every path is dead.
+ */
+int nvmeof_mpath_wait(struct nvmeof_mpath *mp, int timeout_ms);
+
+/* Queues: as many as the path with the fewest I/O queues; NULL if out of range. */
+unsigned int nvmeof_mpath_nr_qpairs(struct nvmeof_mpath *mp);
+struct nvmeof_mpath_qpair *nvmeof_mpath_get_qpair(struct nvmeof_mpath *mp, unsigned int idx);
+
+/*
+ * As nvmeof_read / nvmeof_write on the mpath's namespace. -EAGAIN: no free
+ * entry (poll and retry), -ENODEV: every path is dead, -EINVAL.
+ */
+int nvmeof_mpath_read(struct nvmeof_mpath_qpair *mq, uint64_t slba, uint32_t nlb, void *buf,
+		      nvmeof_cb cb, void *cb_arg);
+int nvmeof_mpath_write(struct nvmeof_mpath_qpair *mq, uint64_t slba, uint32_t nlb, const void *buf,
+		       unsigned int io_flags, nvmeof_cb cb, void *cb_arg);
+/* Poll every path's queue that has work, retry waiting commands; completions to the caller. */
+int nvmeof_mpath_qpair_poll(struct nvmeof_mpath_qpair *mq, unsigned int max);
+unsigned int nvmeof_mpath_qpair_outstanding(const struct nvmeof_mpath_qpair *mq);
+
 #ifdef __cplusplus
 }
 #endif

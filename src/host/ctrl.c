@@ -328,7 +328,8 @@ static int admin_establish(struct nvmeof_ctrl *ctrl, bool initial, struct nvmeof
 			log_notice(HOST_LOG, "%s: queue size clamped to %u (MQES %u, MAXCMD %u)",
 				   ctrl->admin.peer, qsize, mqes, le16(id->maxcmd));
 	} else {
-		ctrl->cntlid = cntlid;
+		/* Read by other threads (nvmeof_ctrl_get_info, multipath logs). */
+		__atomic_store_n(&ctrl->cntlid, cntlid, __ATOMIC_RELAXED);
 		if (max_xfer < ctrl->max_xfer || qsize < ctrl->queue_size) {
 			log_error(HOST_LOG, "%s: controller limits shrank across reconnect (max xfer %u<%u or queue size %u<%u)",
 				  ctrl->admin.peer, max_xfer, ctrl->max_xfer, qsize, ctrl->queue_size);
@@ -956,7 +957,7 @@ void nvmeof_ctrl_disconnect(struct nvmeof_ctrl *ctrl)
 
 void nvmeof_ctrl_get_info(struct nvmeof_ctrl *ctrl, struct nvmeof_ctrl_info *info)
 {
-	info->cntlid = ctrl->cntlid;
+	info->cntlid = __atomic_load_n(&ctrl->cntlid, __ATOMIC_RELAXED);
 	info->max_xfer = ctrl->max_xfer;
 	info->incapsule_max = ctrl->incapsule_max;
 	info->maxh2cdata = ctrl->maxh2cdata;
@@ -1039,6 +1040,8 @@ int nvmeof_admin(struct nvmeof_ctrl *ctrl, const struct nvmeof_admin_cmd *cmd, v
 {
 	struct nvme_sqe sqe = { 0 };
 	struct nvmeof_cpl local;
+	bool lost = false;
+	unsigned int epoch = 0;
 	int rc;
 
 	if (!cpl)
@@ -1057,9 +1060,6 @@ int nvmeof_admin(struct nvmeof_ctrl *ctrl, const struct nvmeof_admin_cmd *cmd, v
 	rc = admin_wait_live(ctrl);
 	if (rc)
 		return rc;
-	bool lost = false;
-	unsigned int epoch = 0;
-
 	pthread_mutex_lock(&ctrl->admin_lock);
 	if (ctrl->admin.fd < 0) {
 		rc = -ENOTCONN;
@@ -1078,6 +1078,42 @@ int nvmeof_admin(struct nvmeof_ctrl *ctrl, const struct nvmeof_admin_cmd *cmd, v
 	 * (ctrl_start_recovery), and ctrl_report_failure takes ctrl->lock.
 	 */
 	if (lost)
+		ctrl_report_failure(ctrl, epoch);
+	return rc;
+}
+
+int ctrl_get_log_nowait(struct nvmeof_ctrl *ctrl, uint8_t lid, void *buf, uint32_t len,
+			struct nvmeof_cpl *cpl)
+{
+	struct nvme_sqe sqe = { 0 };
+	uint32_t numd = len / 4 - 1;
+	unsigned int epoch;
+	int rc;
+
+	memset(cpl, 0, sizeof(*cpl));
+	if (len < 4 || len % 4)
+		return -EINVAL;
+	sqe.opcode = NVME_ADMIN_GET_LOG_PAGE;
+	sqe.cdw10 = to_le32(lid | (numd & 0xffff) << 16);
+	sqe.cdw11 = to_le32(numd >> 16);
+	/* A reconnect holds admin_lock for a whole connect attempt: never wait behind it. */
+	for (;;) {
+		if (atomic_load(&ctrl->state) != NVMEOF_CTRL_LIVE || atomic_load(&ctrl->lost_at_ns))
+			return -EAGAIN;
+		if (pthread_mutex_trylock(&ctrl->admin_lock) == 0)
+			break;
+		sleep_ms(1);
+	}
+	if (ctrl->admin.fd < 0) {
+		rc = -EAGAIN;
+	} else {
+		rc = admin_cmd_locked(ctrl, &sqe, buf, len, false, (int)ctrl->opts.admin_timeout_ms, cpl);
+		if (rc && rc != -EREMOTEIO)
+			cpl->err = rc;
+	}
+	epoch = atomic_load(&ctrl->epoch);
+	pthread_mutex_unlock(&ctrl->admin_lock);
+	if (rc && rc != -EREMOTEIO && rc != -EAGAIN)
 		ctrl_report_failure(ctrl, epoch);
 	return rc;
 }

@@ -293,8 +293,49 @@ uint64_t ctrl_fast_fail_at(struct nvmeof_ctrl *ctrl);
 /* Shared by the controller and the unit tests' hand-built controllers. */
 void ctrl_event_init(struct nvmeof_ctrl *ctrl);
 void ctrl_event_destroy(struct nvmeof_ctrl *ctrl);
+/*
+ * Get Log Page (nsid 0, offset 0) that returns -EAGAIN at once rather than
+ * wait while the controller is not live or a reconnect holds the admin queue.
+ */
+int ctrl_get_log_nowait(struct nvmeof_ctrl *ctrl, uint8_t lid, void *buf, uint32_t len,
+			struct nvmeof_cpl *cpl);
 /* Block size shift for nsid, or -EINVAL if unknown. */
 int ctrl_ns_lba_shift(struct nvmeof_ctrl *ctrl, uint32_t nsid);
+
+/* ---- multipath.c: pure helpers (unit tested) ---- */
+
+/* Usability class of a path: lower is better; MP_CLASS_DOWN and above take no I/O. */
+enum mp_class {
+	MP_CLASS_OPTIMIZED = 0,
+	MP_CLASS_NON_OPTIMIZED = 1,
+	MP_CLASS_DOWN = 2, /* connection down, or ANA inaccessible / persistent loss / change */
+	MP_CLASS_DEAD = 3, /* ctrl_loss_tmo expired */
+};
+
+/* Class from the controller state, whether a failure is pending, and the ANA state. */
+enum mp_class mpath_path_class(enum nvmeof_ctrl_state state, bool failure_pending, uint8_t ana_state);
+/*
+ * Path for the next command among n (cls[i], depth[i] its outstanding
+ * commands), skipping those in skip_mask: the best class first, then the
+ * policy; *rr is the round-robin cursor (the last path picked). Returns the
+ * index, -EBUSY if none is usable now, -ENODEV if every path is dead.
+ */
+int mpath_select(const uint8_t *cls, const unsigned int *depth, unsigned int n, uint32_t skip_mask,
+		 enum nvmeof_iopolicy policy, unsigned int *rr);
+
+enum mp_action {
+	MP_COMPLETE, /* success, or an error another path would not change */
+	MP_RETRY_ANA, /* ANA path status: re-read that path's ANA log, try another path */
+	MP_RETRY_PATH, /* the path failed (connection lost, controller gone): try another */
+};
+enum mp_action mpath_retry_action(int err, uint16_t status);
+/* ANA state a path status implies for the path it came from (0: none). */
+uint8_t mpath_status_ana_state(uint16_t status);
+/*
+ * The state of group grpid in an ANA log of len bytes; -ENOENT if absent,
+ * -EPROTO if the log is malformed.
+ */
+int mpath_ana_log_state(const void *log, size_t len, uint32_t grpid, uint8_t *state);
 
 #include <time.h>
 static inline uint64_t host_now_ns(void)

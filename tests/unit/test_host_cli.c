@@ -59,6 +59,48 @@ static void test_conn_options(void **state)
 	assert_int_equal(cli_conn_finish(&c, "id-ctrl", true), 0);
 }
 
+/* Several -a: each -s after an -a is its port, one before the first -a the default. */
+static void test_multipath_pairs(void **state)
+{
+	struct cli_conn c;
+	struct nvmeof_ctrl_opts o;
+	char *argv[] = { "perf", "-s", "4430", "-a", "10.0.0.1", "-a", "10.0.0.2", "-s", "4421",
+			 "-a", "10.0.0.3", "-n", "nqn.x:y", NULL };
+
+	assert_int_equal(parse(&c, 13, argv, false), 0);
+	assert_int_equal(c.npaths, 3);
+	cli_conn_path_opts(&c, 0, &o);
+	assert_string_equal(o.traddr, "10.0.0.1");
+	assert_string_equal(o.trsvcid, "4430");
+	cli_conn_path_opts(&c, 1, &o);
+	assert_string_equal(o.traddr, "10.0.0.2");
+	assert_string_equal(o.trsvcid, "4421");
+	assert_string_equal(o.subnqn, "nqn.x:y");
+	cli_conn_path_opts(&c, 2, &o);
+	assert_string_equal(o.traddr, "10.0.0.3");
+	assert_string_equal(o.trsvcid, "4430");
+	/* The single-path fields are the first path's. */
+	assert_string_equal(c.opts.traddr, "10.0.0.1");
+	assert_string_equal(c.opts.trsvcid, "4430");
+	/* Only a command that asked for it takes several paths. */
+	assert_int_equal(cli_conn_finish(&c, "id-ctrl", true), -EINVAL);
+	c.multipath_ok = true;
+	assert_int_equal(cli_conn_finish(&c, "perf", true), 0);
+
+	/* Without any -s every path gets the default port. */
+	char *argv2[] = { "perf", "-a", "10.0.0.1", "-a", "10.0.0.2", NULL };
+
+	assert_int_equal(parse(&c, 5, argv2, false), 0);
+	cli_conn_path_opts(&c, 1, &o);
+	assert_string_equal(o.trsvcid, NVMEOF_IO_PORT);
+	assert_false(c.default_port_set);
+
+	/* Two ports for one address is a mistake, not a silent override. */
+	char *argv3[] = { "perf", "-a", "10.0.0.1", "-s", "4420", "-s", "4421", NULL };
+
+	assert_int_equal(parse(&c, 7, argv3, false), -EINVAL);
+}
+
 static int sub_opt(void *ctx, int opt, const char *arg)
 {
 	(void)arg;
@@ -597,7 +639,8 @@ static void test_nvme_print(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_conn_options), cmocka_unit_test(test_dhchap_options),
+		cmocka_unit_test(test_conn_options), cmocka_unit_test(test_multipath_pairs),
+		cmocka_unit_test(test_dhchap_options),
 		cmocka_unit_test(test_defaults_and_errors),
 		cmocka_unit_test(test_sizes), cmocka_unit_test(test_uuid),
 		cmocka_unit_test(test_disc_text), cmocka_unit_test(test_disc_json),

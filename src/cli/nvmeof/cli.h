@@ -27,6 +27,17 @@ struct cli_conn {
 	bool dhchap_short_C;
 	char dhchap_secret[128]; /* opts.dhchap_* point here */
 	char dhchap_ctrl_secret[128];
+	/*
+	 * Paths (multipath, perf only): each -a adds one; a -s after an -a is
+	 * that path's port, a -s before the first -a the port of every path
+	 * without its own. opts.traddr/trsvcid are the first path's.
+	 */
+	bool multipath_ok; /* set by the command before cli_parse */
+	unsigned int npaths;
+	const char *path_addr[NVMEOF_MPATH_MAX_PATHS];
+	const char *path_port[NVMEOF_MPATH_MAX_PATHS];
+	const char *default_port;
+	bool default_port_set; /* by a -s before the first -a */
 };
 
 /* Long-only option codes of the shared table. */
@@ -88,6 +99,9 @@ int cli_parse(int argc, char **argv, struct cli_conn *c, const struct option *ex
 	      const char *extra_short, bool hostnqn_short, cli_opt_fn fn, void *ctx,
 	      void (*usage)(FILE *f));
 
+/* Path i's connection options (the shared ones with its address and port). */
+void cli_conn_path_opts(const struct cli_conn *c, unsigned int i, struct nvmeof_ctrl_opts *o);
+
 /* Connect and report the reason on failure. */
 int cli_connect(struct cli_conn *c, struct nvmeof_ctrl **ctrl);
 /* The status name of a refused Connect and what to check on which side. */
@@ -119,6 +133,9 @@ int cmd_dsm(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 /* `nvmeof target ...` lives in target_cmd.c when that file exists. */
 int cmd_target(int argc, char **argv) __attribute__((weak));
+
+/* discover.c: the whole discovery log (header + numrec entries, malloc'd), consistent by GENCTR. */
+int fetch_discovery_log(struct nvmeof_ctrl *ctrl, uint8_t **out, uint64_t *numrec_out);
 
 /* disc_print.c: discovery log page (header + numrec entries) output. */
 const char *disc_trtype_str(uint8_t t);

@@ -38,7 +38,7 @@ static int read_log(struct nvmeof_ctrl *ctrl, uint8_t *buf, uint64_t off, uint64
 }
 
 /* Fetch a consistent copy: header, entries, header again (GENCTR must match). */
-static int fetch_discovery_log(struct nvmeof_ctrl *ctrl, uint8_t **out, uint64_t *numrec_out)
+int fetch_discovery_log(struct nvmeof_ctrl *ctrl, uint8_t **out, uint64_t *numrec_out)
 {
 	for (int attempt = 0; attempt < DISC_RETRIES; attempt++) {
 		struct nvmf_disc_log_hdr hdr;

@@ -72,6 +72,16 @@ void cli_conn_init(struct cli_conn *c, const char *default_port)
 	memset(c, 0, sizeof(*c));
 	nvmeof_ctrl_opts_init(&c->opts);
 	c->opts.trsvcid = default_port;
+	c->default_port = default_port;
+}
+
+void cli_conn_path_opts(const struct cli_conn *c, unsigned int i, struct nvmeof_ctrl_opts *o)
+{
+	*o = c->opts;
+	if (i < c->npaths) {
+		o->traddr = c->path_addr[i];
+		o->trsvcid = c->path_port[i] ? c->path_port[i] : c->default_port;
+	}
 }
 
 int cli_parse_u64(const char *s, uint64_t *out)
@@ -117,7 +127,13 @@ int cli_conn_opt(struct cli_conn *c, int opt, const char *arg)
 		}
 		return 1;
 	case 'a':
-		o->traddr = arg;
+		if (c->npaths == NVMEOF_MPATH_MAX_PATHS) {
+			fprintf(stderr, "at most %d --traddr\n", NVMEOF_MPATH_MAX_PATHS);
+			return -EINVAL;
+		}
+		c->path_addr[c->npaths] = arg;
+		c->path_port[c->npaths++] = NULL;
+		o->traddr = c->path_addr[0];
 		c->have_traddr = true;
 		return 1;
 	case 's':
@@ -125,7 +141,17 @@ int cli_conn_opt(struct cli_conn *c, int opt, const char *arg)
 			fprintf(stderr, "invalid --trsvcid '%s'\n", arg);
 			return -EINVAL;
 		}
-		o->trsvcid = arg;
+		if (!c->npaths) {
+			c->default_port = arg;
+			c->default_port_set = true;
+		} else if (!c->path_port[c->npaths - 1]) {
+			c->path_port[c->npaths - 1] = arg;
+		} else {
+			fprintf(stderr, "--trsvcid '%s': --traddr %s has a port already\n", arg,
+				c->path_addr[c->npaths - 1]);
+			return -EINVAL;
+		}
+		o->trsvcid = c->path_port[0] ? c->path_port[0] : c->default_port;
 		return 1;
 	case 'n':
 		if (strlen(arg) > NVMEOF_NQN_MAX) {
@@ -267,6 +293,10 @@ int cli_conn_finish(struct cli_conn *c, const char *cmd, bool need_nqn)
 {
 	if (!c->have_traddr) {
 		fprintf(stderr, "%s: --traddr (-a) is required\n", cmd);
+		return -EINVAL;
+	}
+	if (c->npaths > 1 && !c->multipath_ok) {
+		fprintf(stderr, "%s: takes one --traddr (several paths: perf)\n", cmd);
 		return -EINVAL;
 	}
 	if (need_nqn && !c->have_nqn) {

@@ -18,6 +18,11 @@
  * wait instead of polling; at the end, I/O still in flight gets a short grace
  * on a live controller and none on a lost one, and is reported as not
  * completed.
+ *
+ * Several -a/-s pairs are paths to one namespace (multipath): the library
+ * picks the path per I/O by ANA state and fails over; perf reports each
+ * path's I/Os, errors and retries, and the longest gap between two
+ * completions of the timed run (the stall a failover caused).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -32,6 +37,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "common/log.h"
+#include "proto/nvme_spec.h"
 #include "proto/nvme_status.h"
 #include "hist.h"
 #include "pattern.h"
@@ -59,13 +66,22 @@ struct perf_cfg {
 	bool json;
 	uint64_t size; /* region in bytes, 0 = namespace (64 MiB cap with --verify) */
 	uint64_t seed;
+	enum nvmeof_iopolicy iopolicy;
+	bool discover; /* -a/-s are discovery controllers: the paths are their entries for -n */
 };
 
 struct perf_thread;
 
+#define PERF_GAPS 4 /* longest completion gaps remembered */
+
+struct perf_gap {
+	uint64_t ns;
+	double end_unix; /* wall clock when it ended */
+};
+
 struct perf_io {
 	struct perf_thread *t;
-	struct nvmeof_qpair *qp;
+	struct nvmeof_mpath_qpair *qp;
 	uint8_t *buf;
 	uint64_t lba;
 	uint64_t submit_ns;
@@ -86,8 +102,8 @@ struct perf_thread {
 	unsigned int id;
 	pthread_t tid;
 	const struct perf_cfg *cfg;
-	struct nvmeof_ctrl *ctrl;
-	struct nvmeof_qpair **qps;
+	struct nvmeof_mpath *mp;
+	struct nvmeof_mpath_qpair **qps;
 	unsigned int nqps;
 	struct perf_io *ios;
 	unsigned int nios;
@@ -104,6 +120,8 @@ struct perf_thread {
 	_Atomic uint64_t done_errors;
 	atomic_bool finished; /* set last by the thread, polled by the main loop */
 	bool dead;
+	uint64_t last_cpl_ns; /* timed run: previous completion */
+	struct perf_gap gaps[PERF_GAPS]; /* longest first */
 };
 
 /* Shared, read-mostly state. */
@@ -117,7 +135,19 @@ static struct {
 	pthread_barrier_t barrier;
 	/* Written by thread 0, read by every thread and the progress printer. */
 	_Atomic uint64_t run_start_ns, run_end_ns;
+	/* Per-path completions at the start and end of the timed run (thread 0). */
+	uint64_t path_ios0[NVMEOF_MPATH_MAX_PATHS], path_ios1[NVMEOF_MPATH_MAX_PATHS];
 } g;
+
+static void snapshot_paths(struct nvmeof_mpath *mp, uint64_t *ios)
+{
+	for (unsigned int i = 0; i < nvmeof_mpath_nr_paths(mp); i++) {
+		struct nvmeof_path_info pi;
+
+		nvmeof_mpath_get_path_info(mp, i, &pi);
+		ios[i] = pi.ios;
+	}
+}
 
 static uint64_t now_ns(void)
 {
@@ -219,9 +249,9 @@ static void io_submit(struct perf_io *io)
 	io->submit_ns = now_ns();
 	io->busy = true;
 	if (io->is_read)
-		rc = nvmeof_read(io->qp, t->cfg->nsid, io->lba, g.blocks_per_io, io->buf, io_complete, io);
+		rc = nvmeof_mpath_read(io->qp, io->lba, g.blocks_per_io, io->buf, io_complete, io);
 	else
-		rc = nvmeof_write(io->qp, t->cfg->nsid, io->lba, g.blocks_per_io, io->buf, 0, io_complete, io);
+		rc = nvmeof_mpath_write(io->qp, io->lba, g.blocks_per_io, io->buf, 0, io_complete, io);
 	if (rc == 0)
 		return;
 	io->busy = false;
@@ -245,11 +275,27 @@ static void io_submit(struct perf_io *io)
 	io->cursor -= (t->phase != PH_RUN) ? 1 : 0;
 }
 
+/* Keep gaps[] the PERF_GAPS longest, longest first (rare: only a new top gap gets here). */
+static void gap_insert(struct perf_gap *gaps, uint64_t ns)
+{
+	struct timespec ts;
+	unsigned int i = PERF_GAPS - 1;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	while (i > 0 && gaps[i - 1].ns < ns) {
+		gaps[i] = gaps[i - 1];
+		i--;
+	}
+	gaps[i].ns = ns;
+	gaps[i].end_unix = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void io_complete(void *arg, const struct nvmeof_cpl *cpl)
 {
 	struct perf_io *io = arg;
 	struct perf_thread *t = io->t;
-	uint64_t lat = now_ns() - io->submit_ns;
+	uint64_t now = now_ns();
+	uint64_t lat = now - io->submit_ns;
 	bool failed = cpl->err || cpl->status;
 
 	io->busy = false;
@@ -291,6 +337,9 @@ static void io_complete(void *arg, const struct nvmeof_cpl *cpl)
 		}
 	}
 	if (t->phase == PH_RUN) {
+		if (t->last_cpl_ns && now - t->last_cpl_ns > t->gaps[PERF_GAPS - 1].ns)
+			gap_insert(t->gaps, now - t->last_cpl_ns);
+		t->last_cpl_ns = now;
 		hist_add(&t->hist, lat);
 		atomic_store_explicit(&t->done_ios, t->hist.count, memory_order_relaxed);
 		atomic_store_explicit(&t->done_bytes,
@@ -310,7 +359,7 @@ static unsigned int outstanding(struct perf_thread *t)
 	unsigned int n = 0;
 
 	for (unsigned int i = 0; i < t->nqps; i++)
-		n += nvmeof_qpair_outstanding(t->qps[i]);
+		n += nvmeof_mpath_qpair_outstanding(t->qps[i]);
 	return n;
 }
 
@@ -337,8 +386,10 @@ static void run_phase(struct perf_thread *t, enum phase ph)
 	}
 	if (ph == PH_RUN) {
 		pthread_barrier_wait(&g.barrier);
-		if (t->id == 0)
+		if (t->id == 0) {
+			snapshot_paths(t->mp, g.path_ios0);
 			atomic_store_explicit(&g.run_start_ns, now_ns(), memory_order_relaxed);
+		}
 		pthread_barrier_wait(&g.barrier);
 		if (!t->cfg->count)
 			deadline = atomic_load_explicit(&g.run_start_ns, memory_order_relaxed) +
@@ -349,7 +400,7 @@ static void run_phase(struct perf_thread *t, enum phase ph)
 			io_submit(&t->ios[i]);
 	for (;;) {
 		for (unsigned int i = 0; i < t->nqps; i++)
-			nvmeof_qpair_poll(t->qps[i], 0);
+			nvmeof_mpath_qpair_poll(t->qps[i], 0);
 		if (++spins < 64)
 			continue;
 		spins = 0;
@@ -388,7 +439,7 @@ static void run_phase(struct perf_thread *t, enum phase ph)
 			 * waiting for a reconnect would overrun -T, so that ends it.
 			 */
 			if (t->dead || now >= stopped_ns + PERF_DRAIN_NS ||
-			    nvmeof_ctrl_wait_recovery(t->ctrl, 0) != 0)
+			    nvmeof_mpath_wait(t->mp, 0) != 0)
 				break;
 			continue;
 		}
@@ -403,7 +454,7 @@ static void run_phase(struct perf_thread *t, enum phase ph)
 			ms = ms_until(now, deadline, ms);
 		if (next_retry != UINT64_MAX)
 			ms = ms_until(now, next_retry, ms);
-		nvmeof_ctrl_wait_recovery(t->ctrl, ms);
+		nvmeof_mpath_wait(t->mp, ms);
 	}
 	t->unfinished += outstanding(t);
 }
@@ -416,10 +467,12 @@ static void *perf_thread_main(void *arg)
 		run_phase(t, PH_PREFILL);
 	run_phase(t, PH_RUN);
 	pthread_barrier_wait(&g.barrier);
-	if (t->id == 0)
+	if (t->id == 0) {
 		atomic_store_explicit(&g.run_end_ns, now_ns(), memory_order_relaxed);
+		snapshot_paths(t->mp, g.path_ios1);
+	}
 	if (t->cfg->verify && !atomic_load(&g.stop) && !t->dead && !t->unfinished &&
-	    nvmeof_ctrl_get_state(t->ctrl) == NVMEOF_CTRL_LIVE)
+	    nvmeof_mpath_get_state(t->mp) == NVMEOF_CTRL_LIVE)
 		run_phase(t, PH_READBACK);
 	t->phase = PH_DONE; /* late completions (cancelled at disconnect) are ignored */
 	/* Release: the main loop reads this thread's results once it sees the flag. */
@@ -430,7 +483,8 @@ static void *perf_thread_main(void *arg)
 /* ---- options ---- */
 
 enum { OPT_COUNT = OPT_CMD_FIRST, OPT_QUEUES, OPT_THREADS, OPT_VERIFY, OPT_JSON, OPT_PROGRESS,
-       OPT_NO_PROGRESS, OPT_SIZE, OPT_SEED, OPT_PERF_QSIZE };
+       OPT_NO_PROGRESS, OPT_SIZE, OPT_SEED, OPT_PERF_QSIZE, OPT_IOPOLICY,
+       OPT_DISCOVER };
 
 static const struct option perf_options[] = {
 	{ "queue-depth", required_argument, NULL, 'q' },
@@ -448,13 +502,21 @@ static const struct option perf_options[] = {
 	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 	{ "size", required_argument, NULL, OPT_SIZE },
 	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "iopolicy", required_argument, NULL, OPT_IOPOLICY },
+	{ "discover", no_argument, NULL, OPT_DISCOVER },
 	{ 0 },
 };
 
 static void perf_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: nvmeof perf -a ADDR -s PORT -n NQN [options]\n"
+		"usage: nvmeof perf -a ADDR -s PORT [-a ADDR2 -s PORT2 ...] -n NQN [options]\n"
+		"  several -a: paths to one namespace (multipath); a -s after an -a is its port,\n"
+		"  a -s before the first -a the port of every path without its own\n"
+		"      --iopolicy=P        among paths of equal ANA state: round-robin (default)\n"
+		"                          or queue-depth\n"
+		"      --discover          -a/-s are discovery controllers (-s default 8009): every\n"
+		"                          TCP entry they list for -n is a path\n"
 		"  -q, --queue-depth=N     I/Os in flight per queue (default 32)\n"
 		"  -o, --io-size=BYTES     I/O size, k/m suffixes (default 4096)\n"
 		"  -w, --pattern=P         read, write, randread, randwrite, randrw (default randread)\n"
@@ -550,6 +612,17 @@ static int perf_opt(void *ctx, int opt, const char *arg)
 		if (cli_parse_u64(arg, &c->seed))
 			goto bad;
 		return 0;
+	case OPT_DISCOVER:
+		c->discover = true;
+		return 0;
+	case OPT_IOPOLICY:
+		if (strcmp(arg, "round-robin") == 0)
+			c->iopolicy = NVMEOF_IOPOLICY_ROUND_ROBIN;
+		else if (strcmp(arg, "queue-depth") == 0)
+			c->iopolicy = NVMEOF_IOPOLICY_QUEUE_DEPTH;
+		else
+			goto bad;
+		return 0;
 	}
 	return -EINVAL;
 bad:
@@ -565,12 +638,16 @@ struct perf_result {
 	uint64_t errors;
 	uint64_t verify_errors;
 	uint64_t unfinished;
+	struct perf_gap gaps[PERF_GAPS]; /* over all threads */
 	enum nvmeof_ctrl_state state; /* when the run ended */
+	struct nvmeof_mpath *mp;
 };
 
 static void report(const struct perf_cfg *c, const struct hist *h, const struct perf_result *r,
 		   double secs, const struct rusage *ru0, const struct rusage *ru1)
 {
+	unsigned int npaths = nvmeof_mpath_nr_paths(r->mp);
+	double gap_ms = (double)r->gaps[0].ns / 1e6;
 	uint64_t errors = r->errors, verify_errors = r->verify_errors;
 	double iops = secs > 0 ? (double)h->count / secs : 0;
 	uint64_t bytes = h->count * c->io_size;
@@ -607,6 +684,41 @@ static void report(const struct perf_cfg *c, const struct hist *h, const struct 
 		json_object_object_add(o, "pattern", json_object_new_string(pattern_names[c->pattern]));
 		json_object_object_add(o, "io_size", json_object_new_uint64(c->io_size));
 		json_object_object_add(o, "queue_depth", json_object_new_int((int)c->qd));
+		json_object_object_add(o, "max_gap_ms", json_object_new_double(gap_ms));
+		json_object *ga = json_object_new_array();
+
+		for (unsigned int i = 0; i < PERF_GAPS && r->gaps[i].ns; i++) {
+			json_object *go = json_object_new_object();
+
+			json_object_object_add(go, "ms", json_object_new_double((double)r->gaps[i].ns / 1e6));
+			json_object_object_add(go, "end_unix", json_object_new_double(r->gaps[i].end_unix));
+			json_object_array_add(ga, go);
+		}
+		json_object_object_add(o, "gaps", ga);
+		json_object_object_add(o, "iopolicy", json_object_new_string(nvmeof_iopolicy_name(c->iopolicy)));
+		json_object *pa = json_object_new_array();
+
+		for (unsigned int i = 0; i < npaths; i++) {
+			struct nvmeof_path_info pi;
+			json_object *po = json_object_new_object();
+
+			nvmeof_mpath_get_path_info(r->mp, i, &pi);
+			json_object_object_add(po, "traddr", json_object_new_string(pi.traddr));
+			json_object_object_add(po, "trsvcid", json_object_new_string(pi.trsvcid));
+			json_object_object_add(po, "cntlid", json_object_new_int(pi.cntlid));
+			json_object_object_add(po, "state", json_object_new_string(nvmeof_ctrl_state_name(pi.state)));
+			json_object_object_add(po, "ana_state",
+					       json_object_new_string(nvmeof_ana_state_name(pi.ana_state)));
+			uint64_t run_ios = g.path_ios1[i] - g.path_ios0[i];
+
+			json_object_object_add(po, "ios", json_object_new_uint64(run_ios));
+			json_object_object_add(po, "iops",
+					       json_object_new_double(secs > 0 ? (double)run_ios / secs : 0));
+			json_object_object_add(po, "errors", json_object_new_uint64(pi.errors));
+			json_object_object_add(po, "retries", json_object_new_uint64(pi.retries));
+			json_object_array_add(pa, po);
+		}
+		json_object_object_add(o, "paths", pa);
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
 		return;
@@ -625,9 +737,144 @@ static void report(const struct perf_cfg *c, const struct hist *h, const struct 
 	       "%" PRIu64 " not completed\n",
 	       h->count, bytes, secs, errors + verify_errors,
 	       verify_errors ? " (verify mismatches included)" : "", r->unfinished);
+	printf("  max gap   : %.1f ms between two completions (next:", gap_ms);
+	for (unsigned int i = 1; i < PERF_GAPS && r->gaps[i].ns; i++)
+		printf(" %.1f", (double)r->gaps[i].ns / 1e6);
+	printf(" ms)\n");
+	for (unsigned int i = 0; i < npaths; i++) {
+		struct nvmeof_path_info pi;
+
+		nvmeof_mpath_get_path_info(r->mp, i, &pi);
+		pi.ios = g.path_ios1[i] - g.path_ios0[i]; /* the timed run only */
+		printf("  path %u    : %s:%s cntlid %u, %s, ANA %s: %" PRIu64 " I/Os (%.0f IOPS), %" PRIu64
+		       " errors, %" PRIu64 " retries\n",
+		       i, pi.traddr, pi.trsvcid, pi.cntlid, nvmeof_ctrl_state_name(pi.state),
+		       nvmeof_ana_state_name(pi.ana_state), pi.ios, secs > 0 ? (double)pi.ios / secs : 0,
+		       pi.errors, pi.retries);
+	}
 	if (r->state != NVMEOF_CTRL_LIVE)
 		printf("  controller: %s at the end of the run (target lost)\n",
 		       nvmeof_ctrl_state_name(r->state));
+}
+
+/* Addresses found by --discover (the paths point here). */
+static char disc_addr[NVMEOF_MPATH_MAX_PATHS][257];
+static char disc_port[NVMEOF_MPATH_MAX_PATHS][33];
+
+/*
+ * --discover: ask each -a/-s discovery controller for its log and make
+ * every TCP entry of subsystem -n a path (duplicates once).
+ */
+static int discover_paths(struct cli_conn *conn)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < conn->npaths; i++) {
+		struct nvmeof_ctrl_opts o;
+		struct nvmeof_ctrl *dc;
+		uint8_t *log = NULL;
+		uint64_t numrec = 0;
+		int rc;
+
+		cli_conn_path_opts(conn, i, &o);
+		if (!conn->path_port[i] && !conn->default_port_set)
+			o.trsvcid = NVMEOF_DISC_PORT;
+		o.subnqn = NVME_DISC_NQN;
+		o.nr_io_queues = 0;
+		o.kato_ms = 0;
+		rc = nvmeof_ctrl_connect(&o, &dc, NULL);
+		if (rc) {
+			fprintf(stderr, "perf: discovery at %s:%s: %s\n", o.traddr, o.trsvcid, strerror(-rc));
+			return rc;
+		}
+		rc = fetch_discovery_log(dc, &log, &numrec);
+		nvmeof_ctrl_disconnect(dc);
+		if (rc)
+			return rc;
+		for (uint64_t r = 0; r < numrec; r++) {
+			const struct nvmf_disc_log_entry *e =
+				(const void *)(log + sizeof(struct nvmf_disc_log_hdr) + r * sizeof(*e));
+			char addr[257], port[33], nqn[257];
+			bool dup = false;
+
+			if (e->trtype != NVMF_TRTYPE_TCP || e->subtype != NVMF_SUBTYPE_NVME)
+				continue;
+			snprintf(nqn, sizeof(nqn), "%.256s", e->subnqn);
+			if (strcmp(nqn, conn->opts.subnqn) != 0)
+				continue;
+			snprintf(addr, sizeof(addr), "%.256s", e->traddr);
+			snprintf(port, sizeof(port), "%.32s", e->trsvcid);
+			/* Fields are space padded. */
+			for (char *p = addr + strlen(addr); p > addr && p[-1] == ' '; *--p = '\0')
+				;
+			for (char *p = port + strlen(port); p > port && p[-1] == ' '; *--p = '\0')
+				;
+			for (unsigned int k = 0; k < n; k++)
+				if (!strcmp(disc_addr[k], addr) && !strcmp(disc_port[k], port))
+					dup = true;
+			if (dup)
+				continue;
+			if (n == NVMEOF_MPATH_MAX_PATHS) {
+				fprintf(stderr, "perf: more than %d paths discovered; using the first %d\n",
+					NVMEOF_MPATH_MAX_PATHS, NVMEOF_MPATH_MAX_PATHS);
+				break;
+			}
+			memcpy(disc_addr[n], addr, sizeof(addr));
+			memcpy(disc_port[n], port, sizeof(port));
+			n++;
+		}
+		free(log);
+	}
+	if (!n) {
+		fprintf(stderr, "perf: discovery lists no TCP port for %s\n", conn->opts.subnqn);
+		return -ENOENT;
+	}
+	for (unsigned int k = 0; k < n; k++) {
+		conn->path_addr[k] = disc_addr[k];
+		conn->path_port[k] = disc_port[k];
+		fprintf(stderr, "perf: discovered path %s:%s\n", disc_addr[k], disc_port[k]);
+	}
+	conn->npaths = n;
+	conn->opts.traddr = disc_addr[0];
+	conn->opts.trsvcid = disc_port[0];
+	return 0;
+}
+
+/* Connect every -a/-s path as one multipath namespace. */
+static int connect_paths(struct cli_conn *conn, const struct perf_cfg *c, struct nvmeof_mpath **mp)
+{
+	struct nvmeof_ctrl_opts paths[NVMEOF_MPATH_MAX_PATHS];
+	struct nvmeof_mpath_opts mo;
+	struct nvmeof_cpl cpl = { 0 };
+	unsigned int refused = 0;
+	int rc;
+
+	if (conn->verbose && log_get_level() < LOG_LVL_INFO)
+		log_set_level(LOG_LVL_INFO);
+	for (unsigned int i = 0; i < conn->npaths; i++)
+		cli_conn_path_opts(conn, i, &paths[i]);
+	nvmeof_mpath_opts_init(&mo);
+	mo.nsid = c->nsid;
+	mo.iopolicy = c->iopolicy;
+	/* Without paths to fail over to, I/O waits as long as the single-path library would. */
+	mo.queue_tmo_s = conn->opts.fast_io_fail_tmo_s >= 0 ? conn->opts.fast_io_fail_tmo_s
+							  : conn->opts.ctrl_loss_tmo_s;
+	rc = nvmeof_mpath_connect(paths, conn->npaths, &mo, mp, &refused, &cpl);
+	if (rc) {
+		if (rc == -EREMOTEIO)
+			cli_print_connect_refusal(stderr, &conn->opts, &cpl);
+		else if (rc == -EACCES)
+			fprintf(stderr, "failed to connect to %s (%s): authentication failed\n",
+				conn->npaths > 1 ? "a path" : conn->opts.traddr, conn->opts.subnqn);
+		else
+			fprintf(stderr, "failed to connect to %s:%s (%s): %s\n", conn->opts.traddr,
+				conn->opts.trsvcid, conn->opts.subnqn, strerror(-rc));
+		return rc;
+	}
+	if (refused)
+		fprintf(stderr, "perf: %u of %u paths refused (see above); running on %u\n", refused,
+			conn->npaths, nvmeof_mpath_nr_paths(*mp));
+	return 0;
 }
 
 int cmd_perf(int argc, char **argv)
@@ -635,6 +882,7 @@ int cmd_perf(int argc, char **argv)
 	struct perf_cfg c = { .qd = 32, .io_size = 4096, .pattern = PAT_RANDREAD, .mix = 50,
 			      .time_s = 10, .threads = 1, .nsid = 1, .progress = -1 };
 	struct cli_conn conn;
+	struct nvmeof_mpath *mp = NULL;
 	struct nvmeof_ctrl *ctrl = NULL;
 	struct nvmeof_ns_info ns;
 	struct nvmeof_ctrl_info info;
@@ -645,6 +893,7 @@ int cmd_perf(int argc, char **argv)
 	int rc, ret = 1;
 
 	cli_conn_init(&conn, NVMEOF_IO_PORT);
+	conn.multipath_ok = true;
 	rc = cli_parse(argc, argv, &conn, perf_options, "q:o:w:M:T:N:", false, perf_opt, &c, perf_usage);
 	if (rc)
 		return rc > 0 ? 0 : 2;
@@ -664,18 +913,19 @@ int cmd_perf(int argc, char **argv)
 
 	if (want_qsize > conn.opts.queue_size)
 		conn.opts.queue_size = want_qsize > 4096 ? 4096 : (unsigned int)want_qsize;
-	if (cli_connect(&conn, &ctrl))
+	if (c.discover && discover_paths(&conn))
 		return 1;
+	if (connect_paths(&conn, &c, &mp))
+		return 1;
+	ctrl = nvmeof_mpath_get_ctrl(mp, 0);
 	nvmeof_ctrl_get_info(ctrl, &info);
+	if (nvmeof_mpath_nr_qpairs(mp) < info.nr_io_queues)
+		info.nr_io_queues = nvmeof_mpath_nr_qpairs(mp);
 	if (info.nr_io_queues < c.queues) {
 		fprintf(stderr, "perf: controller granted only %u I/O queues\n", info.nr_io_queues);
 		goto out;
 	}
-	rc = nvmeof_ns_get_info(ctrl, c.nsid, &ns);
-	if (rc) {
-		fprintf(stderr, "perf: namespace %u: %s\n", c.nsid, strerror(-rc));
-		goto out;
-	}
+	nvmeof_mpath_get_ns_info(mp, &ns);
 	if (c.io_size % ns.lba_size || (c.verify && ns.lba_size < 32)) {
 		fprintf(stderr, "perf: --io-size %" PRIu64 " is not a multiple of the block size %u\n", c.io_size,
 			ns.lba_size);
@@ -727,7 +977,7 @@ int cmd_perf(int argc, char **argv)
 
 		t->id = ti;
 		t->cfg = &c;
-		t->ctrl = ctrl;
+		t->mp = mp;
 		t->rng = c.seed * (ti + 1) * 0x9e3779b97f4a7c15ull | 1;
 		t->seq_cursor = g.units * ti / c.threads;
 		hist_init(&t->hist);
@@ -738,7 +988,7 @@ int cmd_perf(int argc, char **argv)
 	for (unsigned int q = 0; q < c.queues; q++) {
 		struct perf_thread *t = &threads[q % c.threads];
 
-		t->qps[t->nqps++] = nvmeof_ctrl_get_qpair(ctrl, q);
+		t->qps[t->nqps++] = nvmeof_mpath_get_qpair(mp, q);
 	}
 	unsigned int ctx = 0;
 
@@ -815,7 +1065,7 @@ int cmd_perf(int argc, char **argv)
 		fprintf(stderr, "\n");
 
 	struct hist *total = malloc(sizeof(*total));
-	struct perf_result res = { .state = nvmeof_ctrl_get_state(ctrl) };
+	struct perf_result res = { .state = nvmeof_mpath_get_state(mp), .mp = mp };
 
 	if (!total)
 		goto out;
@@ -825,6 +1075,17 @@ int cmd_perf(int argc, char **argv)
 		res.errors += threads[ti].errors;
 		res.verify_errors += threads[ti].verify_errors;
 		res.unfinished += threads[ti].unfinished;
+		for (unsigned int i = 0; i < PERF_GAPS; i++)
+			if (threads[ti].gaps[i].ns > res.gaps[PERF_GAPS - 1].ns) {
+				struct perf_gap *tg = &threads[ti].gaps[i];
+				unsigned int k = PERF_GAPS - 1;
+
+				while (k > 0 && res.gaps[k - 1].ns < tg->ns) {
+					res.gaps[k] = res.gaps[k - 1];
+					k--;
+				}
+				res.gaps[k] = *tg;
+			}
 	}
 	double secs = (double)(atomic_load(&g.run_end_ns) - atomic_load(&g.run_start_ns)) / 1e9;
 
@@ -833,8 +1094,7 @@ int cmd_perf(int argc, char **argv)
 	pthread_barrier_destroy(&g.barrier);
 	ret = (res.errors || res.verify_errors || res.unfinished || res.state != NVMEOF_CTRL_LIVE) ? 1 : 0;
 out:
-	if (ctrl)
-		nvmeof_ctrl_disconnect(ctrl);
+	nvmeof_mpath_disconnect(mp);
 	for (unsigned int ti = 0; threads && ti < c.threads; ti++)
 		free(threads[ti].qps);
 	free(threads);

@@ -1375,6 +1375,9 @@ static int port_apply_ana(struct nvmf_port *port, const struct cfg_port *old, co
 	int ret;
 
 	for (uint32_t g = 1; g <= NVMF_ANA_GRP_MAX; g++) {
+		/* A gateway group's lease decides these (gateway_group.c). */
+		if (nvmf_port_ana_managed(port, g))
+			continue;
 		if (new->ana_listed[g]) {
 			if (old && old->ana_listed[g] && old->ana_state[g] == new->ana_state[g])
 				continue;

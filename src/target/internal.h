@@ -63,6 +63,7 @@ static inline uint64_t ctr_get(const uint64_t *c)
  * or guarded by the target lock). */
 void nvmf_counters_fold(struct nvmf_io_counters *dst, const struct nvmf_io_counters *src);
 struct json_object *nvmf_counters_json(const struct nvmf_io_counters *c);
+struct nvmf_gw;
 
 /* Zeroed allocation honouring the 64-byte alignment of the counter structs. */
 void *nvmf_zalloc(size_t size);
@@ -246,6 +247,11 @@ struct nvmf_tgt {
 	uint64_t start_ns;
 	struct nvmf_ns *retiring;
 	struct nvmf_auth_worker *auth_worker; /* DH computations off the reactors (auth.c) */
+	/* Gateway group (gateway_group.c): the groups whose states it drives, refused to
+	 * set-ana-state and reloads (under lock); gw is set before the control server
+	 * starts and cleared after it stopped. */
+	bool ana_managed[NVMF_ANA_GRP_MAX + 1];
+	struct nvmf_gw *gw;
 };
 
 static inline struct nvmf_sq_priv *sq_priv(const struct nvmf_sq *sq)
@@ -338,6 +344,11 @@ void nvmf_disc_log_read_locked(struct nvmf_ctrl *ctrl, const struct nvmf_sq *sq,
 
 /* ana.c */
 void nvmf_port_ana_init(struct nvmf_port *port);
+/* As nvmf_port_set_ana_state, for the gateway group's own groups. */
+int nvmf_port_set_ana_state_gw(struct nvmf_port *port, uint32_t grpid, uint8_t state);
+
+/* gateway_group.c */
+struct json_object *nvmf_gw_snapshot(struct nvmf_gw *gw);
 /* Status for I/O to ns through port: 0, or the SCT 3 ANA status the host
  * retries on another path (no DNR). Lockless; the I/O path calls it at
  * parse and again right before the backend is reached. */

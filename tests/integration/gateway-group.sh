@@ -180,7 +180,12 @@ wait_state() {
 }
 wait_state "O I I O" 15 >/dev/null
 check "A: group 1 optimized, 2 inaccessible; B: the reverse" [ $? = 0 ]
-timeout 10 "$CLI" target --rpc-socket "$SA" list >"$tmp/list.txt"
+# A reads the other group's owner on its next lease tick (every 500 ms).
+for _ in $(seq 30); do
+	timeout 10 "$CLI" target --rpc-socket "$SA" list >"$tmp/list.txt"
+	grep -q '^  ana group 2  inaccessible here  owner [^-]' "$tmp/list.txt" && break
+	sleep 0.2
+done
 check "target list: the gateway group and this member" grep -q "^gateway group gw1  pool $CEPH_POOL  member " "$tmp/list.txt"
 check "target list: group 1 optimized here, preferred" grep -q "^  ana group 1  optimized here (preferred)  owner " "$tmp/list.txt"
 check "target list: group 2 inaccessible here, owned by the other member" bash -c \
@@ -216,6 +221,12 @@ timeout 90 "$CLI" perf "${cb[@]}" -N 1 -q 8 -o 4096 -w randrw -T 2 --verify >"$t
 check "perf --verify through B to namespace 1: no errors" grep -q ' 0 errors, 0 not completed' "$tmp/perf1.txt"
 grep -q "ANA group 1 optimized here: lease taken (taking over)" "$tmp/b.log"
 check "B's log: the takeover at notice" [ $? = 0 ]
+timeout 10 "$CLI" target --rpc-socket "$SB" save-config "$tmp/b-saved.json" >/dev/null 2>&1
+check "save-config on B (holding both) keeps B's preferences, not the leases" python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+g = {x['grpid']: x['ana']['state'] for x in d['ports'][0]['ana_groups']}
+sys.exit(0 if g == {1: 'inaccessible', 2: 'optimized'} else 1)" "$tmp/b-saved.json"
 head -c 1048576 /dev/urandom >"$tmp/data3"
 timeout 30 "$CLI" write "${cb[@]}" -N 1 --start-block 4096 --data-size 1048576 --data "$tmp/data3" >/dev/null 2>&1
 check "write through B to namespace 1" [ $? = 0 ]

@@ -77,6 +77,7 @@ struct gw_grp {
 	uint64_t holdoff_ms; /* no take before this (given back to its preferred owner) */
 	uint64_t notify_ms; /* next release request */
 	bool release_req; /* a preferred member asked for it */
+	int last_err; /* of the last lock request, to log a failure once */
 	char owner[GW_ID_MAX]; /* last seen lock holder, "" = free or unknown */
 	/* Lease thread only. */
 	uint64_t watch;
@@ -281,11 +282,12 @@ static void grp_tick(struct nvmf_gw *gw, struct gw_grp *grp)
 		} else if (grp->held && (ret == -EBUSY || ret == -EEXIST)) {
 			/* Someone else has it: our lease ran out. */
 			grp_drop_locked(gw, grp, "lease lost (held by another member)");
-		} else if (ret) {
+		} else if (ret && ret != grp->last_err) {
 			/* The fence thread drops it if no renewal succeeds in time. */
 			log_warn(LOG_COMP, "%s: renewing the lease of ANA group %u: %s", gw->name, grp->grpid,
 				 strerror(-ret));
 		}
+		grp->last_err = ret;
 		pthread_mutex_unlock(&gw->lock);
 		return;
 	}
@@ -294,6 +296,7 @@ static void grp_tick(struct nvmf_gw *gw, struct gw_grp *grp)
 
 	ret = wait ? -EBUSY : grp_lock(gw, grp, &sent);
 	if (ret == 0) {
+		grp->last_err = 0;
 		pthread_mutex_lock(&gw->lock);
 		grp->held = true;
 		grp->release_req = false;
@@ -308,9 +311,13 @@ static void grp_tick(struct nvmf_gw *gw, struct gw_grp *grp)
 		return;
 	}
 	if (ret != -EBUSY && ret != -EEXIST) {
-		log_warn(LOG_COMP, "%s: taking the lease of ANA group %u: %s", gw->name, grp->grpid, strerror(-ret));
+		if (ret != grp->last_err)
+			log_warn(LOG_COMP, "%s: taking the lease of ANA group %u: %s (retrying every %d ms)", gw->name,
+				 grp->grpid, strerror(-ret), GW_TICK_MS);
+		grp->last_err = ret;
 		return;
 	}
+	grp->last_err = ret;
 	grp_read_owner(gw, grp, owner, sizeof(owner));
 	pthread_mutex_lock(&gw->lock);
 	if (strcmp(owner, grp->owner))

@@ -64,7 +64,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 CD=$tmp/ceph
-apid= bpid= pollpid=
+apid=''
+bpid=''
+pollpid=''
 cleanup() {
 	[ -n "$pollpid" ] && kill "$pollpid" 2>/dev/null
 	for p in $apid $bpid; do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done

@@ -253,8 +253,7 @@ size_t nvmf_ana_log_build_locked(struct nvmf_subsys *subsys, struct nvmf_port *p
 		d.nnsids = to_le32(n);
 		d.chgcnt = to_le64(subsys->tgt->ana_chgcnt);
 		/* A controller whose port is gone sees every group inaccessible. */
-		d.state = port && !port->removed ? atomic_load_explicit(&port->ana_state[g], memory_order_relaxed)
-						 : NVME_ANA_INACCESSIBLE;
+		d.state = port && !port->removed ? nvmf_port_ana_state_now(port, g) : NVME_ANA_INACCESSIBLE;
 		put_bytes(buf, cap, &at, &d, sizeof(d));
 		ngrps++;
 	}

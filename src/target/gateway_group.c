@@ -25,12 +25,13 @@
  * the OSD grants only once our lease expired or we unlocked it, and we
  * unlock only after turning inaccessible. So two members are never
  * optimized for one group at once, as long as clocks run at about the same
- * rate (GW_MARGIN covers the difference over one lease) and a member is not
- * frozen between checking its lease and serving I/O. A frozen member
- * (SIGSTOP, a VM pause) resumes with its lease gone: the fence thread drops
- * it right away, and librbd's exclusive lock, broken by the new owner's
- * writes, blocklists the old client's image handle, so its late writes are
- * refused by the cluster.
+ * rate (GW_MARGIN covers the difference over one lease). The I/O path
+ * checks the same deadline itself (nvmf_port_ana_state_now), so a member
+ * frozen past its lease (SIGSTOP, a VM pause) admits no I/O for the group
+ * when it resumes, before its fence thread has turned the ports'
+ * states; a command admitted just before the deadline may still reach the
+ * image after it, which librbd's exclusive lock (taken over by the new
+ * owner's writes, blocklisting the old client's image handle) refuses.
  *
  * Every ownership change is logged at notice.
  */
@@ -107,12 +108,10 @@ struct nvmf_gw {
 	bool lease_started, fence_started;
 };
 
-static uint64_t now_ms(void)
+/* The I/O path's bound (internal.h): no I/O admitted for the group from then on. */
+static void grp_set_until(struct nvmf_gw *gw, struct gw_grp *grp, uint64_t until)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	atomic_store_explicit(&gw->tgt->ana_lease_until_ms[grp->grpid], until, memory_order_release);
 }
 
 int nvmf_gw_name_valid(const char *name)
@@ -238,7 +237,7 @@ static int grp_lock(struct nvmf_gw *gw, struct gw_grp *grp, uint64_t *sent_ms)
 {
 	struct timeval dur = { GW_LEASE_MS / 1000, (GW_LEASE_MS % 1000) * 1000 };
 
-	*sent_ms = now_ms();
+	*sent_ms = nvmf_mono_ms();
 	/* MAY_RENEW: the cookie is this process's, so it only ever renews our own lock. */
 	return rados_lock_exclusive(gw->io, grp->oid, GW_LOCK_NAME, gw->id, gw->id, &dur,
 				    LIBRADOS_LOCK_FLAG_MAY_RENEW);
@@ -246,7 +245,7 @@ static int grp_lock(struct nvmf_gw *gw, struct gw_grp *grp, uint64_t *sent_ms)
 
 static void grp_tick(struct nvmf_gw *gw, struct gw_grp *grp)
 {
-	uint64_t now = now_ms(), sent;
+	uint64_t now = nvmf_mono_ms(), sent;
 	char owner[GW_ID_MAX];
 	int ret;
 
@@ -279,6 +278,7 @@ static void grp_tick(struct nvmf_gw *gw, struct gw_grp *grp)
 		if (ret == 0 && grp->held) {
 			grp->renewed_ms = sent;
 			grp->deadline_ms = sent + GW_LEASE_MS - GW_MARGIN_MS;
+			grp_set_until(gw, grp, grp->deadline_ms);
 		} else if (grp->held && (ret == -EBUSY || ret == -EEXIST)) {
 			/* Someone else has it: our lease ran out. */
 			grp_drop_locked(gw, grp, "lease lost (held by another member)");
@@ -303,6 +303,7 @@ static void grp_tick(struct nvmf_gw *gw, struct gw_grp *grp)
 		grp->renewed_ms = sent;
 		grp->deadline_ms = sent + GW_LEASE_MS - GW_MARGIN_MS;
 		snprintf(grp->owner, sizeof(grp->owner), "%s", gw->id);
+		grp_set_until(gw, grp, grp->deadline_ms);
 		pthread_mutex_unlock(&gw->lock);
 		/* After the lock: optimized only while the lease is ours. */
 		grp_set_state(gw, grp, NVME_ANA_OPTIMIZED);
@@ -381,7 +382,7 @@ static void *fence_main(void *arg)
 	pthread_setname_np(pthread_self(), "gw-fence");
 	pthread_mutex_lock(&gw->lock);
 	while (!gw->stop) {
-		uint64_t now = now_ms();
+		uint64_t now = nvmf_mono_ms();
 
 		for (unsigned int i = 0; i < gw->ngrps; i++) {
 			struct gw_grp *grp = &gw->grps[i];
@@ -544,7 +545,7 @@ int nvmf_gw_start(struct nvmf_tgt *tgt, const struct nvmf_gw_opts *o, struct nvm
 		log_notice(LOG_COMP, "%s: member %s, ANA group %u (%s), object %s/%s", gw->name, gw->id,
 			   gw->grps[i].grpid, gw->grps[i].preferred ? "preferred" : "taken over when its owner fails",
 			   gw->pool, gw->grps[i].oid);
-	gw->start_ms = now_ms();
+	gw->start_ms = nvmf_mono_ms();
 	if ((ret = pthread_create(&gw->fence_thread, NULL, fence_main, gw))) {
 		ret = -ret;
 		snprintf(err, errlen, "gateway group %s: thread: %s", gw->name, strerror(-ret));
@@ -598,6 +599,8 @@ void nvmf_gw_stop(struct nvmf_gw *gw)
 	if (tgt->gw == gw)
 		tgt->gw = NULL;
 	memset(tgt->ana_managed, 0, sizeof(tgt->ana_managed));
+	for (unsigned int g = 0; g <= NVMF_ANA_GRP_MAX; g++)
+		atomic_store(&tgt->ana_lease_until_ms[g], 0);
 	pthread_mutex_unlock(&tgt->lock);
 	gw_free(gw);
 }

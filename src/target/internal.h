@@ -23,6 +23,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "crypto/dhchap.h"
 #include "target.h"
@@ -251,6 +252,11 @@ struct nvmf_tgt {
 	 * set-ana-state and reloads (under lock); gw is set before the control server
 	 * starts and cleared after it stopped. */
 	bool ana_managed[NVMF_ANA_GRP_MAX + 1];
+	/* A managed group is served until this CLOCK_MONOTONIC millisecond (its
+	 * lease's end, less a margin; 0 = not leased), whatever its ports' states
+	 * say: a member frozen past its lease (SIGSTOP, a VM pause) admits no I/O
+	 * on resuming, before its fence thread has run. */
+	_Atomic uint64_t ana_lease_until_ms[NVMF_ANA_GRP_MAX + 1];
 	struct nvmf_gw *gw;
 };
 
@@ -352,6 +358,25 @@ struct json_object *nvmf_gw_snapshot(struct nvmf_gw *gw);
 /* Status for I/O to ns through port: 0, or the SCT 3 ANA status the host
  * retries on another path (no DNR). Lockless; the I/O path calls it at
  * parse and again right before the backend is reached. */
+static inline uint64_t nvmf_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* grpid's state on port (1..NVMF_ANA_GRP_MAX), inaccessible once a gateway group's lease ran out. */
+static inline uint8_t nvmf_port_ana_state_now(const struct nvmf_port *port, uint32_t grpid)
+{
+	uint8_t state = atomic_load_explicit(&port->ana_state[grpid], memory_order_acquire);
+	uint64_t until = atomic_load_explicit(&port->tgt->ana_lease_until_ms[grpid], memory_order_acquire);
+
+	if (until && state != NVME_ANA_INACCESSIBLE && nvmf_mono_ms() >= until)
+		return NVME_ANA_INACCESSIBLE;
+	return state;
+}
+
 static inline uint16_t nvmf_ana_admit(const struct nvmf_port *port, const struct nvmf_ns *ns)
 {
 	uint32_t grpid = atomic_load_explicit(&ns->anagrpid, memory_order_acquire);
@@ -359,7 +384,7 @@ static inline uint16_t nvmf_ana_admit(const struct nvmf_port *port, const struct
 
 	if (!port || grpid == 0 || grpid > NVMF_ANA_GRP_MAX)
 		return 0;
-	state = atomic_load_explicit(&port->ana_state[grpid], memory_order_acquire);
+	state = nvmf_port_ana_state_now(port, grpid);
 	switch (state) {
 	case NVME_ANA_INACCESSIBLE:
 		return NVME_STATUS(NVME_SCT_PATH, NVME_SC_ANA_INACCESSIBLE);

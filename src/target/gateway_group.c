@@ -130,7 +130,7 @@ int nvmf_gw_name_valid(const char *name)
 	return 1;
 }
 
-/* Every port that carried g at start gets state; called without gw->lock. */
+/* Every port that carried g at start gets state. Lock order: gw->lock, then tgt->lock. */
 static void grp_set_state(struct nvmf_gw *gw, struct gw_grp *grp, uint8_t state)
 {
 	for (unsigned int i = 0; i < gw->nports; i++) {
@@ -149,17 +149,16 @@ static void grp_set_state(struct nvmf_gw *gw, struct gw_grp *grp, uint8_t state)
 }
 
 /*
- * Stop serving grp (held under gw->lock on entry, released and retaken):
- * inaccessible first, so that no I/O is admitted once we let go.
+ * Stop serving grp (gw->lock held): inaccessible first, so that no I/O is
+ * admitted once we let go. The state changes under gw->lock, so that it
+ * always follows held (the fence thread and the lease thread both drop).
  */
 static void grp_drop_locked(struct nvmf_gw *gw, struct gw_grp *grp, const char *why)
 {
 	grp->held = false;
 	grp->release_req = false;
-	pthread_mutex_unlock(&gw->lock);
 	grp_set_state(gw, grp, NVME_ANA_INACCESSIBLE);
 	log_notice(LOG_COMP, "%s: ANA group %u inaccessible here: %s", gw->name, grp->grpid, why);
-	pthread_mutex_lock(&gw->lock);
 }
 
 static void watch_cb(void *arg, uint64_t notify_id, uint64_t handle, uint64_t notifier_id, void *data,
@@ -304,11 +303,11 @@ static void grp_tick(struct nvmf_gw *gw, struct gw_grp *grp)
 		grp->deadline_ms = sent + GW_LEASE_MS - GW_MARGIN_MS;
 		snprintf(grp->owner, sizeof(grp->owner), "%s", gw->id);
 		grp_set_until(gw, grp, grp->deadline_ms);
-		pthread_mutex_unlock(&gw->lock);
 		/* After the lock: optimized only while the lease is ours. */
 		grp_set_state(gw, grp, NVME_ANA_OPTIMIZED);
 		log_notice(LOG_COMP, "%s: ANA group %u optimized here: lease taken (%s)", gw->name, grp->grpid,
 			   grp->preferred ? "preferred" : "taking over");
+		pthread_mutex_unlock(&gw->lock);
 		return;
 	}
 	if (ret != -EBUSY && ret != -EEXIST) {

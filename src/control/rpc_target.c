@@ -680,6 +680,11 @@ static int rpc_set_ana_state(void *ctx, struct json_object *params, struct json_
 				"persistent-loss or change)",
 				name);
 	int rc = nvmf_port_set_ana_state(port, (uint32_t)grpid, state);
+	if (rc == -EPERM)
+		return rpc_fail(err, JSONRPC_INVALID_PARAMS,
+				"ANA group %u is managed by gateway group %s: its state follows the group's lease "
+				"in Ceph and cannot be set by hand",
+				(unsigned int)grpid, nvmf_tgt_gateway_group(c->tgt) ? nvmf_tgt_gateway_group(c->tgt) : "?");
 	if (rc)
 		return rpc_fail_errno(err, rc, "port %u: ANA group %u", id, (unsigned int)grpid);
 	*result = json_object_new_object();

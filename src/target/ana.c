@@ -76,7 +76,7 @@ static void port_ana_changed_locked(struct nvmf_port *port)
 				nvmf_ctrl_ana_changed_locked(c);
 }
 
-int nvmf_port_set_ana_state(struct nvmf_port *port, uint32_t grpid, uint8_t state)
+static int port_set_ana_state(struct nvmf_port *port, uint32_t grpid, uint8_t state, bool by_gw)
 {
 	struct nvmf_tgt *tgt = port->tgt;
 	uint8_t old;
@@ -88,6 +88,11 @@ int nvmf_port_set_ana_state(struct nvmf_port *port, uint32_t grpid, uint8_t stat
 	if (port->removed) {
 		pthread_mutex_unlock(&tgt->lock);
 		return -ENOENT;
+	}
+	/* The gateway group's lease decides these states. */
+	if (tgt->ana_managed[grpid] && !by_gw) {
+		pthread_mutex_unlock(&tgt->lock);
+		return -EPERM;
 	}
 	old = atomic_load_explicit(&port->ana_state[grpid], memory_order_relaxed);
 	listed = port->ana_listed[grpid];
@@ -108,6 +113,27 @@ int nvmf_port_set_ana_state(struct nvmf_port *port, uint32_t grpid, uint8_t stat
 	return 0;
 }
 
+int nvmf_port_set_ana_state(struct nvmf_port *port, uint32_t grpid, uint8_t state)
+{
+	return port_set_ana_state(port, grpid, state, false);
+}
+
+bool nvmf_port_ana_managed(struct nvmf_port *port, uint32_t grpid)
+{
+	struct nvmf_tgt *tgt = port->tgt;
+	bool managed;
+
+	pthread_mutex_lock(&tgt->lock);
+	managed = grpid <= NVMF_ANA_GRP_MAX && tgt->ana_managed[grpid];
+	pthread_mutex_unlock(&tgt->lock);
+	return managed;
+}
+
+int nvmf_port_set_ana_state_gw(struct nvmf_port *port, uint32_t grpid, uint8_t state)
+{
+	return port_set_ana_state(port, grpid, state, true);
+}
+
 int nvmf_port_clear_ana_group(struct nvmf_port *port, uint32_t grpid)
 {
 	struct nvmf_tgt *tgt = port->tgt;
@@ -115,6 +141,10 @@ int nvmf_port_clear_ana_group(struct nvmf_port *port, uint32_t grpid)
 	if (grpid == 0 || grpid > NVMF_ANA_GRP_MAX || grpid == NVMF_ANA_DEFAULT_GRPID)
 		return -EINVAL;
 	pthread_mutex_lock(&tgt->lock);
+	if (tgt->ana_managed[grpid]) {
+		pthread_mutex_unlock(&tgt->lock);
+		return -EPERM;
+	}
 	if (port->removed || !port->ana_listed[grpid]) {
 		pthread_mutex_unlock(&tgt->lock);
 		return port->removed ? -ENOENT : 0;
@@ -223,8 +253,7 @@ size_t nvmf_ana_log_build_locked(struct nvmf_subsys *subsys, struct nvmf_port *p
 		d.nnsids = to_le32(n);
 		d.chgcnt = to_le64(subsys->tgt->ana_chgcnt);
 		/* A controller whose port is gone sees every group inaccessible. */
-		d.state = port && !port->removed ? atomic_load_explicit(&port->ana_state[g], memory_order_relaxed)
-						 : NVME_ANA_INACCESSIBLE;
+		d.state = port && !port->removed ? nvmf_port_ana_state_now(port, g) : NVME_ANA_INACCESSIBLE;
 		put_bytes(buf, cap, &at, &d, sizeof(d));
 		ngrps++;
 	}

@@ -1375,6 +1375,9 @@ static int port_apply_ana(struct nvmf_port *port, const struct cfg_port *old, co
 	int ret;
 
 	for (uint32_t g = 1; g <= NVMF_ANA_GRP_MAX; g++) {
+		/* A gateway group's lease decides these (gateway_group.c). */
+		if (nvmf_port_ana_managed(port, g))
+			continue;
 		if (new->ana_listed[g]) {
 			if (old && old->ana_listed[g] && old->ana_state[g] == new->ana_state[g])
 				continue;
@@ -1697,8 +1700,12 @@ static struct json_object *save_ns(struct json_object *sn)
 	return ns;
 }
 
-/* nvmetcli's form: [ { "ana": { "state": "optimized" }, "grpid": 1 } ]. */
-static struct json_object *save_ana_groups(struct json_object *snap_groups)
+/*
+ * nvmetcli's form: [ { "ana": { "state": "optimized" }, "grpid": 1 } ]. A
+ * gateway group's groups (gw_groups, from the snapshot) are saved as this
+ * member prefers them, not as the leases happen to be held right now.
+ */
+static struct json_object *save_ana_groups(struct json_object *snap_groups, struct json_object *gw_groups)
 {
 	struct json_object *out = json_object_new_array();
 
@@ -1706,8 +1713,16 @@ static struct json_object *save_ana_groups(struct json_object *snap_groups)
 		struct json_object *sg = json_object_array_get_idx(snap_groups, i);
 		struct json_object *g = json_object_new_object();
 		struct json_object *ana = json_object_new_object();
+		const char *state = snap_str(sg, "state");
 
-		json_object_object_add(ana, "state", jstr(snap_str(sg, "state")));
+		for (size_t k = 0; gw_groups && k < json_object_array_length(gw_groups); k++) {
+			struct json_object *gg = json_object_array_get_idx(gw_groups, k), *pref;
+
+			if (snap_int(gg, "grpid") == snap_int(sg, "grpid") &&
+			    json_object_object_get_ex(gg, "preferred", &pref))
+				state = json_object_get_boolean(pref) ? "optimized" : "inaccessible";
+		}
+		json_object_object_add(ana, "state", jstr(state));
 		json_object_object_add(g, "ana", ana);
 		json_object_object_add(g, "grpid", json_object_new_int64(snap_int(sg, "grpid")));
 		json_object_array_add(out, g);
@@ -1766,10 +1781,13 @@ static struct json_object *cfg_from_snapshot(struct json_object *snap, struct nv
 	struct json_object *ports = json_object_new_array();
 	struct json_object *subs = json_object_new_array();
 	struct json_object *a = snap_array(snap, "subsystems");
+	struct json_object *gw = NULL, *gw_groups = NULL;
 	const char **names = NULL;
 	size_t n_names = 0, cap = 0;
 	bool oom = false;
 
+	if (json_object_object_get_ex(snap, "gateway_group", &gw))
+		gw_groups = snap_array(gw, "groups");
 	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
 		struct json_object *ss = json_object_array_get_idx(a, i);
 		const char *nqn = snap_str(ss, "nqn");
@@ -1889,7 +1907,7 @@ static struct json_object *cfg_from_snapshot(struct json_object *snap, struct nv
 					      jstr(json_object_get_string(json_object_array_get_idx(ps, j))));
 
 		json_object_object_add(p, "addr", save_addr(sp, false));
-		json_object_object_add(p, "ana_groups", save_ana_groups(snap_array(sp, "ana_groups")));
+		json_object_object_add(p, "ana_groups", save_ana_groups(snap_array(sp, "ana_groups"), gw_groups));
 		json_object_object_add(p, "param", json_object_new_object());
 		json_object_object_add(p, "portid", json_object_new_int64(snap_int(sp, "portid")));
 		json_object_object_add(p, "referrals", refs);

@@ -23,6 +23,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "crypto/dhchap.h"
 #include "target.h"
@@ -63,6 +64,7 @@ static inline uint64_t ctr_get(const uint64_t *c)
  * or guarded by the target lock). */
 void nvmf_counters_fold(struct nvmf_io_counters *dst, const struct nvmf_io_counters *src);
 struct json_object *nvmf_counters_json(const struct nvmf_io_counters *c);
+struct nvmf_gw;
 
 /* Zeroed allocation honouring the 64-byte alignment of the counter structs. */
 void *nvmf_zalloc(size_t size);
@@ -246,6 +248,16 @@ struct nvmf_tgt {
 	uint64_t start_ns;
 	struct nvmf_ns *retiring;
 	struct nvmf_auth_worker *auth_worker; /* DH computations off the reactors (auth.c) */
+	/* Gateway group (gateway_group.c): the groups whose states it drives, refused to
+	 * set-ana-state and reloads (under lock); gw is set before the control server
+	 * starts and cleared after it stopped. */
+	bool ana_managed[NVMF_ANA_GRP_MAX + 1];
+	/* A managed group is served until this CLOCK_MONOTONIC millisecond (its
+	 * lease's end, less a margin; 0 = not leased), whatever its ports' states
+	 * say: a member frozen past its lease (SIGSTOP, a VM pause) admits no I/O
+	 * on resuming, before its fence thread has run. */
+	_Atomic uint64_t ana_lease_until_ms[NVMF_ANA_GRP_MAX + 1];
+	struct nvmf_gw *gw;
 };
 
 static inline struct nvmf_sq_priv *sq_priv(const struct nvmf_sq *sq)
@@ -338,9 +350,33 @@ void nvmf_disc_log_read_locked(struct nvmf_ctrl *ctrl, const struct nvmf_sq *sq,
 
 /* ana.c */
 void nvmf_port_ana_init(struct nvmf_port *port);
+/* As nvmf_port_set_ana_state, for the gateway group's own groups. */
+int nvmf_port_set_ana_state_gw(struct nvmf_port *port, uint32_t grpid, uint8_t state);
+
+/* gateway_group.c */
+struct json_object *nvmf_gw_snapshot(struct nvmf_gw *gw);
 /* Status for I/O to ns through port: 0, or the SCT 3 ANA status the host
  * retries on another path (no DNR). Lockless; the I/O path calls it at
  * parse and again right before the backend is reached. */
+static inline uint64_t nvmf_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* grpid's state on port (1..NVMF_ANA_GRP_MAX), inaccessible once a gateway group's lease ran out. */
+static inline uint8_t nvmf_port_ana_state_now(const struct nvmf_port *port, uint32_t grpid)
+{
+	uint8_t state = atomic_load_explicit(&port->ana_state[grpid], memory_order_acquire);
+	uint64_t until = atomic_load_explicit(&port->tgt->ana_lease_until_ms[grpid], memory_order_acquire);
+
+	if (until && state != NVME_ANA_INACCESSIBLE && nvmf_mono_ms() >= until)
+		return NVME_ANA_INACCESSIBLE;
+	return state;
+}
+
 static inline uint16_t nvmf_ana_admit(const struct nvmf_port *port, const struct nvmf_ns *ns)
 {
 	uint32_t grpid = atomic_load_explicit(&ns->anagrpid, memory_order_acquire);
@@ -348,7 +384,7 @@ static inline uint16_t nvmf_ana_admit(const struct nvmf_port *port, const struct
 
 	if (!port || grpid == 0 || grpid > NVMF_ANA_GRP_MAX)
 		return 0;
-	state = atomic_load_explicit(&port->ana_state[grpid], memory_order_acquire);
+	state = nvmf_port_ana_state_now(port, grpid);
 	switch (state) {
 	case NVME_ANA_INACCESSIBLE:
 		return NVME_STATUS(NVME_SCT_PATH, NVME_SC_ANA_INACCESSIBLE);

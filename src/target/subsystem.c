@@ -1281,6 +1281,9 @@ struct json_object *nvmf_tgt_snapshot(struct nvmf_tgt *tgt)
 			       json_object_new_int64((int64_t)tgt->audit_monitored));
 	json_object_object_add(root, "discovery_genctr", json_object_new_int64((int64_t)tgt->genctr));
 	pthread_mutex_unlock(&tgt->lock);
+	/* Not under tgt->lock: the gateway group's threads take its lock, then tgt->lock. */
+	if (tgt->gw)
+		json_object_object_add(root, "gateway_group", nvmf_gw_snapshot(tgt->gw));
 
 	json_object_object_add(root, "subsystems", subs);
 	json_object_object_add(root, "ports", ports);

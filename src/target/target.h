@@ -170,6 +170,10 @@ int nvmf_ana_state_parse(const char *s, uint8_t *state);
  * removed).
  */
 int nvmf_port_set_ana_state(struct nvmf_port *port, uint32_t grpid, uint8_t state);
+/* The gateway group this target is a member of, NULL if none. */
+const char *nvmf_tgt_gateway_group(struct nvmf_tgt *tgt);
+/* Whether a gateway group drives grpid's state (set-ana-state and reloads leave it alone). */
+bool nvmf_port_ana_managed(struct nvmf_port *port, uint32_t grpid);
 /* Take group grpid (not group 1) off port: it is inaccessible there again. */
 int nvmf_port_clear_ana_group(struct nvmf_port *port, uint32_t grpid);
 /* The state of grpid on port, and whether the port lists the group (-EINVAL: grpid). */

@@ -312,6 +312,51 @@ static void test_ana_admission(void **state)
 	env_teardown(&e);
 }
 
+/*
+ * A gateway group's groups: set-ana-state refused, the group's own setter
+ * allowed; and I/O bounded by the lease's end whatever the port's state says
+ * (a member frozen past its lease admits nothing when it resumes).
+ */
+static void test_ana_gateway_lease(void **state)
+{
+	struct env e;
+	struct fake_sq *a, *q;
+	struct nvme_ana_group_desc d;
+	uint16_t cntlid;
+
+	(void)state;
+	env_setup(&e, true);
+	cntlid = admin_up(&e, &a, HOSTNQN);
+	q = fake_sq_new(e.tgt, e.r, e.port);
+	assert_int_equal(do_connect(q, 1, 127, cntlid, SUBNQN, HOSTNQN, 0), 0);
+
+	e.tgt->ana_managed[1] = true;
+	assert_true(nvmf_port_ana_managed(e.port, 1));
+	assert_false(nvmf_port_ana_managed(e.port, 2));
+	assert_int_equal(nvmf_port_set_ana_state(e.port, 1, NVME_ANA_INACCESSIBLE), -EPERM);
+	assert_int_equal(nvmf_port_clear_ana_group(e.port, 1), -EINVAL); /* group 1 never leaves */
+	assert_int_equal(nvmf_port_set_ana_state_gw(e.port, 1, NVME_ANA_OPTIMIZED), 0);
+
+	atomic_store(&e.tgt->ana_lease_until_ms[1], nvmf_mono_ms() + 60000);
+	assert_int_equal(io_cmd(q, NVME_CMD_READ, 1, 0, 0, 512), 0);
+	/* The lease ran out; the port still says optimized. */
+	atomic_store(&e.tgt->ana_lease_until_ms[1], nvmf_mono_ms() - 1);
+	assert_int_equal(io_cmd(q, NVME_CMD_READ, 1, 0, 0, 512), ST(NVME_SCT_PATH, NVME_SC_ANA_INACCESSIBLE));
+	assert_int_equal(io_cmd(q, NVME_CMD_WRITE, 1, 0, 0, 512), ST(NVME_SCT_PATH, NVME_SC_ANA_INACCESSIBLE));
+	assert_int_equal(get_ana_log(a, 0, 4096, false, false), 0);
+	d = desc_at(a->c2h, sizeof(struct nvme_ana_log_hdr));
+	assert_int_equal(le32(d.grpid), 1);
+	assert_int_equal(d.state, NVME_ANA_INACCESSIBLE);
+	/* No lease: the port's state alone. */
+	atomic_store(&e.tgt->ana_lease_until_ms[1], 0);
+	assert_int_equal(io_cmd(q, NVME_CMD_READ, 1, 0, 0, 512), 0);
+	e.tgt->ana_managed[1] = false;
+	assert_int_equal(nvmf_port_set_ana_state(e.port, 1, NVME_ANA_OPTIMIZED), 0);
+	fake_sq_close(q);
+	fake_sq_close(a);
+	env_teardown(&e);
+}
+
 /* attr_cntlid_min/max: controllers get IDs from the range only; a full range refuses Connect. */
 static void test_cntlid_range(void **state)
 {
@@ -351,6 +396,7 @@ int main(void)
 		cmocka_unit_test(test_ana_aen),
 		cmocka_unit_test(test_ana_identify),
 		cmocka_unit_test(test_ana_admission),
+		cmocka_unit_test(test_ana_gateway_lease),
 		cmocka_unit_test(test_cntlid_range),
 	};
 

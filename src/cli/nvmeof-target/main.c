@@ -33,6 +33,7 @@
 #include "daemon.h"
 #include "reactor/reactor.h"
 #include "target/config.h"
+#include "target/gateway_group.h"
 #include "target/target.h"
 #include "transport/tcp_target.h"
 
@@ -61,6 +62,7 @@ struct daemon_opts {
 	bool rpc_socket_given; /* an explicit --rpc-socket must work; the default may not */
 	const char *metrics; /* ADDR:PORT for GET /metrics, or NULL */
 	const char *ceph_conf, *ceph_id; /* RBD namespaces' defaults, NULL = built-in */
+	const char *gateway_group, *gateway_pool; /* gateway group membership, NULL = none */
 	uint8_t tls_treq; /* default config: I/O port with TLS 1.3 (0 = plain) */
 	struct tcp_transport_limits limits;
 };
@@ -68,6 +70,7 @@ struct daemon_opts {
 struct daemon {
 	struct daemon_opts opts;
 	struct nvmf_tgt *tgt;
+	struct nvmf_gw *gw; /* --gateway-group */
 	struct reactor **reactors;
 	pthread_t *threads;
 	unsigned int nreactors;
@@ -120,6 +123,9 @@ static void usage(FILE *out)
 		"      --ceph-conf FILE  Ceph client settings for rbd:POOL/IMAGE namespaces that\n"
 		"                        name none (default /etc/ceph/ceph.conf)\n"
 		"      --ceph-id ID      their Ceph client id, without \"client.\" (default admin)\n"
+		"      --gateway-group NAME  join gateway group NAME: ANA groups move between its\n"
+		"                        members through leases in Ceph (needs --config)\n"
+		"      --gateway-pool POOL  RADOS pool of the gateway group's objects (default rbd)\n"
 		"      --max-connections N  connections over all ports (default %d; 0 = no limit)\n"
 		"      --max-connections-per-addr N  connections from one host address\n"
 		"                        (default %d; 0 = no limit)\n"
@@ -189,6 +195,8 @@ enum {
 	OPT_CONFIG_IF_EXISTS,
 	OPT_CEPH_CONF,
 	OPT_CEPH_ID,
+	OPT_GATEWAY_GROUP,
+	OPT_GATEWAY_POOL,
 };
 
 /* Returns 0 to run, 1 to exit successfully (help/version), -1 on error. */
@@ -220,6 +228,8 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 		{ "ceph-conf", required_argument, NULL, OPT_CEPH_CONF },
 		{ "ceph-id", required_argument, NULL, OPT_CEPH_ID },
+		{ "gateway-group", required_argument, NULL, OPT_GATEWAY_GROUP },
+		{ "gateway-pool", required_argument, NULL, OPT_GATEWAY_POOL },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long long v;
@@ -332,6 +342,21 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			}
 			o->ceph_id = optarg;
 			break;
+		case OPT_GATEWAY_GROUP:
+			if (!nvmf_gw_name_valid(optarg)) {
+				fprintf(stderr, "%s: invalid --gateway-group '%s' (1-64 of A-Z a-z 0-9 _ - .)\n",
+					DAEMON_NAME, optarg);
+				return -1;
+			}
+			o->gateway_group = optarg;
+			break;
+		case OPT_GATEWAY_POOL:
+			if (!*optarg) {
+				fprintf(stderr, "%s: empty --gateway-pool\n", DAEMON_NAME);
+				return -1;
+			}
+			o->gateway_pool = optarg;
+			break;
 		case OPT_MAX_CONNECTIONS:
 		case OPT_MAX_PER_ADDR:
 			if (parse_uint(optarg, 1000000, &v)) {
@@ -397,6 +422,15 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 	}
 	if (o->check_config && !o->config) {
 		fprintf(stderr, "%s: --check-config needs --config FILE\n", DAEMON_NAME);
+		return -1;
+	}
+	if (o->gateway_pool && !o->gateway_group) {
+		fprintf(stderr, "%s: --gateway-pool needs --gateway-group\n", DAEMON_NAME);
+		return -1;
+	}
+	if (o->gateway_group && !o->config && !o->check_config) {
+		fprintf(stderr, "%s: --gateway-group needs --config FILE (the members' ports and ANA groups)\n",
+			DAEMON_NAME);
 		return -1;
 	}
 	if (o->nreactors > NVMF_MAX_REACTORS)
@@ -803,6 +837,9 @@ static void cleanup(struct daemon *d)
 	d->reload_joinable = false;
 	/* After the reactors are joined: no control request can wait on them. */
 	control_stop(atomic_exchange(&d->control, NULL));
+	/* Connections are closed: hand our groups over now rather than after the lease. */
+	nvmf_gw_stop(d->gw);
+	d->gw = NULL;
 	if (d->tgt) {
 		int ret = nvmf_tgt_sync(d->tgt);
 
@@ -891,6 +928,26 @@ int main(int argc, char **argv)
 	} else if (build_default(&d)) {
 		cleanup(&d);
 		return 1;
+	}
+	if (d.opts.gateway_group) {
+		struct nvmf_gw_opts go = { .name = d.opts.gateway_group,
+					   .pool = d.opts.gateway_pool ? d.opts.gateway_pool : "rbd",
+					   .ceph_conf = d.opts.ceph_conf,
+					   .ceph_id = d.opts.ceph_id };
+		char err[512] = "";
+
+		if (!d.opts.config) {
+			fprintf(stderr, "%s: --gateway-group needs a configuration file\n", DAEMON_NAME);
+			cleanup(&d);
+			return 1;
+		}
+		/* Before the ports listen: every group starts inaccessible. */
+		ret = nvmf_gw_start(d.tgt, &go, &d.gw, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "%s: %s\n", DAEMON_NAME, err[0] ? err : strerror(-ret));
+			cleanup(&d);
+			return 1;
+		}
 	}
 
 	if (start_reactors(&d))

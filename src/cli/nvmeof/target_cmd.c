@@ -486,6 +486,20 @@ static void print_list(struct json_object *snap)
 			printf("  ana group %llu %s\n", (unsigned long long)ju64(g, "grpid"), jstr(g, "state"));
 		}
 	}
+	struct json_object *gw = jget(snap, "gateway_group");
+	if (gw) {
+		struct json_object *members = jget(gw, "members"), *groups = jget(gw, "groups");
+		printf("gateway group %s  pool %s  member %s\n", jstr(gw, "name"), jstr(gw, "pool"),
+		       jstr(gw, "member"));
+		for (size_t j = 0; j < jlen(members); j++)
+			printf("  member %s\n", json_object_get_string(json_object_array_get_idx(members, j)));
+		for (size_t j = 0; j < jlen(groups); j++) {
+			struct json_object *g = json_object_array_get_idx(groups, j);
+			printf("  ana group %llu  %s here%s  owner %s\n", (unsigned long long)ju64(g, "grpid"),
+			       jstr(g, "state"), json_object_get_boolean(jget(g, "preferred")) ? " (preferred)" : "",
+			       *jstr(g, "owner") ? jstr(g, "owner") : "-");
+		}
+	}
 	if (jlen(subs) == 0 && jlen(ports) == 0)
 		puts("(no subsystems, no ports)");
 }

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Guest script (kernel-host) for tests/interop/target-ana.sh: the Linux host
+# Guest script (kernel-host) for tests/interop/target-ana.sh and
+# target-gateway-group.sh (B made optimized by its gateway group): the Linux host
 # connects to two target instances exporting one subsystem (ANA group 1
 # optimized on A, inaccessible on B), native multipath merges them into one
 # namespace, and a fio write+verify loop runs while A dies and B is made
@@ -98,7 +99,7 @@ wait_until 10 pidof fio || bad "fio did not start"
 sleep 2
 echo "MARK fio-running"
 
-step "waiting for B to become optimized (A is killed, then set-ana-state)"
+step "waiting for B to become optimized (A is killed, then B is made optimized)"
 if wait_until "$WAIT" ana_is "$PORT_B" optimized; then
 	ok "path through B is optimized after the ANA change event"
 else

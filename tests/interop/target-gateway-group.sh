@@ -1,0 +1,186 @@
+#!/bin/bash
+# Gateway group failover against the Linux kernel host (a qemu guest, see the
+# interop harness's README): two nvmeof-target instances, A and B, in gateway
+# group gw1 over a one-node Ceph cluster (../shared/ceph/ceph-single-node,
+# memstore) export one subsystem with one RBD namespace in ANA group 1, which
+# A prefers. The guest connects to both; native multipath merges them. While a
+# fio write+verify loop runs, A is SIGKILLed and nothing else is done: B must
+# take group 1 over through the group's lease, the guest must see B's path
+# turn optimized through the ANA change event, and fio must see no I/O error
+# and verify its data. The guest script is tests/interop/guest/ana.sh.
+#
+#   usage: tests/interop/target-gateway-group.sh [BUILD]   (BUILD: build)
+#
+# Needs root, the harness (INTEROP_DIR, else ../shared/interop beside the
+# repo, else /work/shared/interop) and the Ceph packages (installed when
+# missing); it runs in a private network namespace (the cluster's fixed
+# ports are its own; qemu's user-mode network needs only loopback). Exit
+# status 77 means skipped. The last line is "N passed, N failed".
+set -u
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+use_build "${1:-}"
+
+if [ "$(id -u)" != 0 ]; then
+	echo "target-gateway-group: skipped: needs root (the harness installs qemu, Ceph packages with apt-get)"
+	exit 77
+fi
+if ! interop=$(find_interop); then
+	echo "target-gateway-group: skipped: no interop harness"
+	exit 77
+fi
+ceph_sn=
+for d in "${CEPH_SINGLE_NODE:-}" "$repo/../shared/ceph/ceph-single-node" /work/shared/ceph/ceph-single-node; do
+	[ -n "$d" ] && [ -x "$d" ] && { ceph_sn=$d; break; }
+done
+if [ -z "$ceph_sn" ]; then
+	echo "target-gateway-group: skipped: ceph-single-node not found (set CEPH_SINGLE_NODE)"
+	exit 77
+fi
+for b in "$TGT" "$CLI"; do
+	[ -x "$b" ] || { fail "$b not built"; finish; }
+done
+
+# Setup (which may download) in the caller's network namespace, the rest in a private one.
+if [ -z "${NVMEOF_TEST_NETNS:-}" ]; then
+	setup_log=$(mktemp)
+	if ! bash "$interop/setup" >"$setup_log" 2>&1; then
+		cat "$setup_log"
+		rm -f "$setup_log"
+		fail "interop harness setup"
+		finish
+	fi
+	rm -f "$setup_log"
+	missing=()
+	for p in ceph-mon ceph-osd ceph-common; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	if [ ${#missing[@]} -gt 0 ] && ! DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
+		install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+		fail "cannot install ${missing[*]}"
+		finish
+	fi
+	exec unshare -n env NVMEOF_TEST_NETNS=1 bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/nvmeof-gwgroup.XXXXXX")
+APID=''
+BPID=''
+GPID=''
+cleanup() {
+	[ -n "$GPID" ] && kill "$GPID" 2>/dev/null && wait "$GPID" 2>/dev/null
+	for p in $APID $BPID; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+	"$ceph_sn" stop "$work/ceph" >/dev/null 2>&1
+	[ "${INTEROP_KEEP:-0}" = 1 ] && echo "target-gateway-group: kept $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# osd_client_watch_timeout: the dead member's image watch goes after 5 s, so
+# that B's librbd may break A's image lock soon.
+if ! CEPH_WITH_MGR=0 CEPH_OBJECTSTORE=memstore CEPH_IMAGE_SIZE=64M CEPH_EXTRA_CONF="osd_client_watch_timeout = 5" \
+	"$ceph_sn" start "$work/ceph" >"$work/ceph.env" 2>"$work/ceph.log"; then
+	tail -n 20 "$work/ceph.log"
+	fail "the single-node cluster starts"
+	finish
+fi
+# shellcheck disable=SC1091
+. "$work/ceph.env" # CEPH_CONF, CEPH_POOL, CEPH_IMAGE
+pass "ceph cluster started"
+
+PORT_A=$(free_port)
+PORT_B=$(free_port "$PORT_A")
+NQN=nqn.2014-08.org.nvmexpress.test:gateway-group
+
+# config PORT STATE CNTLID_MIN CNTLID_MAX: one member's file (nvmetcli's form).
+config() {
+	cat <<EOF
+{
+  "hosts": [],
+  "ports": [ { "portid": 1,
+      "addr": { "adrfam": "ipv4", "traddr": "127.0.0.1", "treq": "not specified", "trsvcid": "$1", "trtype": "tcp" },
+      "ana_groups": [ { "ana": { "state": "$2" }, "grpid": 1 } ],
+      "param": {}, "referrals": [], "subsystems": [ "$NQN" ] } ],
+  "subsystems": [ { "nqn": "$NQN", "allowed_hosts": [],
+      "attr": { "allow_any_host": "1", "cntlid_max": "$4", "cntlid_min": "$3", "serial": "gwgroup0002" },
+      "namespaces": [ { "ana_grpid": 1, "enable": 1, "nsid": 1,
+          "device": { "path": "rbd:$CEPH_POOL/$CEPH_IMAGE", "uuid": "7b4e2d3f-9e5c-4a6b-8f8d-2c3e4f5a6b7c",
+                      "nguid": "1a2b3c4d-5e6f-7081-92a3-b4c5d6e7f809" } } ] } ]
+}
+EOF
+}
+config "$PORT_A" optimized 1 99 >"$work/a.json"
+config "$PORT_B" inaccessible 100 199 >"$work/b.json"
+
+echo "=== member A on 127.0.0.1:$PORT_A (prefers group 1), B on 127.0.0.1:$PORT_B"
+gw=(--ceph-conf "$CEPH_CONF" --gateway-group gw1 --gateway-pool "$CEPH_POOL" --disc-port 0 --log-level info)
+"$TGT" --config "$work/a.json" --rpc-socket "$work/a.sock" "${gw[@]}" >"$work/a.log" 2>&1 &
+APID=$!
+TPID=$APID LOG=$work/a.log target_wait_ready "$work/a.sock"
+"$TGT" --config "$work/b.json" --rpc-socket "$work/b.sock" "${gw[@]}" >"$work/b.log" 2>&1 &
+BPID=$!
+TPID=$BPID LOG=$work/b.log target_wait_ready "$work/b.sock"
+
+OUT=$work/guest.out
+echo "=== guest (its output follows)"
+INTEROP_TIMEOUT=${INTEROP_TIMEOUT:-900} bash "$interop/kernel-host" -f tests/interop/guest/lib.sh \
+	NQN="$NQN" PORT_A="$PORT_A" PORT_B="$PORT_B" FIO_SIZE="${FIO_SIZE:-4M}" \
+	tests/interop/guest/ana.sh >"$OUT" 2>&1 &
+GPID=$!
+tail -n +1 -f "$OUT" --pid="$GPID" 2>/dev/null | sed 's/^/  guest| /' &
+tail_pid=$!
+
+wait_mark() {
+	local i
+	for i in $(seq 1 $((${MARK_TIMEOUT:-600} * 5))); do
+		grep -q "MARK $1" "$OUT" && return 0
+		kill -0 "$GPID" 2>/dev/null || { grep -q "MARK $1" "$OUT"; return; }
+		sleep 0.2
+	done
+	return 1
+}
+
+if wait_mark fio-running; then
+	kill -KILL "$APID"
+	wait "$APID" 2>/dev/null
+	APID=
+	t0=$(date +%s)
+	pass "member A SIGKILLed while fio runs (nothing else is done)"
+	for _ in $(seq 100); do
+		grep -q "ANA group 1 optimized here: lease taken (taking over)" "$work/b.log" && break
+		sleep 0.2
+	done
+	t1=$(date +%s)
+	grep -q "ANA group 1 optimized here: lease taken (taking over)" "$work/b.log" &&
+		pass "B took group 1 over within $((t1 - t0)) s" || fail "B did not take group 1 over"
+else
+	fail "guest never got fio running on both paths"
+fi
+
+rc=0
+wait "$GPID" || rc=$?
+GPID=
+wait "$tail_pid" 2>/dev/null
+case $rc in
+0) pass "guest script finished cleanly" ;;
+124) fail "guest timed out (INTEROP_TIMEOUT)" ;;
+125) fail "guest or harness failure" ;;
+*) fail "guest script exited with status $rc" ;;
+esac
+n=$(grep -c 'CHECK ok:' "$OUT")
+passed=$((passed + n))
+n=$(grep -c 'CHECK FAIL:' "$OUT")
+failed=$((failed + n))
+
+writes=$("$CLI" target --rpc-socket "$work/b.sock" list --json 2>/dev/null | python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+print(sum(s['stats']['writes'] for s in d['subsystems'] if s['nqn'] == '$NQN'))" 2>/dev/null)
+[ "${writes:-0}" -gt 0 ] 2>/dev/null && pass "B served $writes writes after the failover" ||
+	fail "B served no writes (${writes:-none})"
+
+TPID=$BPID LOG=$work/b.log target_stop_check
+BPID=
+TPID='' LOG=$work/b.log target_log_if_failed 'error|warn' 40
+finish

@@ -23,10 +23,11 @@
 #
 # Target CPU per million I/Os: the target's utime + stime (/proc/PID/stat,
 # every thread), sampled every 50 ms while the client runs, over the middle
-# 80 % of the timed window (counted back from the client's exit, so client
-# start-up and connect are left out), as CPU seconds per second divided by
-# the client's IOPS. nvmf_tgt polls at 100 % of its core busy or idle, so its
-# figure is 1 / IOPS; ours is what it actually spent.
+# 80 % of the timed window (client start-up and connect left out; /proc
+# counts in 10 ms ticks, so a lightly loaded target needs longer runs), as
+# CPU seconds per second divided by the client's IOPS. nvmf_tgt polls at
+# 100 % of its core busy or idle, so its figure is about 1 / IOPS; ours is
+# what it actually spent.
 #
 # Rows (--rows takes a comma-separated subset; default all):
 #   r4k-qd1  r4k-qd32  r4k-qd128  w4k-qd32  r128k-qd16  w128k-qd16   spdk_nvme_perf
@@ -139,19 +140,27 @@ stop_target() {
 # Runs a client, samples the target's CPU time every 50 ms meanwhile (the
 # sampler is not pinned: a busy-polling client would starve it on core 1), and
 # prints "iops mibps p50_us p99_us cpu_s_per_mio". The CPU is taken over the
-# middle 80 % of the timed window, counted back from the client's exit, so
-# neither the client's start-up (hugepages, connect) nor its teardown counts.
+# middle 80 % of the timed window, which starts when spdk_nvme_perf logs
+# "Launching workers" (or when nvmeof perf starts: it connects within
+# milliseconds), so neither start-up (hugepages, connect) nor teardown counts.
 cat >"$TMP/sample.py" <<'PY'
 import json, subprocess, sys, time
 pid, secs, kind = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
-hz = float(sys.argv[4])
+hz, log = float(sys.argv[4]), sys.argv[5]
 def ticks():
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return int(f[11]) + int(f[12])
-p = subprocess.Popen(sys.argv[5:], stdout=subprocess.PIPE, text=True)
-samples = []
+start = time.monotonic()  # nvmeof perf connects within milliseconds
+p = subprocess.Popen(sys.argv[6:], stdout=subprocess.PIPE, text=True)
+samples, seen = [], kind == "nvmeof"
 while p.poll() is None:
     samples.append((time.monotonic(), ticks()))
+    if not seen:  # spdk_nvme_perf: I/O starts after hugepage set-up and connect
+        try:
+            if "Launching workers" in open(log).read():
+                start, seen = samples[-1][0], True
+        except OSError:
+            pass
     time.sleep(0.05)
 end = time.monotonic()
 samples.append((end, ticks()))
@@ -164,7 +173,10 @@ if kind == "nvmeof":
 else:
     kv = dict(x.split("=", 1) for x in out.split() if "=" in x)
     iops, mibps, p50, p99 = (float(kv[k]) for k in ("iops", "mibps", "p50_us", "p99_us"))
-t_a, t_b = end - 0.9 * secs, end - 0.1 * secs
+if seen:
+    t_a, t_b = start + 0.1 * secs, start + 0.9 * secs
+else:  # no start seen: count back from the exit
+    t_a, t_b = end - 0.9 * secs, end - 0.1 * secs
 a = min(samples, key=lambda s: abs(s[0] - t_a))
 b = min(samples, key=lambda s: abs(s[0] - t_b))
 if b[0] - a[0] < 0.25 * secs:  # the sampler was starved: the client's whole life instead
@@ -185,12 +197,14 @@ run_row() { # row
 	w128k-qd16) qd=16 size=131072 wl=write ;;
 	esac
 	if [[ $row == nvmeof-* ]]; then
-		python3 "$TMP/sample.py" "$TGT" "$SECS" nvmeof "$HZ" taskset -c 1 "$BUILD/nvmeof" perf \
+		python3 "$TMP/sample.py" "$TGT" "$SECS" nvmeof "$HZ" - taskset -c 1 "$BUILD/nvmeof" perf \
 			-t tcp -a 127.0.0.1 -s 4420 -n "$nqn" --hostnqn "$HOSTNQN" \
 			-q "$qd" -o "$size" -w "$wl" -T "$SECS" --json --no-progress
 	else
-		python3 "$TMP/sample.py" "$TGT" "$SECS" spdk "$HZ" \
-			"$PEER/perf" "$qd" "$size" "$wl" "$SECS" 4420 "$nqn"
+		rm -f "$RUN_DIR/perf.log"
+		# Line-buffered, so that "Launching workers" shows when I/O starts.
+		python3 "$TMP/sample.py" "$TGT" "$SECS" spdk "$HZ" "$RUN_DIR/perf.log" \
+			stdbuf -oL "$PEER/perf" "$qd" "$size" "$wl" "$SECS" 4420 "$nqn"
 	fi
 }
 

@@ -93,8 +93,10 @@ RESULTS=$TMP/results.tsv
 
 cleanup() {
 	stop_target || true
-	[ -n "$LOADPID" ] && kill "$LOADPID" 2>/dev/null && wait "$LOADPID" 2>/dev/null
-	true
+	if [ -n "$LOADPID" ]; then
+		kill "$LOADPID" 2>/dev/null || true
+		wait "$LOADPID" 2>/dev/null || true # 143: killed, as meant
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

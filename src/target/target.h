@@ -346,6 +346,13 @@ uint16_t nvmf_req_parse(struct nvmf_req *req);
 /* Run the command; ends with sq->ops->complete(req). */
 void nvmf_req_execute(struct nvmf_req *req);
 
+/*
+ * After a successful parse: true when execute() has finished with req->data
+ * by the time it returns (a Write to a backend that completes inline, RAM),
+ * so the data may lie in memory the transport reuses right after.
+ */
+bool nvmf_req_data_used_inline(const struct nvmf_req *req);
+
 /* Finish a request with a status; fills the CQE and calls complete(). */
 void nvmf_req_complete(struct nvmf_req *req, uint16_t status);
 

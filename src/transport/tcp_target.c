@@ -122,6 +122,7 @@ struct tcp_req {
 	uint16_t next_free;
 	enum tcp_req_state state;
 	bool aer; /* an AER may stay outstanding forever; closing does not wait for it */
+	bool data_in_rbuf; /* in-capsule data still in c->rbuf, not copied (tcp_rx_process) */
 	uint16_t sgl_status; /* SGL error found before parse; sent instead of executing */
 	uint32_t h2c_received;
 	uint32_t wait_tick; /* c->watch_ticks when it began waiting for the host's data */
@@ -1079,8 +1080,10 @@ static void tcp_req_start(struct tcp_conn *c, struct tcp_req *req)
 static void tcp_capsule_ready(struct tcp_conn *c, struct tcp_req *req)
 {
 	struct nvmf_req *nreq = &req->nreq;
+	bool in_rbuf = req->data_in_rbuf;
 	uint16_t status;
 
+	req->data_in_rbuf = false;
 	if (req->sgl_status) {
 		log_debug("tcp", "%s qid %u: cid %u opcode %#x: bad SGL, status %#x", c->peer, tcp_qid(c),
 			  le16(nreq->cmd.cid), nreq->cmd.opcode, req->sgl_status);
@@ -1091,6 +1094,13 @@ static void tcp_capsule_ready(struct tcp_conn *c, struct tcp_req *req)
 	if (status) {
 		nvmf_req_complete(nreq, status);
 		return;
+	}
+	/* Data parsed where it lay in rbuf: a Write that the backend copies
+	 * before execute returns (RAM) takes it from there, the one copy it
+	 * needs; anything else gets its own copy before rbuf is reused. */
+	if (in_rbuf && !nvmf_req_data_used_inline(nreq)) {
+		memcpy(tcp_req_icd(c, req), nreq->data, nreq->data_len);
+		nreq->data = tcp_req_icd(c, req);
 	}
 	/* Only an AER on the admin queue may stay outstanding indefinitely. */
 	req->aer = c->sq.connected && c->sq.qid == 0 && nreq->cmd.opcode == NVME_ADMIN_ASYNC_EVENT;
@@ -1146,6 +1156,7 @@ static void tcp_req_init_from_capsule(struct tcp_conn *c, struct tcp_req *req)
 	nreq->start_ns = reactor_now_ns();
 	nreq->transport_ctx = req;
 	req->aer = false;
+	req->data_in_rbuf = false;
 	req->sgl_status = 0;
 	req->h2c_received = 0;
 
@@ -1309,6 +1320,22 @@ static uint32_t tcp_rx_take(struct tcp_conn *c, void *dst, uint32_t want)
 }
 
 /*
+ * In-capsule Write data that is wholly in rbuf, with its digest: it can be
+ * parsed and executed where it lies, since rbuf is neither refilled nor
+ * compacted before tcp_rx_process returns, and the capsule is complete (so
+ * it executes) within this call. tcp_capsule_ready copies it out unless
+ * the backend consumes it inline. Only I/O queue Writes: their parse never
+ * looks at the data.
+ */
+static bool tcp_rx_data_in_place(const struct tcp_conn *c)
+{
+	const struct tcp_req *req = c->rx_req;
+
+	return !c->rx_is_h2c && tcp_qid(c) != 0 && req->nreq.cmd.opcode == NVME_CMD_WRITE && !req->sgl_status &&
+	       c->rtail - c->rhead >= c->rx_need + (c->params.ddgst ? NVME_TCP_DIGEST_LEN : 0);
+}
+
+/*
  * Advance the receive state machine over everything buffered. Returns 0
  * when more bytes are needed (or receiving is paused), negative when the
  * connection failed (already handled).
@@ -1366,6 +1393,13 @@ static int tcp_rx_process(struct tcp_conn *c)
 			break;
 		}
 		case TCP_RX_DATA:
+			if (c->rx_have == 0 && tcp_rx_data_in_place(c)) {
+				c->rx_dst = c->rbuf + c->rhead;
+				c->rx_req->nreq.data = c->rx_dst;
+				c->rx_req->data_in_rbuf = true;
+				c->rhead += c->rx_need;
+				c->rx_have = c->rx_need;
+			}
 			c->rx_have += tcp_rx_take(c, c->rx_dst + c->rx_have, c->rx_need - c->rx_have);
 			if (c->rx_have < c->rx_need)
 				return 0;

@@ -3,6 +3,8 @@
 #   CHECK_PREFIX   text before "ok:"/"FAIL:" in pass/fail lines (default "CHECK ")
 #   pass MSG / fail MSG   count and print one check
 #   finish                print "N passed, N failed" and exit (nonzero on failure)
+#   on_exit CMD           run CMD (a function name, or a command) when this
+#                         script exits, in this shell only (see below)
 #   use_build [BUILD]     for a script under tests/: cd to the repository and set
 #                         repo (its path), build (BUILD, default build), bdir
 #                         (BUILD as an absolute path), TGT and CLI (nvmeof-target
@@ -37,6 +39,18 @@ failed=${failed:-0}
 # The repository, found while the path this file was sourced by is still
 # valid (a script may cd later).
 lib_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# A child this shell forks (a ( ... ) & subshell, or even `sleep &` before it
+# execs) runs the parent's EXIT trap if SIGTERM reaches it before it reset its
+# traps: bash's handler is still installed. run_bounded kills such children
+# when a test ends quickly, so a plain `trap cleanup EXIT` could, under load,
+# stop the target and remove the temporary directory in the middle of the run.
+# on_exit runs CMD only in the process that set it. (Not by $BASHPID: in such
+# a child it can still read as the parent's pid; /proc/self cannot.)
+on_exit() {
+	# shellcheck disable=SC2064,SC2154 # the pid is fixed now; lib_pid is set in the trap
+	trap "read -r lib_pid lib_rest </proc/self/stat; if [ \"\$lib_pid\" = $BASHPID ]; then $1; fi" EXIT
+}
 
 pass() { echo "${CHECK_PREFIX-CHECK }ok: $*"; passed=$((passed + 1)); }
 fail() { echo "${CHECK_PREFIX-CHECK }FAIL: $*"; failed=$((failed + 1)); }
@@ -92,7 +106,7 @@ integration_begin() {
 	tmp=$(mktemp -d "${TMPDIR:-/tmp}/nvmeof-$name.XXXXXX")
 	[ "$tsan" = 1 ] && tsan_log_to "$tmp/tsan"
 	tpid=
-	trap integration_cleanup EXIT
+	on_exit integration_cleanup
 }
 
 integration_cleanup() {

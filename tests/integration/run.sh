@@ -95,7 +95,8 @@ cleanup() {
 	stop_target KILL
 	rm -rf "$TMP"
 }
-trap cleanup EXIT
+# Only in this shell: run_bounded's children must not run it (see on_exit).
+on_exit cleanup
 
 check() { # name, command...
 	local name=$1 t0=$SECONDS rc

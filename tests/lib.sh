@@ -16,9 +16,11 @@
 #   target_kill           stop the target whose pid is in TPID, if it still runs
 #                         (for a cleanup trap)
 #   target_stop_check     the last checks of a test that started the target: it
-#                         still runs (TPID) and exits 0 on SIGTERM; TPID is cleared
+#                         still runs (TPID) and exits 0 on SIGTERM; TPID is cleared,
+#                         target_died set when it did not
 #   target_log_if_failed PATTERN LINES   if a check failed, print up to LINES lines
-#                         of LOG that match PATTERN (grep -iE)
+#                         of LOG that match PATTERN (grep -iE); if the target died
+#                         or exited nonzero, its last LINES lines as well
 #   find_interop          print the kernel interop harness directory (INTEROP_DIR,
 #                         else ../shared/interop beside the repository)
 #   run_bounded SECS CMD...   run CMD in a subshell, SIGTERM it after SECS; its status
@@ -36,6 +38,7 @@
 
 passed=${passed:-0}
 failed=${failed:-0}
+target_died=
 # The repository, found while the path this file was sourced by is still
 # valid (a script may cd later).
 lib_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -147,15 +150,24 @@ target_stop_check() {
 			fail "target exited with status $rc"
 		fi
 	else
-		fail "target died during the test"
+		rc=0
+		wait "$TPID" 2>/dev/null || rc=$?
+		fail "target died during the test (status $rc)"
 		TPID=
+		target_died=1
 	fi
+	[ "$rc" = 0 ] || target_died=1
 }
 
 target_log_if_failed() {
 	[ "$failed" != 0 ] || return 0
 	echo "--- target log (warnings and errors)"
 	grep -iE "$1" "$LOG" | head -n "$2"
+	# A crash rarely logs a warning first: what it printed last says more.
+	if [ -n "$target_died" ]; then
+		echo "--- end of the target log"
+		tail -n "$2" "$LOG"
+	fi
 }
 
 find_interop() {

@@ -3,6 +3,8 @@
 #   CHECK_PREFIX   text before "ok:"/"FAIL:" in pass/fail lines (default "CHECK ")
 #   pass MSG / fail MSG   count and print one check
 #   finish                print "N passed, N failed" and exit (nonzero on failure)
+#   on_exit CMD           run CMD (a function name, or a command) when this
+#                         script exits, in this shell only (see below)
 #   use_build [BUILD]     for a script under tests/: cd to the repository and set
 #                         repo (its path), build (BUILD, default build), bdir
 #                         (BUILD as an absolute path), TGT and CLI (nvmeof-target
@@ -14,9 +16,11 @@
 #   target_kill           stop the target whose pid is in TPID, if it still runs
 #                         (for a cleanup trap)
 #   target_stop_check     the last checks of a test that started the target: it
-#                         still runs (TPID) and exits 0 on SIGTERM; TPID is cleared
+#                         still runs (TPID) and exits 0 on SIGTERM; TPID is cleared,
+#                         target_died set when it did not
 #   target_log_if_failed PATTERN LINES   if a check failed, print up to LINES lines
-#                         of LOG that match PATTERN (grep -iE)
+#                         of LOG that match PATTERN (grep -iE); if the target died
+#                         or exited nonzero, its last LINES lines as well
 #   find_interop          print the kernel interop harness directory (INTEROP_DIR,
 #                         else ../shared/interop beside the repository)
 #   run_bounded SECS CMD...   run CMD in a subshell, SIGTERM it after SECS; its status
@@ -34,9 +38,22 @@
 
 passed=${passed:-0}
 failed=${failed:-0}
+target_died=
 # The repository, found while the path this file was sourced by is still
 # valid (a script may cd later).
 lib_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# A child this shell forks (a ( ... ) & subshell, or even `sleep &` before it
+# execs) runs the parent's EXIT trap if SIGTERM reaches it before it reset its
+# traps: bash's handler is still installed. run_bounded kills such children
+# when a test ends quickly, so a plain `trap cleanup EXIT` could, under load,
+# stop the target and remove the temporary directory in the middle of the run.
+# on_exit runs CMD only in the process that set it. (Not by $BASHPID: in such
+# a child it can still read as the parent's pid; /proc/self cannot.)
+on_exit() {
+	# shellcheck disable=SC2064,SC2154 # the pid is fixed now; lib_pid is set in the trap
+	trap "read -r lib_pid lib_rest </proc/self/stat; if [ \"\$lib_pid\" = $BASHPID ]; then $1; fi" EXIT
+}
 
 pass() { echo "${CHECK_PREFIX-CHECK }ok: $*"; passed=$((passed + 1)); }
 fail() { echo "${CHECK_PREFIX-CHECK }FAIL: $*"; failed=$((failed + 1)); }
@@ -92,7 +109,7 @@ integration_begin() {
 	tmp=$(mktemp -d "${TMPDIR:-/tmp}/nvmeof-$name.XXXXXX")
 	[ "$tsan" = 1 ] && tsan_log_to "$tmp/tsan"
 	tpid=
-	trap integration_cleanup EXIT
+	on_exit integration_cleanup
 }
 
 integration_cleanup() {
@@ -133,15 +150,24 @@ target_stop_check() {
 			fail "target exited with status $rc"
 		fi
 	else
-		fail "target died during the test"
+		rc=0
+		wait "$TPID" 2>/dev/null || rc=$?
+		fail "target died during the test (status $rc)"
 		TPID=
+		target_died=1
 	fi
+	[ "$rc" = 0 ] || target_died=1
 }
 
 target_log_if_failed() {
 	[ "$failed" != 0 ] || return 0
 	echo "--- target log (warnings and errors)"
 	grep -iE "$1" "$LOG" | head -n "$2"
+	# A crash rarely logs a warning first: what it printed last says more.
+	if [ -n "$target_died" ]; then
+		echo "--- end of the target log"
+		tail -n "$2" "$LOG"
+	fi
 }
 
 find_interop() {

@@ -11,7 +11,9 @@
 # Ports are picked in 15000-15999. Every test is bounded in time. In a
 # ThreadSanitizer build (make TSAN=1), each distinct race reported by the
 # target or the host tool is one more failure. The last line is
-# "N passed, N failed"; the exit status is nonzero on any failure.
+# "N passed, N failed"; the exit status is nonzero on any failure. When a
+# check fails or the target dies, the target's logs are kept (the path is
+# printed) and a dead target's last lines are shown.
 set -u
 # shellcheck source=../lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -23,7 +25,7 @@ NQN=nqn.2026-01.io.nvmeof:ramdisk
 TEST_TIMEOUT=${TEST_TIMEOUT:-120}
 tsan=0
 tsan_setup "$BUILD" "$@" && tsan=1
-TMP=$(mktemp -d)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/nvmeof-integration.XXXXXX")
 [ "$tsan" = 1 ] && tsan_log_to "$TMP/tsan"
 passed=0
 failed=0
@@ -92,19 +94,39 @@ stop_target() { # signal
 }
 
 cleanup() {
+	local keep
 	stop_target KILL
+	if [ "$failed" != 0 ] && ls "$TMP"/target*.log >/dev/null 2>&1; then
+		keep=$(mktemp -d "${TMPDIR:-/tmp}/nvmeof-integration-failed.XXXXXX") &&
+			cp "$TMP"/target*.log "$keep"/ && echo "target logs kept in $keep"
+	fi
 	rm -rf "$TMP"
 }
-trap cleanup EXIT
+# Only in this shell: run_bounded's children must not run it (see on_exit).
+on_exit cleanup
+
+# The summary line even when the run cannot go on.
+give_up() {
+	failed=$((failed + 1))
+	echo "$passed passed, $failed failed"
+	exit 1
+}
 
 check() { # name, command...
-	local name=$1 t0=$SECONDS rc
+	local name=$1 t0=$SECONDS rc died=0
 	shift
 	run_bounded "$TEST_TIMEOUT" "$@" >"$TMP/out" 2>"$TMP/err"
 	rc=$?
-	if [ "$rc" = 0 ] && ! target_alive; then
+	if [ ! -d "$TMP" ]; then
+		echo "integration: $TMP was removed during \"$name\"" >&2
+		give_up
+	fi
+	if ! target_alive; then
+		died=1
 		echo "    target died during the test" >>"$TMP/err"
-		rc=99
+		[ "$rc" = 0 ] && rc=99
+		# Kept by cleanup; the next target's log starts afresh.
+		cp "$TMP/target.log" "$TMP/target-died-$((passed + failed + 1)).log"
 	fi
 	if [ "$rc" = 0 ]; then
 		passed=$((passed + 1))
@@ -113,12 +135,17 @@ check() { # name, command...
 		failed=$((failed + 1))
 		printf 'FAIL %s (exit %s)\n' "$name" "$rc"
 		sed 's/^/    /' "$TMP/out" "$TMP/err" | tail -25
-		tail -5 "$TMP/target.log" | sed 's/^/    target: /'
+		# A crash rarely logs a warning first: its last lines say more.
+		if [ "$died" = 1 ]; then
+			tail -40 "$TMP/target.log"
+		else
+			tail -5 "$TMP/target.log"
+		fi | sed 's/^/    target: /'
 	fi
 	# A test that stopped the target leaves the next one a fresh target.
 	if ! target_alive; then
 		stop_target KILL
-		start_target || exit 1
+		start_target || give_up
 	fi
 }
 
@@ -300,7 +327,7 @@ t_ctrl_loss() {
 }
 
 pick_ports || { echo "no free ports"; exit 1; }
-start_target || { echo "0 passed, 1 failed"; exit 1; }
+start_target || give_up
 echo "target on 127.0.0.1:$PORT, discovery on $DISC_PORT"
 
 check "discover (text)" t_discover_text

@@ -33,7 +33,7 @@ export INTEROP_KERNEL_SUITE=trixie INTEROP_GUEST_TOOLS=trixie
 if [ "${2:-}" = --inner ]; then
 	CLI=$build/nvmeof
 	tmp=$(mktemp -d)
-	trap 'rm -rf "$tmp"' EXIT
+	on_exit 'rm -rf "$tmp"'
 	conn=(-t tcp -a "$NVMET_ADDR" -s "$NVMET_PORT" -n "$NVMET_NQN" --hostnqn "$NVMET_HOSTNQN")
 	step() { echo "--- $*"; }
 	# refused WHAT ARGS...: the connect fails within 5 s, saying it was authentication.
@@ -99,7 +99,7 @@ cleanup() {
 	fi
 	[ "${INTEROP_KEEP:-0}" = 1 ] && echo "interop auth: kept $work" || rm -rf "$work"
 }
-trap cleanup EXIT
+on_exit cleanup
 trap 'exit 130' INT
 trap 'exit 143' TERM
 

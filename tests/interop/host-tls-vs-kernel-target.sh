@@ -57,7 +57,7 @@ esac
 CONN=(-t tcp -a "$NVMET_ADDR" -s "$NVMET_PORT" -n "$NVMET_NQN" --hostnqn "$NVMET_HOSTNQN" "${HOSTID[@]}")
 TLS=(--tls-key "$NVMET_TLS_KEY")
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+on_exit 'rm -rf "$TMP"'
 passed=0
 failed=0
 echo "host-tls: identity (v0) $NVMET_TLS_IDENTITY"

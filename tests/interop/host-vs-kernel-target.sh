@@ -32,7 +32,7 @@ fi
 NVMEOF="$BUILD/nvmeof"
 CONN=(-t tcp -a "$NVMET_ADDR" -s "$NVMET_PORT" -n "$NVMET_NQN")
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+on_exit 'rm -rf "$TMP"'
 passed=0
 failed=0
 

@@ -93,7 +93,7 @@ cleanup() {
 		echo "soak: logs kept in $tmp"
 	fi
 }
-trap cleanup EXIT
+on_exit cleanup
 
 export SOAK_DIR=$tmp SOAK_BUILD=$BUILD PYTHONDONTWRITEBYTECODE=1
 # Any sanitizer report ends the process and lands in $tmp/san. The quarantine

@@ -81,9 +81,12 @@ target_wait_ready "$SOCK"
 conn=(-t tcp -a 127.0.0.1 -s "$port" -n "$NQN" --hostnqn "$HN")
 "$CLI" perf "${conn[@]}" --queues 2 -q 8 -o 4096 -w randrw -T 4 --verify >"$tmp/perf.out" 2>&1 &
 ppid=$!
-sleep 1
-check "a connect is logged at notice (host, peer, subsystem, controller)" \
-	grep -qE "host $HN connected to $NQN \(peer 127.0.0.1:[0-9]+, controller [0-9]+" "$LOG"
+connect_re="host $HN connected to $NQN \(peer 127.0.0.1:[0-9]+, controller [0-9]+"
+for _ in $(seq 100); do # perf may start slowly under load
+	grep -qE "$connect_re" "$LOG" && break
+	sleep 0.1
+done
+check "a connect is logged at notice (host, peer, subsystem, controller)" grep -qE "$connect_re" "$LOG"
 
 config 0 "$(ram 1 64M), $(ram 2 16M)" "\"$HN\", \"$HN2\"" \
 	"{ \"nqn\": \"$HN\" }, { \"nqn\": \"$HN2\", \"dhchap\": { \"key\": \"$KEY\" } }" 1 >"$CFG.new"

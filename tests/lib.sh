@@ -178,6 +178,29 @@ find_interop() {
 	return 1
 }
 
+# kernel_host_with_retry KERNEL-HOST ARGS...: the harness's kernel-host, run
+# once more when its guest died without reporting the script's status (a
+# guest kernel panic under emulation); the first attempt's console tail is
+# shown, so a crash that comes back every time still fails and is seen.
+# Output (the last attempt's) appears once the run ends.
+kernel_host_with_retry() {
+	local out rc attempt
+	out=$(mktemp "${TMPDIR:-/tmp}/kernel-host.XXXXXX")
+	for attempt in 1 2; do
+		rc=0
+		"$@" >"$out" 2>&1 || rc=$?
+		if [ "$rc" = 125 ] && [ "$attempt" = 1 ] && grep -q 'stopped without reporting' "$out"; then
+			tail -n 25 "$out" | sed 's/^/    (first attempt) /' >&2
+			echo "kernel-host: the guest died before the script ended; trying once more" >&2
+			continue
+		fi
+		break
+	done
+	cat "$out"
+	rm -f "$out"
+	return "$rc"
+}
+
 # kernel_target_with_retry KERNEL-TARGET ARGS...: the harness's kernel-target,
 # run once more when its guest died before the target was ready (a boot
 # failure under emulation, e.g. a TCG panic: none of our code ran yet).

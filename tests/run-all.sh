@@ -40,6 +40,7 @@ export FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 total_passed=0
 total_failed=0
 summary=()
+failed_stages=()
 t_start=$(date +%s)
 
 # listed LIST NAME GROUP VARIANT: is one of them a word of LIST?
@@ -99,6 +100,7 @@ stage() {
 	local verdict=PASS
 	[ "$nf" = 0 ] || verdict=FAIL
 	summary+=("$(printf '%-30s %-4s %4s passed %4s failed %5ss' "$name" "$verdict" "$np" "$nf" "$secs")")
+	[ "$nf" = 0 ] || failed_stages+=("$name")
 	echo "======== $name: $verdict ($np passed, $nf failed, ${secs}s)"
 }
 
@@ -189,6 +191,12 @@ echo
 echo "======== summary ($(($(date +%s) - t_start))s, logs in $logs/)"
 for s in "${summary[@]}"; do
 	echo "  $s"
+done
+# What failed, again at the end: often only the tail of the output is kept.
+for s in "${failed_stages[@]}"; do
+	echo "======== $s: failed checks (first 10 of $logs/$s.log)"
+	grep -E 'FAIL|ERROR: AddressSanitizer|WARNING: ThreadSanitizer|runtime error' "$logs/$s.log" |
+		head -n 10 | cut -c1-200 | sed 's/^/  /'
 done
 echo "$total_passed passed, $total_failed failed"
 [ "$total_failed" = 0 ]

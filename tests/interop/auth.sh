@@ -158,7 +158,7 @@ part_host() {
 
 	out=$work/guest-uni.out
 	echo "--- unidirectional, hmac(sha256), null DH group (guest output follows)"
-	INTEROP_TIMEOUT=600 bash "$interop/kernel-host" NQN="$NQN" HOSTNQN="$HOSTNQN" TARGET_PORT="$port" \
+	INTEROP_TIMEOUT=600 kernel_host_with_retry bash "$interop/kernel-host" NQN="$NQN" HOSTNQN="$HOSTNQN" TARGET_PORT="$port" \
 		DISC_PORT="$disc" DHCHAP_KEY="$key" CHECKS=full "$interop/tests/nvme-host-check.sh" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
 	check_guest "$out" "$rc" "unidirectional" 2
@@ -172,7 +172,7 @@ part_host() {
 	fi
 	out=$work/guest-bi.out
 	echo "--- bidirectional, hmac(sha384), ffdhe2048 (guest output follows)"
-	INTEROP_TIMEOUT=600 bash "$interop/kernel-host" NQN="$NQN" HOSTNQN="$HOSTNQN" TARGET_PORT="$port" \
+	INTEROP_TIMEOUT=600 kernel_host_with_retry bash "$interop/kernel-host" NQN="$NQN" HOSTNQN="$HOSTNQN" TARGET_PORT="$port" \
 		DISC_PORT="$disc" DHCHAP_KEY="$key" DHCHAP_CTRL_KEY="$ckey" CHECKS=full \
 		"$interop/tests/nvme-host-check.sh" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}

@@ -155,7 +155,7 @@ part_io() {
 		return
 	fi
 	pass "io: RAM target ready on 127.0.0.1:$PORT"
-	INTEROP_TIMEOUT=${INTEROP_TIMEOUT:-900} bash "$interop/kernel-host" -f tests/interop/guest/lib.sh \
+	INTEROP_TIMEOUT=${INTEROP_TIMEOUT:-900} kernel_host_with_retry bash "$interop/kernel-host" -f tests/interop/guest/lib.sh \
 		NQN="$NQN" TARGET_PORT="$PORT" DISC_PORT="$DISC" \
 		${FIO_RAND_SIZE:+FIO_RAND_SIZE="$FIO_RAND_SIZE"} ${FIO_SEQ_SIZE:+FIO_SEQ_SIZE="$FIO_SEQ_SIZE"} \
 		${FILE_MIB:+FILE_MIB="$FILE_MIB"} \

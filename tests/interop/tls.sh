@@ -105,7 +105,7 @@ fi
 
 echo "=== guest (its output follows)"
 rc=0
-INTEROP_TIMEOUT=${INTEROP_TIMEOUT:-900} bash "$interop/kernel-host" \
+INTEROP_TIMEOUT=${INTEROP_TIMEOUT:-900} kernel_host_with_retry bash "$interop/kernel-host" \
 	NQN="$NQN" HOSTNQN="$HOSTNQN" TARGET_PORT="$TLS_PORT" TLS=1 TLS_KEY="$KEY" CHECKS=full \
 	"$interop/tests/nvme-host-check.sh" >"$OUT" 2>&1 || rc=$?
 sed 's/^/  guest| /' "$OUT"
@@ -131,7 +131,7 @@ grep -q "TLS 1.3 established .*identity NVMe1R01 $HOSTNQN nqn.2014-08.org.nvmexp
 	pass "discovery ran over TLS" || fail "no TLS session for the discovery NQN"
 echo "=== guest with only the version 0 identity (its output follows)"
 rc=0
-INTEROP_TIMEOUT=${INTEROP_TIMEOUT:-900} bash "$interop/kernel-host" -f tests/interop/guest/lib.sh \
+INTEROP_TIMEOUT=${INTEROP_TIMEOUT:-900} kernel_host_with_retry bash "$interop/kernel-host" -f tests/interop/guest/lib.sh \
 	NQN="$NQN" HOSTNQN="$HOSTNQN" TARGET_PORT="$TLS_PORT" TLS_KEY="$KEY" \
 	tests/interop/guest/tls-v0.sh >"$OUT" 2>&1 || rc=$?
 sed 's/^/  guest| /' "$OUT"

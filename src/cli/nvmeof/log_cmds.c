@@ -283,6 +283,29 @@ static int admin_connect(struct cli_conn *c, struct nvmeof_ctrl **ctrl)
 	return cli_connect(c, ctrl) ? 1 : 0;
 }
 
+/* Connected, with the controller's Identify data (which sizes some logs); 0 or an exit code. */
+static int admin_connect_identify(struct cli_conn *c, struct nvmeof_ctrl **ctrl, struct nvme_id_ctrl **id)
+{
+	struct nvmeof_cpl cpl = { 0 };
+	int rc;
+
+	*id = aligned_alloc(4096, sizeof(**id));
+	if (!*id)
+		return 1;
+	rc = admin_connect(c, ctrl);
+	if (rc) {
+		free(*id);
+		return rc;
+	}
+	rc = nvmeof_identify(*ctrl, NVME_ID_CNS_CTRL, 0, *id, &cpl);
+	if (nvme_report_result("identify controller", rc, &cpl)) {
+		nvmeof_ctrl_disconnect(*ctrl);
+		free(*id);
+		return 1;
+	}
+	return 0;
+}
+
 int cmd_get_log(int argc, char **argv)
 {
 	struct cli_conn c;
@@ -366,19 +389,9 @@ int cmd_error_log(int argc, char **argv)
 		return rc > 0 ? 0 : 2;
 	if (cli_conn_finish(&c, argv[0], true))
 		return 2;
-	id = aligned_alloc(4096, sizeof(*id));
-	if (!id)
-		return 1;
-	rc = admin_connect(&c, &ctrl);
-	if (rc) {
-		free(id);
+	rc = admin_connect_identify(&c, &ctrl, &id);
+	if (rc)
 		return rc;
-	}
-	rc = nvmeof_identify(ctrl, NVME_ID_CNS_CTRL, 0, id, &cpl);
-	if (nvme_report_result("identify controller", rc, &cpl)) {
-		rc = 1;
-		goto out;
-	}
 	/* As nvme-cli: never more entries than the controller keeps (ELPE is 0's based). */
 	unsigned int kept = (unsigned int)id->elpe + 1;
 	unsigned int n = a.entries && a.entries < kept ? a.entries : kept;
@@ -425,19 +438,9 @@ int cmd_ana_log(int argc, char **argv)
 		return rc > 0 ? 0 : 2;
 	if (cli_conn_finish(&c, argv[0], true))
 		return 2;
-	id = aligned_alloc(4096, sizeof(*id));
-	if (!id)
-		return 1;
-	rc = admin_connect(&c, &ctrl);
-	if (rc) {
-		free(id);
+	rc = admin_connect_identify(&c, &ctrl, &id);
+	if (rc)
 		return rc;
-	}
-	rc = nvmeof_identify(ctrl, NVME_ID_CNS_CTRL, 0, id, &cpl);
-	if (nvme_report_result("identify controller", rc, &cpl)) {
-		rc = 1;
-		goto out;
-	}
 	/* As nvme-cli: room for every group and, without --groups, every namespace. */
 	len = (uint32_t)sizeof(struct nvme_ana_log_hdr) + le32(id->nanagrpid) * (uint32_t)sizeof(struct nvme_ana_group_desc);
 	if (!(a.lsp & NVME_ANA_LOG_RGO))

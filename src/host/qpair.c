@@ -474,6 +474,7 @@ static int qp_recv(struct nvmeof_qpair *qp)
 	int max_reads = qp->tls ? RX_READS_PER_POLL * 4 : RX_READS_PER_POLL;
 
 	for (int reads = 0; reads < max_reads; reads++) {
+		size_t want = 0; /* a plain read that returns less drained the socket */
 		ssize_t r;
 
 		if (qp->completions >= qp->max_completions)
@@ -485,6 +486,7 @@ static int qp_recv(struct nvmeof_qpair *qp)
 			struct iovec iov[2] = { { qp->rx_dst, qp->rx_data_left },
 						{ qp->rxbuf, qp->rx_cap } };
 
+			want = (size_t)qp->rx_data_left + qp->rx_cap;
 			r = readv(qp->fd, iov, 2);
 			if (r > 0) {
 				uint32_t d = (uint32_t)r < qp->rx_data_left ? (uint32_t)r : qp->rx_data_left;
@@ -494,6 +496,7 @@ static int qp_recv(struct nvmeof_qpair *qp)
 				data_received(qp, d);
 			}
 		} else {
+			want = qp->rx_cap;
 			r = recv(qp->fd, qp->rxbuf, qp->rx_cap, MSG_DONTWAIT);
 			if (r > 0) {
 				qp->rx_start = 0;
@@ -520,6 +523,9 @@ static int qp_recv(struct nvmeof_qpair *qp)
 
 		if (rc)
 			return rc;
+		/* Short read: the socket is empty; asking again would only cost an EAGAIN. */
+		if (want && (size_t)r < want)
+			return 0;
 		/*
 		 * TLS: a read takes one record, so draining the socket before
 		 * sending lets the controller idle while we decrypt the whole

@@ -197,6 +197,16 @@ static uint16_t connect_io(struct nvmf_req *req, const struct nvmf_connect_data 
 			 cntlid, d->hostnqn, ctrl->hostnqn);
 		return connect_invalid(req, CONNECT_IATTR_DATA | offsetof(struct nvmf_connect_data, hostnqn));
 	}
+	/* A controller lives on one port (its admin queue's): the queues that
+	 * hold that port also keep ctrl->port valid. */
+	if (ctrl->port != sq->port) {
+		uint16_t want = ctrl->port ? ctrl->port->opts.portid : 0;
+
+		pthread_mutex_unlock(&tgt->lock);
+		log_warn_rl(LOG_COMP, "%s: I/O connect for controller %u through port %u; its admin queue came through port %u",
+			    sq->peer, cntlid, sq->port->opts.portid, want);
+		return connect_invalid(req, CONNECT_IATTR_DATA | offsetof(struct nvmf_connect_data, cntlid));
+	}
 	if (qid > ctrl->nr_io_queues) {
 		pthread_mutex_unlock(&tgt->lock);
 		log_warn_rl(LOG_COMP, "%s: qid %u beyond the %u I/O queues granted to controller %u", sq->peer, qid,

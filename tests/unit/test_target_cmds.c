@@ -173,6 +173,20 @@ static void test_connect_io_queue(void **state)
 	assert_int_equal(set_feature(a, NVME_FEAT_NUM_QUEUES, (1u << 16) | 1), 0);
 	assert_int_equal(le32(a->cqe.dw0), (1u << 16) | 1); /* two queues granted */
 
+	/* Through another port that exports the subsystem: the controller is its admin queue's port's. */
+	struct nvmf_port_opts po2 = { .portid = 2, .adrfam = NVMF_ADRFAM_IPV4 };
+	struct nvmf_port *port2;
+	struct fake_sq *other;
+
+	snprintf(po2.traddr, sizeof(po2.traddr), "0.0.0.0");
+	snprintf(po2.trsvcid, sizeof(po2.trsvcid), "4421");
+	assert_int_equal(nvmf_port_create(e.tgt, &po2, &port2), 0);
+	assert_int_equal(nvmf_port_add_subsys(port2, e.subsys), 0);
+	other = fake_sq_new(e.tgt, e.r, port2);
+	assert_int_equal(do_connect(other, 1, 127, cntlid, SUBNQN, HOSTNQN, 0), ST_CONNECT_INVALID);
+	assert_int_equal(le32(other->cqe.dw0), (1u << 16) | 16);
+	fake_sq_close(other);
+
 	q1 = fake_sq_new(e.tgt, e.r, e.port);
 	/* Unknown CNTLID, wrong host, QID beyond the grant. */
 	assert_int_equal(do_connect(q1, 1, 127, cntlid + 1, SUBNQN, HOSTNQN, 0), ST_CONNECT_INVALID);

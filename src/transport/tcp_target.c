@@ -471,9 +471,16 @@ static void tcp_req_buf_granted(struct tcp_buf_waiter *w)
 /* Requests that are not waiting on anyone but the host (closing). */
 static void tcp_req_release_idle(struct tcp_conn *c)
 {
+	/* The kernel may still write into the buffer of the request a receive
+	 * in flight lands in (queued bytes are read even after shutdown): that
+	 * one goes once the receive completed (close_progress runs again). */
+	const struct tcp_req *landing = c->recv_inflight && c->recv_direct ? c->rx_req : NULL;
+
 	for (unsigned int i = 0; i < c->pool_inited; i++) {
 		enum tcp_req_state s = c->reqs[i].state;
 
+		if (&c->reqs[i] == landing)
+			continue;
 		if (s == TCP_REQ_RECV_CAPSULE || s == TCP_REQ_WAIT_BUF || s == TCP_REQ_WAIT_H2C_DATA)
 			tcp_req_set_state(&c->reqs[i], TCP_REQ_FREE);
 	}

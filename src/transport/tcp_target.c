@@ -125,6 +125,7 @@ struct tcp_req {
 	bool data_in_rbuf; /* in-capsule data still in c->rbuf, not copied (tcp_rx_process) */
 	uint16_t sgl_status; /* SGL error found before parse; sent instead of executing */
 	uint32_t h2c_received;
+	struct tcp_req *h2c_prev, *h2c_next; /* WAIT_H2C_DATA, oldest R2T first */
 	uint32_t wait_tick; /* c->watch_ticks when it began waiting for the host's data */
 	void *buf; /* data buffer from the reactor's pool, held until FREE */
 	struct tcp_buf_waiter buf_wait;
@@ -175,6 +176,7 @@ struct tcp_conn {
 	enum tcp_rx_state rx_state;
 	bool recv_inflight;
 	bool recv_direct; /* the recv in flight targets rx_dst, not rbuf */
+	bool recv_spec; /* the recv in flight is a guessed H2CData (tcp_rx_arm_spec) */
 	bool rx_paused; /* at a CapsuleCmd boundary: no request free, or draining */
 	bool in_rx; /* tcp_rx_process() is on the stack */
 	uint8_t *rbuf;
@@ -188,6 +190,13 @@ struct tcp_conn {
 	uint32_t rx_ddgst_have;
 	struct tcp_req *rx_req;
 	bool rx_is_h2c;
+	/* Guessed H2CData placement: header into rbuf, payload into the request. */
+	struct tcp_req *h2c_head, *h2c_tail; /* requests owed data, in R2T order */
+	struct tcp_req *spec_req; /* the guess of the recv in flight, then of spec_have */
+	uint8_t *spec_dst;
+	uint32_t spec_have; /* payload bytes already in place for the next H2CData */
+	struct iovec spec_iov[2];
+	struct msghdr spec_msg;
 	struct reactor_completion recv_rc;
 
 	/* send side */
@@ -376,6 +385,30 @@ static void tcp_conn_timer_fired(struct reactor_timer *t)
 /* ------------------------------------------------------------------ */
 /* Requests                                                            */
 
+static void tcp_h2c_append(struct tcp_conn *c, struct tcp_req *req)
+{
+	req->h2c_next = NULL;
+	req->h2c_prev = c->h2c_tail;
+	if (c->h2c_tail)
+		c->h2c_tail->h2c_next = req;
+	else
+		c->h2c_head = req;
+	c->h2c_tail = req;
+}
+
+static void tcp_h2c_unlink(struct tcp_conn *c, struct tcp_req *req)
+{
+	if (req->h2c_prev)
+		req->h2c_prev->h2c_next = req->h2c_next;
+	else
+		c->h2c_head = req->h2c_next;
+	if (req->h2c_next)
+		req->h2c_next->h2c_prev = req->h2c_prev;
+	else
+		c->h2c_tail = req->h2c_prev;
+	req->h2c_prev = req->h2c_next = NULL;
+}
+
 static void tcp_req_set_state(struct tcp_req *req, enum tcp_req_state to)
 {
 	struct tcp_conn *c = req->conn;
@@ -391,8 +424,12 @@ static void tcp_req_set_state(struct tcp_req *req, enum tcp_req_state to)
 		c->sending--;
 	else if (from == TCP_REQ_WAIT_BUF)
 		c->buf_waiting--;
+	else if (from == TCP_REQ_WAIT_H2C_DATA)
+		tcp_h2c_unlink(c, req);
 	if (to == TCP_REQ_WAIT_BUF)
 		c->buf_waiting++;
+	else if (to == TCP_REQ_WAIT_H2C_DATA)
+		tcp_h2c_append(c, req);
 	if (to == TCP_REQ_RECV_CAPSULE || to == TCP_REQ_WAIT_H2C_DATA)
 		req->wait_tick = c->watch_ticks; /* the host owes us data from now on */
 
@@ -474,7 +511,10 @@ static void tcp_req_release_idle(struct tcp_conn *c)
 	/* The kernel may still write into the buffer of the request a receive
 	 * in flight lands in (queued bytes are read even after shutdown): that
 	 * one goes once the receive completed (close_progress runs again). */
-	const struct tcp_req *landing = c->recv_inflight && c->recv_direct ? c->rx_req : NULL;
+	const struct tcp_req *landing = !c->recv_inflight ? NULL
+					: c->recv_direct ? c->rx_req
+					: c->recv_spec	 ? c->spec_req
+							 : NULL;
 
 	for (unsigned int i = 0; i < c->pool_inited; i++) {
 		enum tcp_req_state s = c->reqs[i].state;
@@ -1400,6 +1440,14 @@ static int tcp_rx_process(struct tcp_conn *c)
 			break;
 		}
 		case TCP_RX_DATA:
+			if (c->spec_have) {
+				/* tcp_rx_spec_landed matched this header: its payload is in place. */
+				if (c->rx_req != c->spec_req || c->rx_have || c->spec_have > c->rx_need)
+					return tcp_conn_fail(c, NVME_TCP_FES_PDU_SEQ_ERR, 0, "H2CData placement lost");
+				c->rx_have = c->spec_have;
+				c->spec_have = 0;
+				c->spec_req = NULL;
+			}
 			if (c->rx_have == 0 && tcp_rx_data_in_place(c)) {
 				c->rx_dst = c->rbuf + c->rhead;
 				c->rx_req->nreq.data = c->rx_dst;
@@ -1567,6 +1615,85 @@ static void tcp_rx_run(struct tcp_conn *c)
 
 static void tcp_recv_done(struct reactor_completion *rc, int res, uint32_t cqe_flags);
 
+static uint32_t tcp_h2c_hdr_len(const struct tcp_conn *c)
+{
+	return (uint32_t)sizeof(struct nvme_tcp_data_pdu) + (c->params.hdgst ? NVME_TCP_DIGEST_LEN : 0);
+}
+
+/*
+ * At a PDU boundary with nothing buffered while the host owes data for an
+ * R2T, the next PDU is most likely that data: hosts answer R2Ts in order.
+ * Receive its header into rbuf and what follows straight into the oldest
+ * waiting request's buffer, so that the payload is not copied out of rbuf.
+ * tcp_rx_spec_landed keeps it there if the header says it is that data and
+ * otherwise moves it into rbuf behind the header (at most the copy that
+ * receiving into rbuf makes anyway), so a wrong guess changes nothing.
+ */
+static bool tcp_rx_arm_spec(struct tcp_conn *c)
+{
+	struct tcp_req *owed = c->h2c_head;
+	uint32_t hlen = tcp_h2c_hdr_len(c), left, len;
+	struct io_uring_sqe *sqe;
+
+	if (!owed || c->state != TCP_CONN_READY || c->rx_state != TCP_RX_HDR_COMMON || c->hdr_have ||
+	    c->rhead != c->rtail || c->params.cpda_bytes || c->spec_have)
+		return false;
+	left = owed->nreq.data_len - owed->h2c_received;
+	len = left < c->params.maxh2cdata ? left : c->params.maxh2cdata;
+	/* A wrong guess must fit into rbuf behind the header. */
+	if (len > TCP_RBUF_SIZE - hlen)
+		len = TCP_RBUF_SIZE - hlen;
+	if (len < TCP_DIRECT_RECV_MIN)
+		return false;
+	c->rhead = c->rtail = 0;
+	c->spec_req = owed;
+	c->spec_dst = (uint8_t *)owed->nreq.data + owed->h2c_received;
+	c->spec_iov[0] = (struct iovec){ .iov_base = c->rbuf, .iov_len = hlen };
+	c->spec_iov[1] = (struct iovec){ .iov_base = c->spec_dst, .iov_len = len };
+	memset(&c->spec_msg, 0, sizeof(c->spec_msg));
+	c->spec_msg.msg_iov = c->spec_iov;
+	c->spec_msg.msg_iovlen = 2;
+	sqe = reactor_sqe(c->reactor, &c->recv_rc);
+	io_uring_prep_recvmsg(sqe, c->fd, &c->spec_msg, 0);
+	c->recv_direct = false;
+	c->recv_spec = true;
+	c->recv_inflight = true;
+	return true;
+}
+
+/* n bytes of a tcp_rx_arm_spec receive arrived: keep the payload in place or move it to rbuf. */
+static void tcp_rx_spec_landed(struct tcp_conn *c, uint32_t n)
+{
+	uint32_t hlen = (uint32_t)c->spec_iov[0].iov_len;
+	uint32_t hbytes = n < hlen ? n : hlen, dbytes = n - hbytes;
+	const struct nvme_tcp_data_pdu *d = (const void *)c->rbuf;
+	struct tcp_req *owed = c->spec_req;
+
+	MARK_DEFINED(c->rbuf, hbytes);
+	c->rtail = hbytes;
+	if (!dbytes) {
+		c->spec_req = NULL;
+		return;
+	}
+	MARK_DEFINED(c->spec_dst, dbytes);
+	if (d->hdr.type == NVME_TCP_H2C_DATA && d->hdr.hlen == sizeof(*d) && d->hdr.pdo == hlen &&
+	    owed->state == TCP_REQ_WAIT_H2C_DATA && le16(d->ttag) == owed->index && d->cccid == owed->nreq.cmd.cid &&
+	    le32(d->datao) == owed->h2c_received) {
+		uint32_t datal = le32(d->datal);
+
+		/* The payload stays; what came behind it (digest, next PDU) goes to rbuf. */
+		c->spec_have = dbytes < datal ? dbytes : datal;
+		memcpy(c->rbuf + hbytes, c->spec_dst + c->spec_have, dbytes - c->spec_have);
+		c->rtail += dbytes - c->spec_have;
+		if (!c->spec_have)
+			c->spec_req = NULL;
+		return;
+	}
+	memcpy(c->rbuf + hbytes, c->spec_dst, dbytes);
+	c->rtail += dbytes;
+	c->spec_req = NULL;
+}
+
 static void tcp_rx_arm(struct tcp_conn *c)
 {
 	struct io_uring_sqe *sqe;
@@ -1585,6 +1712,8 @@ static void tcp_rx_arm(struct tcp_conn *c)
 		c->recv_inflight = true;
 		return;
 	}
+	if (tcp_rx_arm_spec(c))
+		return;
 	if (c->rx_state == TCP_RX_DATA && c->rhead == c->rtail &&
 	    c->rx_need - c->rx_have >= TCP_DIRECT_RECV_MIN) {
 		/* Large payload and nothing buffered: land it in place, exactly
@@ -1592,6 +1721,7 @@ static void tcp_rx_arm(struct tcp_conn *c)
 		dst = c->rx_dst + c->rx_have;
 		len = c->rx_need - c->rx_have;
 		c->recv_direct = true;
+		c->recv_spec = false;
 	} else {
 		if (c->rhead == c->rtail) {
 			c->rhead = c->rtail = 0;
@@ -1603,6 +1733,7 @@ static void tcp_rx_arm(struct tcp_conn *c)
 		dst = c->rbuf + c->rtail;
 		len = TCP_RBUF_SIZE - c->rtail;
 		c->recv_direct = false;
+		c->recv_spec = false;
 	}
 	sqe = reactor_sqe(c->reactor, &c->recv_rc);
 	io_uring_prep_recv(sqe, c->fd, dst, len, 0);
@@ -1636,6 +1767,8 @@ static void tcp_recv_done(struct reactor_completion *rc, int res, uint32_t cqe_f
 	} else if (c->recv_direct) {
 		MARK_DEFINED(c->rx_dst + c->rx_have, (size_t)res);
 		c->rx_have += (uint32_t)res;
+	} else if (c->recv_spec) {
+		tcp_rx_spec_landed(c, (uint32_t)res);
 	} else {
 		MARK_DEFINED(c->rbuf + c->rtail, (size_t)res);
 		c->rtail += (uint32_t)res;

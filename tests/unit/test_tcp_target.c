@@ -554,6 +554,95 @@ static void test_interleaved_r2t_writes(void **state)
 	wait_conns(0);
 }
 
+/*
+ * While the host owes data for R2Ts, the target receives the next PDU's
+ * header into its buffer and what follows into the oldest waiting write.
+ * Whatever comes instead (a command with in-capsule data, the other
+ * write's data, a header in pieces) must come out as if received plainly.
+ * The pauses let the target arm that receive before the next PDU arrives.
+ */
+static void guessed_h2c_placement(bool hdgst, bool ddgst)
+{
+	static uint8_t a[65536], b[65536], c[8192], in[65536];
+	uint16_t cid_a, cid_b, ttag_a, ttag_b;
+	const struct timespec pause = { 0, 20 * 1000000 };
+	struct nvme_sqe sqe;
+	struct nvme_cqe cqe;
+	struct session s;
+
+	session_open(&s, hdgst, ddgst);
+	fill_pattern(a, sizeof(a), 11);
+	fill_pattern(b, sizeof(b), 22);
+	fill_pattern(c, sizeof(c), 33);
+	ttag_a = start_r2t_write(&s.io, RAM_NSID, 4000, sizeof(a), &cid_a);
+	ttag_b = start_r2t_write(&s.io, RAM_NSID, 4200, sizeof(b), &cid_b);
+	nanosleep(&pause, NULL);
+	/* Guess a, get a command with 8 KiB in capsule. */
+	sqe = mk_rw(&s.io, NVME_CMD_WRITE, RAM_NSID, 4400, sizeof(c));
+	sqe.sgl.type = NVME_SGL_DATA_BLOCK_OFFSET;
+	send_capsule(&s.io, &sqe, c, sizeof(c));
+	cqe = wait_rsp(&s.io, le16(sqe.cid), NULL, 0);
+	assert_int_equal(cqe_status(&cqe), 0);
+	nanosleep(&pause, NULL);
+	/* Guess a, get b's first half; then a's first half (a hit). */
+	send_h2c(&s.io, cid_b, ttag_b, b, 0, 32768, false);
+	nanosleep(&pause, NULL);
+	send_h2c(&s.io, cid_a, ttag_a, a, 0, 32768, false);
+	nanosleep(&pause, NULL);
+	/* A header byte by byte while a guess is armed. */
+	{
+		uint8_t pdu[sizeof(struct nvme_tcp_data_pdu) + 2 * NVME_TCP_DIGEST_LEN + 32768];
+		struct nvme_tcp_conn_params p = host_params(&s.io);
+		struct nvme_tcp_data_pdu *d = (void *)pdu;
+		uint32_t hlen = nvme_tcp_fill_hdr(&d->hdr, NVME_TCP_H2C_DATA, NVME_TCP_F_DATA_LAST, &p, 32768);
+		uint32_t n = hlen;
+
+		d->cccid = to_le16(cid_a);
+		d->ttag = to_le16(ttag_a);
+		d->datao = to_le32(32768);
+		d->datal = to_le32(32768);
+		if (hdgst)
+			nvme_tcp_set_hdgst(d, sizeof(*d));
+		memcpy(pdu + n, a + 32768, 32768);
+		n += 32768;
+		if (ddgst) {
+			put_le32(pdu + n, crc32c(a + 32768, 32768));
+			n += NVME_TCP_DIGEST_LEN;
+		}
+		for (uint32_t i = 0; i < hlen; i++) {
+			send_all(s.io.fd, pdu + i, 1);
+			nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+		}
+		send_all(s.io.fd, pdu + hlen, n - hlen);
+	}
+	cqe = wait_rsp(&s.io, cid_a, NULL, 0);
+	assert_int_equal(cqe_status(&cqe), 0);
+	send_h2c(&s.io, cid_b, ttag_b, b, 32768, 32768, true);
+	cqe = wait_rsp(&s.io, cid_b, NULL, 0);
+	assert_int_equal(cqe_status(&cqe), 0);
+
+	assert_int_equal(read_blocks(&s.io, RAM_NSID, 4000, in, sizeof(a)), 0);
+	assert_memory_equal(in, a, sizeof(a));
+	assert_int_equal(read_blocks(&s.io, RAM_NSID, 4200, in, sizeof(b)), 0);
+	assert_memory_equal(in, b, sizeof(b));
+	assert_int_equal(read_blocks(&s.io, RAM_NSID, 4400, in, sizeof(c)), 0);
+	assert_memory_equal(in, c, sizeof(c));
+	session_close(&s);
+	wait_conns(0);
+}
+
+static void test_guessed_h2c_placement(void **state)
+{
+	(void)state;
+	guessed_h2c_placement(false, false);
+}
+
+static void test_guessed_h2c_placement_digests(void **state)
+{
+	(void)state;
+	guessed_h2c_placement(true, true);
+}
+
 /* Connect with SQ flow control disabled (CATTR bit 2): a successful read
  * ends with C2HData LAST|SUCCESS and no CapsuleResp; failures still get one. */
 static void test_c2h_success_without_sq_flow_control(void **state)
@@ -1145,6 +1234,8 @@ int main(void)
 		TT(test_more_commands_than_slots),
 		TT(test_byte_at_a_time),
 		TT(test_interleaved_r2t_writes),
+		TT(test_guessed_h2c_placement),
+		TT(test_guessed_h2c_placement_digests),
 		TT(test_c2h_success_without_sq_flow_control),
 		TT(test_close_with_aer_outstanding),
 		TT(test_err_pdu_before_icreq),

@@ -745,7 +745,10 @@ static void owner_client(rbd_image_t image, const char *addr, char *out, size_t 
 	out[0] = '\0';
 	for (ssize_t i = 0; i < n && c < clients + cl && a < addrs + al; i++) {
 		if (strstr(a, addr) || strstr(addr, a)) {
-			snprintf(out, outlen, "%s", c);
+			size_t len = strnlen(c, outlen - 1);
+
+			memcpy(out, c, len);
+			out[len] = '\0';
 			return;
 		}
 		c += strlen(c) + 1;

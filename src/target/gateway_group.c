@@ -352,8 +352,11 @@ static void grp_fence(struct nvmf_gw *gw, struct gw_grp *grp, const char *prev)
 			if (n == cap) {
 				struct fence_img *m = realloc(imgs, (cap ? 2 * cap : 4) * sizeof(*imgs));
 
-				if (!m)
-					break;
+				if (!m) {
+					log_error(LOG_COMP, "%s: ANA group %u: out of memory listing its images",
+						  gw->name, grp->grpid);
+					goto listed;
+				}
 				imgs = m;
 				cap = cap ? 2 * cap : 4;
 			}
@@ -370,6 +373,7 @@ static void grp_fence(struct nvmf_gw *gw, struct gw_grp *grp, const char *prev)
 			}
 			n++;
 		}
+listed:
 	pthread_mutex_unlock(&tgt->lock);
 
 	for (unsigned int i = 0; i < n; i++) {
@@ -405,7 +409,7 @@ static void grp_fence(struct nvmf_gw *gw, struct gw_grp *grp, const char *prev)
 static void grp_tick(struct nvmf_gw *gw, struct gw_grp *grp)
 {
 	uint64_t now = nvmf_mono_ms(), sent;
-	char owner[GW_ID_MAX], prev[GW_ID_MAX];
+	char owner[GW_ID_MAX], prev[GW_ID_MAX] = "";
 	int ret;
 
 	if (!grp->watching || atomic_load(&grp->watch_broken)) {

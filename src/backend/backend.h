@@ -114,6 +114,18 @@ static inline bool backend_path_is_rbd(const char *path)
 int backend_rbd_parse_path(const char *path, struct backend_rbd_spec *spec, char *err, size_t errlen);
 
 /*
+ * Fencing (gateway groups): if a Ceph client other than ours holds the
+ * exclusive lock of the image at the rbd: path, break it; librbd blocklists
+ * that client (rbd_blocklist_on_break_lock), so it cannot write any more.
+ * ceph_conf and ceph_id as in backend_open_opts (NULL = daemon default).
+ * Blocks for up to the client's operation timeouts: never on a reactor.
+ * Returns 1 with the former holder in owner, 0 when there was nothing to
+ * break (no holder, or us), or -errno with the reason in err.
+ */
+int backend_rbd_break_foreign_lock(const char *path, const char *ceph_conf, const char *ceph_id, char *owner,
+				   size_t ownerlen, char *err, size_t errlen);
+
+/*
  * Daemon-wide Ceph client settings for RBD namespaces that name none
  * (default /etc/ceph/ceph.conf and id admin). Call before opening any.
  */

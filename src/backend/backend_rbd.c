@@ -26,6 +26,17 @@
  * 10 s) make operations fail with -ETIMEDOUT, and client_mount_timeout (10 s)
  * bounds opening an image. The target reports those as retryable errors.
  *
+ * Fencing. Images have the exclusive-lock feature: one client writes at a
+ * time, and librbd hands the lock over on request, or, when the holder
+ * does not answer, only once the holder's watch times out
+ * (osd_client_watch_timeout, 30 s). A gateway group's survivor that takes
+ * over from a member whose lease expired breaks the lock at once
+ * (backend_rbd_break_foreign_lock); librbd blocklists the former holder
+ * (rbd_blocklist_on_break_lock), so a member that was only frozen cannot
+ * write when it wakes. Its I/O then fails with -EBLOCKLISTED (ESHUTDOWN),
+ * which the target reports as retryable (Namespace Not Ready); we log it once
+ * per cluster handle.
+ *
  * Cluster handles. One rados handle per (conf file, client id), shared by
  * the namespaces that use it and shut down with the last of them.
  *
@@ -170,6 +181,7 @@ struct rbd_cluster {
 	char *id;
 	rados_t rados;
 	unsigned int refs; /* under rbd_lock */
+	atomic_bool blocklisted; /* logged */
 };
 
 static struct rbd_cluster *rbd_clusters;
@@ -411,6 +423,16 @@ static struct rbd_backend *to_rbd(struct backend *be)
 	return (struct rbd_backend *)be;
 }
 
+/* The cluster refused us (another gateway broke our image lock): say so once. */
+static void rbd_note_result(struct rbd_backend *rb, int res)
+{
+	if (res == -ESHUTDOWN && !atomic_exchange(&rb->cl->blocklisted, true))
+		log_error(LOG_COMP,
+			  "%s: Ceph client blocklisted by the cluster (its image lock was broken, presumably by "
+			  "another gateway that took over): I/O on its images fails until the target restarts",
+			  rb->be.path);
+}
+
 /* librbd thread: record the result, hand the request to its reactor. */
 static void rbd_aio_cb(rbd_completion_t c, void *arg)
 {
@@ -419,6 +441,8 @@ static void rbd_aio_cb(rbd_completion_t c, void *arg)
 
 	rbd_aio_release(c);
 	io->stage = res < 0 ? (int)res : 0;
+	if (res < 0)
+		rbd_note_result(to_rbd(io->be), (int)res);
 	chan_push(io->priv, io);
 }
 
@@ -450,8 +474,10 @@ static int rbd_issue(struct backend_io *io, enum backend_op op)
 	default:
 		ret = -EOPNOTSUPP;
 	}
-	if (ret < 0)
+	if (ret < 0) {
 		rbd_aio_release(c);
+		rbd_note_result(rb, ret);
+	}
 	return ret;
 }
 
@@ -684,5 +710,124 @@ int backend_rbd_open(const struct backend_open_opts *opts, struct backend **out,
 
 fail:
 	rbd_close_now(rb);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Fencing                                                             */
+
+/* Is the lock owner's address ours? Both read "IP:PORT/NONCE", perhaps after a type ("v1:"). */
+static bool owner_is_us(rados_t rados, const char *owner)
+{
+	const char *colon = strchr(owner, ':');
+	char *mine = NULL;
+	bool us;
+
+	if (colon && strchr(colon + 1, ':') &&
+	    strspn(owner, "abcdefghijklmnopqrstuvwxyz0123456789") == (size_t)(colon - owner))
+		owner = colon + 1;
+	if (rados_getaddrs(rados, &mine) < 0 || !mine)
+		return false;
+	us = strstr(mine, owner) != NULL;
+	free(mine);
+	return us;
+}
+
+/* The client ("client.4123") whose lock on the image header is at addr, for the log. */
+static void owner_client(rbd_image_t image, const char *addr, char *out, size_t outlen)
+{
+	char tag[128], clients[1024], cookies[1024], addrs[1024];
+	size_t tl = sizeof(tag), cl = sizeof(clients), kl = sizeof(cookies), al = sizeof(addrs);
+	int excl = 0;
+	ssize_t n = rbd_list_lockers(image, &excl, tag, &tl, clients, &cl, cookies, &kl, addrs, &al);
+	const char *c = clients, *a = addrs;
+
+	out[0] = '\0';
+	for (ssize_t i = 0; i < n && c < clients + cl && a < addrs + al; i++) {
+		if (strstr(a, addr) || strstr(addr, a)) {
+			size_t len = strnlen(c, outlen - 1);
+
+			memcpy(out, c, len);
+			out[len] = '\0';
+			return;
+		}
+		c += strlen(c) + 1;
+		a += strlen(a) + 1;
+	}
+}
+
+int backend_rbd_break_foreign_lock(const char *path, const char *ceph_conf, const char *ceph_id, char *owner,
+				   size_t ownerlen, char *err, size_t errlen)
+{
+	struct backend_rbd_spec spec;
+	struct rbd_cluster *cl = NULL;
+	rados_ioctx_t ioctx = NULL;
+	rbd_image_t image = NULL;
+	rbd_lock_mode_t mode = RBD_LOCK_MODE_EXCLUSIVE;
+	char conf[4096], id[256], msg[400], client[128];
+	char *owners[4];
+	size_t nowners = sizeof(owners) / sizeof(owners[0]);
+	int ret;
+
+	owner[0] = '\0';
+	if ((ret = backend_rbd_parse_path(path, &spec, err, errlen)))
+		return ret;
+	pthread_mutex_lock(&rbd_lock);
+	snprintf(conf, sizeof(conf), "%s", ceph_conf ? ceph_conf : backend_rbd_default_conf());
+	snprintf(id, sizeof(id), "%s", ceph_id ? ceph_id : backend_rbd_default_id());
+	pthread_mutex_unlock(&rbd_lock);
+	/* The namespaces' shared handle: so the holder we break is never this process. */
+	if ((ret = cluster_get(conf, id, &cl, msg, sizeof(msg)))) {
+		snprintf(err, errlen, "%s", msg);
+		return ret;
+	}
+	if ((ret = rados_ioctx_create(cl->rados, spec.pool, &ioctx)) < 0) {
+		ioctx = NULL;
+		snprintf(err, errlen, "pool '%s': %s", spec.pool, strerror(-ret));
+		goto out;
+	}
+	if (spec.ns[0])
+		rados_ioctx_set_namespace(ioctx, spec.ns);
+	/* An image handle of our own (the namespace may go meanwhile); opening takes no lock. */
+	if ((ret = rbd_open(ioctx, spec.image, &image, NULL)) < 0) {
+		image = NULL;
+		snprintf(err, errlen, "opening the image: %s", strerror(-ret));
+		goto out;
+	}
+	ret = rbd_lock_get_owners(image, &mode, owners, &nowners);
+	if (ret == -ENOENT || (ret == 0 && nowners == 0)) {
+		ret = 0; /* nobody holds it */
+		goto out;
+	}
+	if (ret < 0) {
+		snprintf(err, errlen, "reading the lock owner: %s", strerror(-ret));
+		goto out;
+	}
+	if (mode != RBD_LOCK_MODE_EXCLUSIVE || owner_is_us(cl->rados, owners[0])) {
+		rbd_lock_get_owners_cleanup(owners, nowners);
+		ret = 0;
+		goto out;
+	}
+	owner_client(image, owners[0], client, sizeof(client));
+	if (client[0])
+		snprintf(owner, ownerlen, "%s (%s)", client, owners[0]);
+	else
+		snprintf(owner, ownerlen, "%s", owners[0]);
+	ret = rbd_lock_break(image, RBD_LOCK_MODE_EXCLUSIVE, owners[0]);
+	rbd_lock_get_owners_cleanup(owners, nowners);
+	if (ret == 0) {
+		ret = 1;
+	} else if (ret == -ENOENT) {
+		ret = 0; /* released meanwhile */
+		owner[0] = '\0';
+	} else {
+		snprintf(err, errlen, "breaking the lock held by %s: %s", owner, strerror(-ret));
+	}
+out:
+	if (image)
+		rbd_close(image);
+	if (ioctx)
+		rados_ioctx_destroy(ioctx);
+	cluster_put(cl);
 	return ret;
 }

@@ -33,6 +33,20 @@
  * image after it, which librbd's exclusive lock (taken over by the new
  * owner's writes, blocklisting the old client's image handle) refuses.
  *
+ * Fencing. librbd's exclusive lock lets one client write an image at a
+ * time; it moves to a new writer when the holder agrees or, if the holder
+ * does not answer, once the holder's watch times out (30 s by default),
+ * longer than a host waits for an I/O. So the holder of G's lease records
+ * itself in G's object (xattr "owner") when it takes the lease, and clears
+ * the record before it unlocks of its own accord (failback, leaving). A
+ * member that takes G and finds another member's record knows the lease
+ * expired instead: that member died, froze or lost the cluster. Before
+ * turning optimized it breaks the exclusive lock of each of G's images held
+ * by another client, which blocklists that client, so a frozen member that
+ * wakes cannot write. A cooperative handover breaks nothing: the member
+ * that gave G back is alive and serves its other groups through the same
+ * Ceph client.
+ *
  * Every ownership change is logged at notice.
  */
 #include <errno.h>
@@ -48,6 +62,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend/backend.h"
 #include "common/log.h"
 #include "gateway_group.h"
 #include "internal.h"
@@ -64,6 +79,8 @@
 #define GW_NOTIFY_MS 1000 /* between release requests, and their timeout */
 #define GW_LOCK_NAME "nvmeof.gw"
 #define GW_RELEASE_MSG "release"
+#define GW_OWNER_XATTR "owner" /* the lease holder, cleared when it lets go */
+#define GW_FENCE_BUDGET_MS 4000 /* lock breaks start no later than this after the take */
 #define GW_ID_MAX 128
 
 struct gw_grp {
@@ -231,6 +248,36 @@ static void grp_read_owner(struct nvmf_gw *gw, struct gw_grp *grp, char *out, si
 	}
 }
 
+/* Record us as grp's holder; the previous record in prev ("" if none). */
+static int grp_claim(struct nvmf_gw *gw, struct gw_grp *grp, char *prev, size_t prevlen)
+{
+	int n = rados_getxattr(gw->io, grp->oid, GW_OWNER_XATTR, prev, prevlen - 1);
+
+	if (n < 0 && n != -ENODATA)
+		return n;
+	prev[n > 0 ? n : 0] = '\0';
+	if (!strcmp(prev, gw->id))
+		return 0;
+	return rados_setxattr(gw->io, grp->oid, GW_OWNER_XATTR, gw->id, strlen(gw->id));
+}
+
+/* Before a cooperative unlock: the next holder must not fence us. Only our own record goes. */
+static void grp_unclaim(struct nvmf_gw *gw, struct gw_grp *grp)
+{
+	rados_write_op_t op = rados_create_write_op();
+	int ret;
+
+	if (!op)
+		return;
+	rados_write_op_cmpxattr(op, GW_OWNER_XATTR, LIBRADOS_CMPXATTR_OP_EQ, gw->id, strlen(gw->id));
+	rados_write_op_rmxattr(op, GW_OWNER_XATTR);
+	ret = rados_write_op_operate(op, gw->io, grp->oid, NULL, 0);
+	rados_release_write_op(op);
+	if (ret < 0 && ret != -ECANCELED && ret != -ENODATA)
+		log_warn(LOG_COMP, "%s: clearing the holder of ANA group %u: %s", gw->name, grp->grpid,
+			 strerror(-ret));
+}
+
 /* Take or renew grp's lease; 0 or a negative errno. */
 static int grp_lock(struct nvmf_gw *gw, struct gw_grp *grp, uint64_t *sent_ms)
 {
@@ -242,10 +289,127 @@ static int grp_lock(struct nvmf_gw *gw, struct gw_grp *grp, uint64_t *sent_ms)
 				    LIBRADOS_LOCK_FLAG_MAY_RENEW);
 }
 
+/* Renew grp's lease (held) if due. Lease thread. */
+static void grp_renew(struct nvmf_gw *gw, struct gw_grp *grp)
+{
+	uint64_t sent;
+	int ret;
+
+	pthread_mutex_lock(&gw->lock);
+	bool due = grp->held && nvmf_mono_ms() - grp->renewed_ms >= GW_RENEW_MS;
+	pthread_mutex_unlock(&gw->lock);
+	if (!due)
+		return;
+	ret = grp_lock(gw, grp, &sent);
+	pthread_mutex_lock(&gw->lock);
+	if (ret == 0 && grp->held) {
+		grp->renewed_ms = sent;
+		grp->deadline_ms = sent + GW_LEASE_MS - GW_MARGIN_MS;
+		grp_set_until(gw, grp, grp->deadline_ms);
+	} else if (grp->held && (ret == -EBUSY || ret == -EEXIST)) {
+		/* Someone else has it: our lease ran out. */
+		grp_drop_locked(gw, grp, "lease lost (held by another member)");
+	} else if (ret && ret != grp->last_err) {
+		/* The fence thread drops it if no renewal succeeds in time. */
+		log_warn(LOG_COMP, "%s: renewing the lease of ANA group %u: %s", gw->name, grp->grpid,
+			 strerror(-ret));
+	}
+	grp->last_err = ret;
+	pthread_mutex_unlock(&gw->lock);
+}
+
+struct fence_img {
+	char *path, *conf, *id;
+};
+
+/*
+ * grp's lease expired at member prev: break the exclusive locks another
+ * client holds on grp's RBD images (see the top of the file). Copies of the
+ * images' names are taken under tgt->lock; the blocking librbd calls run
+ * without it. Every break is bounded by the Ceph client's operation
+ * timeouts, none starts after GW_FENCE_BUDGET_MS, and our other leases are
+ * renewed in between. Lease thread.
+ */
+static void grp_fence(struct nvmf_gw *gw, struct gw_grp *grp, const char *prev)
+{
+	struct nvmf_tgt *tgt = gw->tgt;
+	struct fence_img *imgs = NULL;
+	unsigned int n = 0, cap = 0;
+	uint64_t start = nvmf_mono_ms();
+
+	pthread_mutex_lock(&tgt->lock);
+	for (struct nvmf_subsys *s = tgt->subsystems; s; s = s->next)
+		for (uint32_t nsid = 1; nsid <= NVMF_MAX_NSID; nsid++) {
+			struct nvmf_ns *ns = s->nss[nsid];
+			unsigned int i;
+
+			if (!ns || !ns->be || ns->be->kind != BACKEND_RBD || atomic_load(&ns->anagrpid) != grp->grpid)
+				continue;
+			for (i = 0; i < n && strcmp(imgs[i].path, ns->be->path); i++)
+				;
+			if (i < n)
+				continue; /* the same image in another subsystem */
+			if (n == cap) {
+				struct fence_img *m = realloc(imgs, (cap ? 2 * cap : 4) * sizeof(*imgs));
+
+				if (!m) {
+					log_error(LOG_COMP, "%s: ANA group %u: out of memory listing its images",
+						  gw->name, grp->grpid);
+					goto listed;
+				}
+				imgs = m;
+				cap = cap ? 2 * cap : 4;
+			}
+			imgs[n].path = strdup(ns->be->path);
+			imgs[n].conf = ns->be->ceph_conf ? strdup(ns->be->ceph_conf) : NULL;
+			imgs[n].id = ns->be->ceph_id ? strdup(ns->be->ceph_id) : NULL;
+			if (!imgs[n].path || (ns->be->ceph_conf && !imgs[n].conf) || (ns->be->ceph_id && !imgs[n].id)) {
+				free(imgs[n].path);
+				free(imgs[n].conf);
+				free(imgs[n].id);
+				log_error(LOG_COMP, "%s: ANA group %u: out of memory listing its images", gw->name,
+					  grp->grpid);
+				continue;
+			}
+			n++;
+		}
+listed:
+	pthread_mutex_unlock(&tgt->lock);
+
+	for (unsigned int i = 0; i < n; i++) {
+		char owner[256], err[512];
+		int ret;
+
+		for (unsigned int k = 0; k < gw->ngrps; k++)
+			if (&gw->grps[k] != grp)
+				grp_renew(gw, &gw->grps[k]);
+		if (nvmf_mono_ms() - start >= GW_FENCE_BUDGET_MS) {
+			log_warn(LOG_COMP, "%s: ANA group %u: no time left to break the lock of %s (librbd hands it "
+				 "over once the previous owner's watch times out)", gw->name, grp->grpid, imgs[i].path);
+			continue;
+		}
+		ret = backend_rbd_break_foreign_lock(imgs[i].path, imgs[i].conf, imgs[i].id, owner, sizeof(owner), err,
+						     sizeof(err));
+		if (ret > 0)
+			log_notice(LOG_COMP,
+				   "%s: ANA group %u: broke exclusive lock of %s held by %s (previous owner's lease "
+				   "expired: member %s)", gw->name, grp->grpid, imgs[i].path, owner, prev);
+		else if (ret < 0)
+			log_warn(LOG_COMP, "%s: ANA group %u: cannot fence the previous owner (%s) from %s: %s",
+				 gw->name, grp->grpid, prev, imgs[i].path, err);
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		free(imgs[i].path);
+		free(imgs[i].conf);
+		free(imgs[i].id);
+	}
+	free(imgs);
+}
+
 static void grp_tick(struct nvmf_gw *gw, struct gw_grp *grp)
 {
 	uint64_t now = nvmf_mono_ms(), sent;
-	char owner[GW_ID_MAX];
+	char owner[GW_ID_MAX], prev[GW_ID_MAX] = "";
 	int ret;
 
 	if (!grp->watching || atomic_load(&grp->watch_broken)) {
@@ -261,39 +425,32 @@ static void grp_tick(struct nvmf_gw *gw, struct gw_grp *grp)
 		grp_drop_locked(gw, grp, "given back to the member that prefers it");
 		grp->holdoff_ms = now + GW_HOLDOFF_MS;
 		pthread_mutex_unlock(&gw->lock);
+		grp_unclaim(gw, grp);
 		ret = rados_unlock(gw->io, grp->oid, GW_LOCK_NAME, gw->id);
 		if (ret < 0 && ret != -ENOENT)
 			log_warn(LOG_COMP, "%s: unlock %s: %s", gw->name, grp->oid, strerror(-ret));
 		return;
 	}
 	if (grp->held) {
-		bool due = now - grp->renewed_ms >= GW_RENEW_MS;
-
 		pthread_mutex_unlock(&gw->lock);
-		if (!due)
-			return;
-		ret = grp_lock(gw, grp, &sent);
-		pthread_mutex_lock(&gw->lock);
-		if (ret == 0 && grp->held) {
-			grp->renewed_ms = sent;
-			grp->deadline_ms = sent + GW_LEASE_MS - GW_MARGIN_MS;
-			grp_set_until(gw, grp, grp->deadline_ms);
-		} else if (grp->held && (ret == -EBUSY || ret == -EEXIST)) {
-			/* Someone else has it: our lease ran out. */
-			grp_drop_locked(gw, grp, "lease lost (held by another member)");
-		} else if (ret && ret != grp->last_err) {
-			/* The fence thread drops it if no renewal succeeds in time. */
-			log_warn(LOG_COMP, "%s: renewing the lease of ANA group %u: %s", gw->name, grp->grpid,
-				 strerror(-ret));
-		}
-		grp->last_err = ret;
-		pthread_mutex_unlock(&gw->lock);
+		grp_renew(gw, grp);
 		return;
 	}
 	bool wait = !grp->preferred && (now < gw->start_ms + GW_GRACE_MS || now < grp->holdoff_ms);
 	pthread_mutex_unlock(&gw->lock);
 
 	ret = wait ? -EBUSY : grp_lock(gw, grp, &sent);
+	if (ret == 0 && (ret = grp_claim(gw, grp, prev, sizeof(prev))) < 0)
+		log_warn(LOG_COMP, "%s: recording this member as the holder of ANA group %u: %s", gw->name,
+			 grp->grpid, strerror(-ret));
+	if (ret == 0 && prev[0] && strcmp(prev, gw->id)) {
+		grp_fence(gw, grp, prev);
+		/* Breaking took time: serve on a fresh lease. */
+		ret = grp_lock(gw, grp, &sent);
+		if (ret < 0)
+			log_warn(LOG_COMP, "%s: renewing the lease of ANA group %u after fencing: %s", gw->name,
+				 grp->grpid, strerror(-ret));
+	}
 	if (ret == 0) {
 		grp->last_err = 0;
 		pthread_mutex_lock(&gw->lock);
@@ -587,6 +744,7 @@ void nvmf_gw_stop(struct nvmf_gw *gw)
 			pthread_mutex_lock(&gw->lock);
 			grp_drop_locked(gw, grp, "leaving the gateway group");
 			pthread_mutex_unlock(&gw->lock);
+			grp_unclaim(gw, grp);
 			rados_unlock(gw->io, grp->oid, GW_LOCK_NAME, gw->id);
 		}
 		if (grp->watching)

@@ -7,11 +7,17 @@
 #   - the steady state through each port's ANA log (A: 1 optimized, 2
 #     inaccessible; B the reverse), `target list` showing members and owners,
 #     set-ana-state on a managed group refused;
-#   - SIGKILL A: B optimized for both within 15 s, data written through A
-#     before the kill read back through B, perf --verify through B;
-#   - A restarted: failback (A optimized for 1, B inaccessible for 1);
-#   - SIGSTOP A: B takes group 1 after the lease; SIGCONT: A reports its lease
-#     lost (fenced) and group 1 comes back to A;
+#   - SIGKILL A: B optimized for both within 15 s, having broken the dead A's
+#     exclusive lock of image 1 (so a write through B completes within 15 s of
+#     the kill, although the cluster keeps Ceph's 30 s osd_client_watch_timeout),
+#     data written through A before the kill read back through B, perf --verify
+#     through B;
+#   - A restarted: failback (A optimized for 1, B inaccessible for 1), handed
+#     over without breaking a lock: B keeps serving group 2;
+#   - SIGSTOP A: B takes group 1 after the lease, breaking A's image lock
+#     (which blocklists A's Ceph client); SIGCONT: A reports its lease lost
+#     (fenced), group 1 comes back to A, and A's I/O fails with a retryable
+#     error instead of hanging;
 #   - all along, both targets' ANA logs are sampled every 200 ms: no sample
 #     has both optimized for one group.
 #
@@ -74,9 +80,9 @@ cleanup() {
 	integration_cleanup
 }
 trap cleanup EXIT
-# A dead member's watches (on its RBD images) go after osd_client_watch_timeout:
-# only then may the survivor's librbd break the dead member's image lock.
-if ! CEPH_WITH_MGR=0 CEPH_OBJECTSTORE=memstore CEPH_IMAGE_SIZE=64M CEPH_EXTRA_CONF="osd_client_watch_timeout = 5" \
+# Ceph's default osd_client_watch_timeout (30 s): librbd alone would hand a dead
+# member's image lock over only after its watch times out; the survivor breaks it.
+if ! CEPH_WITH_MGR=0 CEPH_OBJECTSTORE=memstore CEPH_IMAGE_SIZE=64M \
 	"$ceph_sn" start "$CD" >"$tmp/ceph.env" 2>"$tmp/ceph.log"; then
 	tail -n 20 "$tmp/ceph.log"
 	echo "gateway-group: FAIL: the single-node cluster did not start (see above)"
@@ -211,9 +217,28 @@ check "a read through B to namespace 1 (inaccessible there) fails with ANA Inacc
 	grep -qi "inaccessible" "$tmp/inacc.out"
 
 echo "== SIGKILL A: failover"
+head -c 4096 /dev/urandom >"$tmp/probe"
 kill -KILL "$apid"
+kill_ms=$(date +%s%3N)
 wait "$apid" 2>/dev/null
 apid=
+# The first write through B after the kill: refused (inaccessible) until B holds
+# the lease, then it needs image 1's exclusive lock, which the dead A held.
+gap=
+while [ $(($(date +%s%3N) - kill_ms)) -lt 60000 ]; do
+	if timeout 60 "$CLI" write "${cb[@]}" -N 1 --start-block 0 --data-size 4096 --data "$tmp/probe" \
+		>/dev/null 2>&1; then
+		gap=$(($(date +%s%3N) - kill_ms))
+		break
+	fi
+	sleep 0.2
+done
+echo "first write through B completed ${gap:-never (60 s)} ms after the kill"
+check "a write through B completes within 15 s of the kill (took ${gap:-more than 60000} ms)" \
+	[ "${gap:-999999}" -le 15000 ]
+check "B's log: the dead A's exclusive lock of image 1 broken, and why" grep -qE \
+	"ANA group 1: broke exclusive lock of rbd:$CEPH_POOL/$CEPH_IMAGE held by .*previous owner's lease expired" \
+	"$tmp/b.log"
 fo=$(wait_state "- - O O" 20)
 check "B optimized for both groups within 15 s (took ${fo:-more than 20} s)" \
 	awk -v t="${fo:-99}" 'BEGIN { exit !(t <= 15) }'
@@ -240,10 +265,14 @@ fb=$(wait_state "O I I O" 20)
 check "failback: A optimized for 1 again, B inaccessible for 1 (took ${fb:-more than 20} s after A was ready)" \
 	[ -n "$fb" ]
 check "B's log: group 1 given back" grep -q "ANA group 1 inaccessible here: given back" "$tmp/b.log"
+check "A's log: a cooperative handover breaks no lock" bash -c "! grep -q 'broke exclusive lock' '$tmp/a.log'"
 timeout 60 "$CLI" read "${ca[@]}" -N 1 --start-block 4096 --data-size 1048576 --data "$tmp/back2" >/dev/null 2>&1
 check "data written through B during the failover reads back through A" cmp -s "$tmp/data3" "$tmp/back2"
 timeout 90 "$CLI" perf "${ca[@]}" -N 1 -q 8 -o 4096 -w randrw -T 2 --verify >"$tmp/perf2.txt" 2>&1
 check "perf --verify through A to namespace 1: no errors" grep -q ' 0 errors, 0 not completed' "$tmp/perf2.txt"
+timeout 30 "$CLI" write "${cb[@]}" -N 2 --start-block 0 --data-size 4096 --data "$tmp/probe" >/dev/null 2>&1
+check "B, not fenced by the failback, still writes to namespace 2" [ $? = 0 ]
+check "B's log: its Ceph client was not blocklisted" bash -c "! grep -q 'blocklisted' '$tmp/b.log'"
 
 echo "== SIGSTOP A: a hung member is fenced"
 kill -STOP "$apid"
@@ -259,6 +288,17 @@ check "A's log: its lease of group 1 was lost while stopped (fenced)" \
 	grep -qE "ANA group 1 inaccessible here: lease (not renewed in time \(fenced\)|lost)" "$tmp/a-after.log"
 check "A's log: it went inaccessible before taking group 1 again" bash -c \
 	"grep -nE 'ANA group 1 (inaccessible|optimized) here' '$tmp/a-after.log' | head -n 1 | grep -q inaccessible"
+check "B's log: the hung A's image lock broken" \
+	bash -c "[ \$(grep -c 'ANA group 1: broke exclusive lock' '$tmp/b.log') -ge 2 ]"
+# A's Ceph client is blocklisted now: its I/O fails, retryable, rather than hangs.
+t0=$(date +%s%3N)
+timeout 60 "$CLI" write "${ca[@]}" -N 1 --start-block 0 --data-size 4096 --data "$tmp/probe" >"$tmp/fenced.out" 2>&1
+rc=$?
+t1=$(date +%s%3N)
+check "a write through the fenced A fails with Namespace Not Ready within 20 s (status $rc, $((t1 - t0)) ms)" \
+	bash -c "[ $rc != 0 ] && [ $rc != 124 ] && [ $((t1 - t0)) -le 20000 ] && grep -q 'Namespace Not Ready' '$tmp/fenced.out'"
+check "A's log: its blocklisted Ceph client reported once" \
+	bash -c "[ \$(grep -c 'Ceph client blocklisted' '$tmp/a.log') = 1 ]"
 
 echo "== never both optimized"
 n=$(wc -l <"$tmp/samples")
@@ -280,7 +320,8 @@ rc=0
 wait "$bpid" || rc=$?
 bpid=
 check "B exits 0 on SIGTERM" [ "$rc" = 0 ]
-echo "failover ${fo:-?} s, failback ${fb:-?} s, hung-member takeover ${st:-?} s, return after SIGCONT ${back:-?} s"
+echo "failover ${fo:-?} s (first write ${gap:-?} ms after the kill), failback ${fb:-?} s, hung-member takeover ${st:-?} s, return after SIGCONT ${back:-?} s"
+grep -h -e 'broke exclusive lock' -e 'blocklisted' "$tmp/b.log" "$tmp/a.log" | sed 's/^/  /'
 [ "$tsan" = 1 ] && tsan_check "$tmp/tsan"
 if [ "$failed" != 0 ]; then
 	echo "--- A's log"; grep -iE 'gateway|warn|error' "$tmp/a.log" | tail -n 30

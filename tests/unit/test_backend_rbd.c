@@ -2,7 +2,8 @@
 /*
  * RBD backend without a cluster: "rbd:" path parsing (accepted forms, every
  * refused form with its message), the config file's RBD namespace with its
- * "ceph" settings, and opening against a conf file that does not exist.
+ * "ceph" settings, and opening (or fencing) against a conf file that does
+ * not exist.
  * tests/integration/rbd.sh covers the I/O against a real cluster.
  */
 #include <stdarg.h>
@@ -132,6 +133,22 @@ static void test_open_missing_conf(void **state)
 	assert_string_equal(err, "rbd:rbd/img: direct I/O does not apply to RBD images");
 }
 
+/* Fencing reports why it could not look at the lock, and names no holder. */
+static void test_break_lock_unreachable(void **state)
+{
+	char owner[128] = "x", err[512] = "";
+
+	assert_int_equal(backend_rbd_break_foreign_lock("rbd:rbd/img", "/nonexistent/ceph.conf", NULL, owner,
+							sizeof(owner), err, sizeof(err)),
+			 -ENOENT);
+	assert_string_equal(owner, "");
+	assert_string_equal(err, "ceph conf /nonexistent/ceph.conf: No such file or directory");
+	assert_int_equal(backend_rbd_break_foreign_lock("rbd:rbd", NULL, NULL, owner, sizeof(owner), err,
+							sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "rbd:rbd: no image (expected rbd:POOL/IMAGE or rbd:POOL/NAMESPACE/IMAGE)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -141,6 +158,7 @@ int main(void)
 		cmocka_unit_test(test_parse_name_too_long),
 		cmocka_unit_test(test_config_rbd_namespace),
 		cmocka_unit_test(test_open_missing_conf),
+		cmocka_unit_test(test_break_lock_unreachable),
 	};
 
 	log_set_level(LOG_LVL_ERROR);

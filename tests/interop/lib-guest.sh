@@ -1,5 +1,6 @@
 # Host side of the interop tests whose guest script paces itself with "MARK
-# name" lines (source it after tests/lib.sh; bash only).
+# name" lines (source it after tests/lib.sh; bash only). Uses interop (the
+# harness directory, from find_interop) and CLI.
 #
 #   guest_start OUT SCRIPT [KEY=VALUE]...   run SCRIPT in a kernel-host guest
 #                         (with tests/interop/guest/lib.sh), its output in OUT
@@ -17,6 +18,7 @@ guest_start() {
 	local out=$1 script=$2
 	shift 2
 	OUT=$out
+	# shellcheck disable=SC2154 # set by the sourcing script
 	INTEROP_TIMEOUT=${INTEROP_TIMEOUT:-900} bash "$interop/kernel-host" -f tests/interop/guest/lib.sh \
 		"$@" "$script" >"$OUT" 2>&1 &
 	GPID=$!
@@ -25,8 +27,7 @@ guest_start() {
 }
 
 wait_mark() {
-	local i
-	for i in $(seq 1 $((${MARK_TIMEOUT:-600} * 20))); do
+	for _ in $(seq 1 $((${MARK_TIMEOUT:-600} * 20))); do
 		grep -q "MARK $1" "$OUT" && return 0
 		kill -0 "$GPID" 2>/dev/null || { grep -q "MARK $1" "$OUT"; return; }
 		sleep 0.05

@@ -18,6 +18,10 @@
 #     (which blocklists A's Ceph client); SIGCONT: A reports its lease lost
 #     (fenced), group 1 comes back to A, and A's I/O fails with a retryable
 #     error instead of hanging;
+#   - perf --verify over both paths while A (restarted afresh, its old Ceph
+#     client being blocklisted) is SIGKILLed and restarted: no error, all data
+#     verified; a FIGURE line with the I/O gap at failover and the time from
+#     A's restart to the host seeing A optimized;
 #   - all along, both targets' ANA logs are sampled every 200 ms: no sample
 #     has both optimized for one group.
 #
@@ -299,6 +303,78 @@ check "a write through the fenced A fails with Namespace Not Ready within 20 s (
 	bash -c "[ $rc != 0 ] && [ $rc != 124 ] && [ $((t1 - t0)) -le 20000 ] && grep -q 'Namespace Not Ready' '$tmp/fenced.out'"
 check "A's log: its blocklisted Ceph client reported once" \
 	bash -c "[ \$(grep -c 'Ceph client blocklisted' '$tmp/a.log') = 1 ]"
+
+# The fenced A's Ceph client stays blocklisted: the next part starts from a fresh A.
+kill -KILL "$apid"
+wait "$apid" 2>/dev/null
+apid=
+start_a
+fresh=$(wait_state "O I I O" 40)
+check "a fresh A takes group 1 back (in ${fresh:-more than 40} s)" [ -n "$fresh" ]
+
+echo "== perf --verify over both paths: SIGKILL A (failover), A restarted (failback), nobody intervenes"
+mp=(-t tcp -a 127.0.0.1 -s "$pa" -a 127.0.0.1 -s "$pb" -n "$NQN")
+timeout 120 "$CLI" perf "${mp[@]}" -N 1 -q 8 -o 4096 -w randrw -T 25 --verify --size 8M \
+	--reconnect-delay 1 --ctrl-loss-tmo 60 --json --progress >"$tmp/mp.json" 2>"$tmp/mp.err" &
+perf=$!
+# The kill must come in the timed run (its first progress line), not in the prefill that --verify does first.
+for _ in $(seq 300); do
+	grep -q 'IOPS' "$tmp/mp.err" && break
+	sleep 0.1
+done
+sleep 1
+t_kill=$(date +%s.%N)
+kill -KILL "$apid"
+wait "$apid" 2>/dev/null
+apid=
+mfo=$(wait_state "- - O O" 20)
+check "B optimized for both within 15 s (took ${mfo:-more than 20} s)" awk -v t="${mfo:-99}" 'BEGIN { exit !(t <= 15) }'
+sleep 1
+t_restart=$(date +%s.%N)
+start_a
+mfb=$(wait_state "O I I O" 20)
+check "failback under perf (took ${mfb:-more than 20} s after A was ready)" [ -n "$mfb" ]
+wait "$perf"
+check "perf --verify over both paths exits 0 across failover and failback" [ $? = 0 ]
+check "no I/O error, every block verified, I/O on both paths" python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if d['errors'] == 0 and d['verify_errors'] == 0 and d['not_completed'] == 0
+         and all(p['ios'] > 0 for p in d['paths']) else 1)" "$tmp/mp.json"
+# The longest gap ending after the kill and before A's restart is the failover's; after it, the failback's.
+read -r gap_fo gap_fb max_lat < <(python3 - "$tmp/mp.json" "$t_kill" "$t_restart" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+kill, restart = float(sys.argv[2]), float(sys.argv[3])
+fo = [g['ms'] for g in d['gaps'] if kill <= g['end_unix'] < restart]
+fb = [g['ms'] for g in d['gaps'] if g['end_unix'] >= restart]
+# perf keeps the longest gaps only: none in a window means shorter than all of them.
+least = "<%.0f" % min([g['ms'] for g in d['gaps']] or [0])
+print("%s %s %.0f" % ("%.0f" % max(fo) if fo else least, "%.0f" % max(fb) if fb else least, d['max_us'] / 1000))
+PY
+)
+check "the failover's I/O gap ($gap_fo ms) is under 30 s" [ "${gap_fo#<}" -lt 30000 ]
+# Failback: from A's restart to the host seeing A's path optimized again (its
+# ANA change, or its reconnect when A had taken the group back before it).
+mback=$(python3 - "$tmp/mp.err" "$t_restart" "127.0.0.1:$pa" <<'PY'
+import datetime, re, sys
+restart, path = float(sys.argv[2]), sys.argv[3]
+# Log records start with their time; progress updates (ended by \r, not \n) may precede one.
+lines = []
+for raw in open(sys.argv[1], errors='replace'):
+    for m in re.finditer(r'(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z) ([^\r\n]*)', raw):
+        t = datetime.datetime.strptime(m.group(1), '%Y-%m-%dT%H:%M:%S.%fZ')
+        t = t.replace(tzinfo=datetime.timezone.utc).timestamp()
+        if t >= restart:
+            lines.append((t, m.group(2)))
+opt = [t for t, l in lines if re.search(r'path %s( cntlid \d+)?: ANA group 1 \S+ -> optimized' % re.escape(path), l)]
+rec = [t for t, l in lines if '%s: reconnected' % path in l]
+t = opt[0] if opt else rec[0] if rec else None
+print(int((t - restart) * 1000) if t else '')
+PY
+)
+check "the host saw A's path optimized again (${mback:-never} ms after A's restart)" [ -n "$mback" ]
+echo "FIGURE nvmeof-host failover gap: $gap_fo ms (longest I/O latency $max_lat ms); failback: ${mback:-?} ms (restart to optimized), failback gap $gap_fb ms [gateway group, RBD namespace]"
 
 echo "== never both optimized"
 n=$(wc -l <"$tmp/samples")

@@ -7,7 +7,13 @@
 # native multipath must merge them into one namespace with two paths, and
 # `nvme list-subsys` must show their states. While a fio write+verify loop
 # runs, A is SIGKILLed and `nvmeof target set-ana-state` makes group 1
-# optimized on B: the loop must see no I/O error and verify its data.
+# optimized on B (failover); then A is restarted (inaccessible, as a
+# restarted instance should come up) and the operator switches back: group 1
+# optimized on A, inaccessible on B (failback). The loop must see no I/O error
+# and verify its data, and I/O must flow through the restarted A.
+# Prints a FIGURE line: the longest fio completion across the failover (the
+# I/O gap), the time from A's restart to the guest seeing A's path optimized,
+# and the longest completion across the failback.
 # The guest script is tests/interop/guest/ana.sh.
 #
 #   usage: tests/interop/target-ana.sh [BUILD]   (BUILD: build)
@@ -18,6 +24,8 @@
 set -u
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
+# shellcheck source=lib-guest.sh
+. "$(dirname "$0")/lib-guest.sh"
 use_build "${1:-}"
 
 if [ "$(id -u)" != 0 ]; then
@@ -98,24 +106,10 @@ TPID=$APID LOG=$work/a.log target_wait_ready "$work/a.sock"
 BPID=$!
 TPID=$BPID LOG=$work/b.log target_wait_ready "$work/b.sock"
 
-OUT=$work/guest.out
 echo "=== guest (its output follows)"
-INTEROP_TIMEOUT=${INTEROP_TIMEOUT:-900} bash "$interop/kernel-host" -f tests/interop/guest/lib.sh \
-	NQN="$NQN" PORT_A="$PORT_A" PORT_B="$PORT_B" FIO_SIZE="${FIO_SIZE:-4M}" \
-	tests/interop/guest/ana.sh >"$OUT" 2>&1 &
-GPID=$!
-tail -n +1 -f "$OUT" --pid="$GPID" 2>/dev/null | sed 's/^/  guest| /' &
-tail_pid=$!
-
-wait_mark() {
-	local i
-	for i in $(seq 1 $((${MARK_TIMEOUT:-600} * 5))); do
-		grep -q "MARK $1" "$OUT" && return 0
-		kill -0 "$GPID" 2>/dev/null || { grep -q "MARK $1" "$OUT"; return; }
-		sleep 0.2
-	done
-	return 1
-}
+guest_start "$work/guest.out" tests/interop/guest/ana.sh \
+	NQN="$NQN" PORT_A="$PORT_A" PORT_B="$PORT_B" FIO_SIZE="${FIO_SIZE:-4M}" B_FINAL=inaccessible
+set_ana() { "$CLI" target --rpc-socket "$work/$1.sock" set-ana-state 1 1 "$2" >/dev/null; }
 
 if wait_mark fio-running; then
 	kill -KILL "$APID"
@@ -123,39 +117,60 @@ if wait_mark fio-running; then
 	APID=
 	pass "instance A SIGKILLed while fio runs"
 	sleep 2
-	if "$CLI" target --rpc-socket "$work/b.sock" set-ana-state 1 1 optimized >/dev/null; then
-		pass "set-ana-state 1 1 optimized on B"
-	else
-		fail "set-ana-state on B"
-	fi
+	set_ana b optimized && pass "set-ana-state 1 1 optimized on B" || fail "set-ana-state on B"
 	grep -q "notice \[ana\] port 1: ANA group 1 inaccessible -> optimized" "$work/b.log" &&
 		pass "B logged the change at notice" || fail "B did not log the ANA change"
 else
 	fail "guest never got fio running on both paths"
 fi
 
-rc=0
-wait "$GPID" || rc=$?
-GPID=
-wait "$tail_pid" 2>/dev/null
-case $rc in
-0) pass "guest script finished cleanly" ;;
-124) fail "guest timed out (INTEROP_TIMEOUT)" ;;
-125) fail "guest or harness failure" ;;
-*) fail "guest script exited with status $rc" ;;
-esac
-n=$(grep -c 'CHECK ok:' "$OUT")
-passed=$((passed + n))
-n=$(grep -c 'CHECK FAIL:' "$OUT")
-failed=$((failed + n))
+t_back=
+if wait_mark failed-over; then
+	echo "=== A restarted (group 1 inaccessible), then switched back: A optimized, B inaccessible"
+	t_restart=$(now_ms)
+	config "$PORT_A" inaccessible 1 99 >"$work/a2.json"
+	"$TGT" --config "$work/a2.json" --disc-port 0 --rpc-socket "$work/a2.sock" --log-level info \
+		>"$work/a2.log" 2>&1 &
+	APID=$!
+	TPID=$APID LOG=$work/a2.log target_wait_ready "$work/a2.sock"
+	set_ana a2 optimized && pass "set-ana-state 1 1 optimized on the restarted A" ||
+		fail "set-ana-state on the restarted A"
+	if wait_mark failed-back; then
+		t_back=$(now_ms)
+		io_back=$(subsys_io "$work/a2.sock" "$NQN")
+		pass "the guest saw A's path optimized $((t_back - t_restart)) ms after A's restart"
+		set_ana b inaccessible && pass "set-ana-state 1 1 inaccessible on B" || fail "set-ana-state on B"
+	else
+		fail "the guest never saw A's path optimized again"
+	fi
+else
+	fail "guest never got through the failover"
+fi
 
+guest_finish
+io_end=$(subsys_io "$work/a2.sock" "$NQN")
+[ -n "$t_back" ] && [ "${io_end:-0}" -gt "${io_back:-0}" ] 2>/dev/null &&
+	pass "the restarted A served I/O after the failback ($io_back -> $io_end reads+writes)" ||
+	fail "the restarted A served no I/O after the failback (${io_back:-none} -> ${io_end:-none})"
 writes=$("$CLI" target --rpc-socket "$work/b.sock" list --json 2>/dev/null | python3 -c "
 import json, sys
 d = json.load(sys.stdin)
 print(sum(s['stats']['writes'] for s in d['subsystems'] if s['nqn'] == '$NQN'))" 2>/dev/null)
 [ "${writes:-0}" -gt 0 ] 2>/dev/null && pass "B served $writes writes after the failover" ||
 	fail "B served no writes (${writes:-none})"
+gaps=$(grep -m1 '^GAPS ' "$OUT")
+fo=$(echo "$gaps" | sed -n 's/.* failover=\(-\?[0-9]*\).*/\1/p')
+fb=$(echo "$gaps" | sed -n 's/.* failback=\(-\?[0-9]*\).*/\1/p')
+base=$(echo "$gaps" | sed -n 's/.* baseline=\(-\?[0-9]*\).*/\1/p')
+back_ms=?
+[ -n "$t_back" ] && back_ms=$((t_back - t_restart))
+echo "FIGURE kernel-host failover gap: ${fo:-?} ms; failback: $back_ms ms (restart to optimized), failback gap ${fb:-?} ms; steady state ${base:-?} ms [manual ANA, file namespace]"
 
+if [ -n "$APID" ]; then
+	TPID=$APID LOG=$work/a2.log target_stop_check
+	APID=
+	TPID='' LOG=$work/a2.log target_log_if_failed 'error|warn' 40
+fi
 TPID=$BPID LOG=$work/b.log target_stop_check
 BPID=
 TPID= LOG=$work/b.log target_log_if_failed 'error|warn' 40

@@ -6,8 +6,14 @@
 # A prefers. The guest connects to both; native multipath merges them. While a
 # fio write+verify loop runs, A is SIGKILLed and nothing else is done: B must
 # take group 1 over through the group's lease, the guest must see B's path
-# turn optimized through the ANA change event, and fio must see no I/O error
-# and verify its data. The guest script is tests/interop/guest/ana.sh.
+# turn optimized through the ANA change event. Then A is restarted, and again
+# nobody intervenes: A, group 1's preferred member, must take it back
+# (failback), the guest must see A's path optimized and B's inaccessible
+# again, and I/O must flow through A. fio must see no I/O error and verify its
+# data all along. Prints a FIGURE line: the longest fio completion across the
+# failover (the I/O gap), the time from A's restart to the guest seeing A's
+# path optimized, and the longest completion across the failback.
+# The guest script is tests/interop/guest/ana.sh.
 #
 #   usage: tests/interop/target-gateway-group.sh [BUILD]   (BUILD: build)
 #
@@ -19,6 +25,8 @@
 set -u
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
+# shellcheck source=lib-guest.sh
+. "$(dirname "$0")/lib-guest.sh"
 use_build "${1:-}"
 
 if [ "$(id -u)" != 0 ]; then
@@ -122,20 +130,14 @@ TPID=$APID LOG=$work/a.log target_wait_ready "$work/a.sock"
 BPID=$!
 TPID=$BPID LOG=$work/b.log target_wait_ready "$work/b.sock"
 
-OUT=$work/guest.out
 echo "=== guest (its output follows)"
-INTEROP_TIMEOUT=${INTEROP_TIMEOUT:-900} bash "$interop/kernel-host" -f tests/interop/guest/lib.sh \
-	NQN="$NQN" PORT_A="$PORT_A" PORT_B="$PORT_B" FIO_SIZE="${FIO_SIZE:-4M}" \
-	tests/interop/guest/ana.sh >"$OUT" 2>&1 &
-GPID=$!
-tail -n +1 -f "$OUT" --pid="$GPID" 2>/dev/null | sed 's/^/  guest| /' &
-tail_pid=$!
+guest_start "$work/guest.out" tests/interop/guest/ana.sh \
+	NQN="$NQN" PORT_A="$PORT_A" PORT_B="$PORT_B" FIO_SIZE="${FIO_SIZE:-4M}" B_FINAL=inaccessible
 
-wait_mark() {
-	local i
-	for i in $(seq 1 $((${MARK_TIMEOUT:-600} * 5))); do
-		grep -q "MARK $1" "$OUT" && return 0
-		kill -0 "$GPID" 2>/dev/null || { grep -q "MARK $1" "$OUT"; return; }
+# wait_log FILE TEXT: wait up to 20 s for TEXT in FILE.
+wait_log() {
+	for _ in $(seq 100); do
+		grep -qF "$2" "$1" && return 0
 		sleep 0.2
 	done
 	return 1
@@ -147,39 +149,58 @@ if wait_mark fio-running; then
 	APID=
 	t0=$(date +%s)
 	pass "member A SIGKILLed while fio runs (nothing else is done)"
-	for _ in $(seq 100); do
-		grep -q "ANA group 1 optimized here: lease taken (taking over)" "$work/b.log" && break
-		sleep 0.2
-	done
-	t1=$(date +%s)
-	grep -q "ANA group 1 optimized here: lease taken (taking over)" "$work/b.log" &&
-		pass "B took group 1 over within $((t1 - t0)) s" || fail "B did not take group 1 over"
+	wait_log "$work/b.log" "ANA group 1 optimized here: lease taken (taking over)" &&
+		pass "B took group 1 over within $(($(date +%s) - t0)) s" || fail "B did not take group 1 over"
 else
 	fail "guest never got fio running on both paths"
 fi
 
-rc=0
-wait "$GPID" || rc=$?
-GPID=
-wait "$tail_pid" 2>/dev/null
-case $rc in
-0) pass "guest script finished cleanly" ;;
-124) fail "guest timed out (INTEROP_TIMEOUT)" ;;
-125) fail "guest or harness failure" ;;
-*) fail "guest script exited with status $rc" ;;
-esac
-n=$(grep -c 'CHECK ok:' "$OUT")
-passed=$((passed + n))
-n=$(grep -c 'CHECK FAIL:' "$OUT")
-failed=$((failed + n))
+t_back=
+if wait_mark failed-over; then
+	echo "=== A restarted, nothing else is done"
+	t_restart=$(now_ms)
+	"$TGT" --config "$work/a.json" --rpc-socket "$work/a2.sock" "${gw[@]}" >"$work/a2.log" 2>&1 &
+	APID=$!
+	TPID=$APID LOG=$work/a2.log target_wait_ready "$work/a2.sock"
+	wait_log "$work/a2.log" "ANA group 1 optimized here: lease taken (preferred)" &&
+		pass "the restarted A took group 1 back" || fail "the restarted A did not take group 1 back"
+	grep -q "ANA group 1 inaccessible here" "$work/b.log" &&
+		pass "B gave group 1 back" || fail "B did not log giving group 1 back"
+	if wait_mark failed-back; then
+		t_back=$(now_ms)
+		io_back=$(subsys_io "$work/a2.sock" "$NQN")
+		pass "the guest saw A's path optimized $((t_back - t_restart)) ms after A's restart"
+	else
+		fail "the guest never saw A's path optimized again"
+	fi
+else
+	fail "guest never got through the failover"
+fi
 
+guest_finish
+io_end=$(subsys_io "$work/a2.sock" "$NQN")
+[ -n "$t_back" ] && [ "${io_end:-0}" -gt "${io_back:-0}" ] 2>/dev/null &&
+	pass "the restarted A served I/O after the failback ($io_back -> $io_end reads+writes)" ||
+	fail "the restarted A served no I/O after the failback (${io_back:-none} -> ${io_end:-none})"
 writes=$("$CLI" target --rpc-socket "$work/b.sock" list --json 2>/dev/null | python3 -c "
 import json, sys
 d = json.load(sys.stdin)
 print(sum(s['stats']['writes'] for s in d['subsystems'] if s['nqn'] == '$NQN'))" 2>/dev/null)
 [ "${writes:-0}" -gt 0 ] 2>/dev/null && pass "B served $writes writes after the failover" ||
 	fail "B served no writes (${writes:-none})"
+gaps=$(grep -m1 '^GAPS ' "$OUT")
+fo=$(echo "$gaps" | sed -n 's/.* failover=\(-\?[0-9]*\).*/\1/p')
+fb=$(echo "$gaps" | sed -n 's/.* failback=\(-\?[0-9]*\).*/\1/p')
+base=$(echo "$gaps" | sed -n 's/.* baseline=\(-\?[0-9]*\).*/\1/p')
+back_ms=?
+[ -n "$t_back" ] && back_ms=$((t_back - t_restart))
+echo "FIGURE kernel-host failover gap: ${fo:-?} ms; failback: $back_ms ms (restart to optimized), failback gap ${fb:-?} ms; steady state ${base:-?} ms [gateway group, RBD namespace]"
 
+if [ -n "$APID" ]; then
+	TPID=$APID LOG=$work/a2.log target_stop_check
+	APID=''
+	TPID='' LOG=$work/a2.log target_log_if_failed 'error|warn' 40
+fi
 TPID=$BPID LOG=$work/b.log target_stop_check
 BPID=
 TPID='' LOG=$work/b.log target_log_if_failed 'error|warn' 40

@@ -20,6 +20,8 @@
 set -u
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
+# shellcheck source=lib-guest.sh
+. "$(dirname "$0")/lib-guest.sh"
 use_build "${1:-}"
 
 if [ "$(id -u)" != 0 ]; then
@@ -86,24 +88,8 @@ else
 fi
 
 echo "=== guest (its output follows)"
-INTEROP_TIMEOUT=${INTEROP_TIMEOUT:-900} bash "$interop/kernel-host" -f tests/interop/guest/lib.sh \
-	NQN="$NQN" TARGET_PORT="$PORT" HOSTNQN="$HOSTNQN" ${FIO_SIZE:+FIO_SIZE="$FIO_SIZE"} \
-	tests/interop/guest/live-reconfig.sh >"$OUT" 2>&1 &
-GPID=$!
-tail -n +1 -f "$OUT" --pid="$GPID" 2>/dev/null | sed 's/^/  guest| /' &
-tail_pid=$!
-
-# wait_mark NAME: wait for the guest's "MARK NAME" (false if the guest ended
-# or MARK_TIMEOUT seconds passed).
-wait_mark() {
-	local i
-	for i in $(seq 1 $((${MARK_TIMEOUT:-600} * 5))); do
-		grep -q "MARK $1" "$OUT" && return 0
-		kill -0 "$GPID" 2>/dev/null || { grep -q "MARK $1" "$OUT"; return; }
-		sleep 0.2
-	done
-	return 1
-}
+guest_start "$OUT" tests/interop/guest/live-reconfig.sh \
+	NQN="$NQN" TARGET_PORT="$PORT" HOSTNQN="$HOSTNQN" ${FIO_SIZE:+FIO_SIZE="$FIO_SIZE"}
 
 # ctrls: controllers of the subsystem (from list --json), or -1.
 ctrls() {
@@ -145,20 +131,7 @@ else
 	fail "guest never got to the host removal"
 fi
 
-rc=0
-wait "$GPID" || rc=$?
-GPID=
-wait "$tail_pid" 2>/dev/null
-case $rc in
-0) pass "guest script finished cleanly" ;;
-124) fail "guest timed out (INTEROP_TIMEOUT)" ;;
-125) fail "guest or harness failure" ;;
-*) fail "guest script exited with status $rc" ;;
-esac
-n=$(grep -c 'CHECK ok:' "$OUT")
-passed=$((passed + n))
-n=$(grep -c 'CHECK FAIL:' "$OUT")
-failed=$((failed + n))
+guest_finish
 
 refused=$(tcli stats --json 2>/dev/null | python3 -c "
 import json, sys

@@ -116,3 +116,71 @@ fio_verify() {
 		return 1
 	fi
 }
+
+# wait_until SECONDS COMMAND...: poll COMMAND every 0.1 s.
+wait_until() {
+	limit=$(($1 * 10))
+	shift
+	n=0
+	while [ $n -lt $limit ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+		n=$((n + 1))
+	done
+	return 1
+}
+
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+
+# fio_loop_start DEV: fio write+verify passes (fio_verify, FIO_SIZE) on DEV,
+# back to back, until fio_loop_stop. One line per pass in /tmp/fio-results:
+# "pass|fail N END_UPTIME MAX_LATENCY_MS", the latency being the longest
+# completion of the pass (writes or verify reads): across a failover, the I/O
+# gap the application saw.
+fio_loop_start() {
+	rm -f /tmp/stop-fio /tmp/fio-results
+	(
+		i=0
+		while [ ! -e /tmp/stop-fio ]; do
+			i=$((i + 1))
+			if fio_verify "loop$i" "$1" randwrite 4k "${FIO_SIZE:-8M}" 4 0 >/tmp/fio-loop.log 2>&1; then
+				r=pass
+			else
+				r=fail
+				sed 's/^/    /' /tmp/fio-loop.log
+			fi
+			# Terse v3: field 39 = read total latency max, 80 = write, in us.
+			lat=$(awk -F';' '{ m = $39 > $80 ? $39 : $80; printf "%d", m / 1000 }' /tmp/fio-loop"$i".out 2>/dev/null)
+			echo "$r $i $(uptime_s) ${lat:--1}" >>/tmp/fio-results
+			rm -f /tmp/fio-loop"$i".out /tmp/fio-loop"$i".err
+		done
+	) &
+	fio_loop_pid=$!
+}
+fio_loop_count() {
+	n=$(grep -c . /tmp/fio-results 2>/dev/null)
+	echo "${n:-0}"
+}
+# fio_loop_wait_passes SECONDS N: wait until N more passes have ended.
+fio_loop_wait_passes() {
+	want=$(($(fio_loop_count) + $2))
+	wait_until "$1" sh -c "[ \$(grep -c . /tmp/fio-results 2>/dev/null) -ge $want ]"
+}
+# fio_loop_wait_io SECONDS: wait until 64 more I/Os completed on the NVMe
+# block devices (the multipath device or its paths, whichever counts them), so
+# that an event that follows finds fio in the middle of a pass rather than
+# starting one.
+fio_loop_wait_io() {
+	want=$(($(cat /sys/block/nvme*/stat 2>/dev/null | awk '{ n += $1 + $5 } END { print n + 0 }') + 64))
+	wait_until "$1" sh -c "[ \$(cat /sys/block/nvme*/stat 2>/dev/null | awk '{ n += \$1 + \$5 } END { print n + 0 }') -ge $want ]"
+}
+fio_loop_stop() {
+	touch /tmp/stop-fio
+	wait "$fio_loop_pid"
+}
+# fio_loop_max_lat AFTER UNTIL: the longest latency (ms) of the passes that
+# ended in (AFTER, UNTIL] (guest uptimes); -1 when none did.
+fio_loop_max_lat() {
+	awk -v a="$1" -v u="$2" 'BEGIN { m = -1 } $3 > a && $3 <= u && $4 > m { m = $4 } END { print m }' \
+		/tmp/fio-results 2>/dev/null
+}

@@ -38,19 +38,6 @@ ns_dev() {
 	return 1
 }
 
-# wait_until SECONDS COMMAND...: poll COMMAND every 0.2 s.
-wait_until() {
-	limit=$(($1 * 5))
-	shift
-	n=0
-	while [ $n -lt $limit ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.2
-		n=$((n + 1))
-	done
-	return 1
-}
-
 no_ns() { ! ns_dev "$1" "$2" >/dev/null; }
 ctrl_gone() {
 	for c in /sys/class/nvme/nvme*; do
@@ -82,20 +69,7 @@ ok "connected, namespace 1 is $DEV1"
 
 # fio write+verify passes on namespace 1, back to back, for as long as the
 # namespace changes go on; each pass verifies every block it wrote.
-rm -f /tmp/stop-fio /tmp/fio-results
-(
-	i=0
-	while [ ! -e /tmp/stop-fio ]; do
-		i=$((i + 1))
-		if fio_verify "loop$i" "$DEV1" randwrite 4k "${FIO_SIZE:-8M}" 4 0 >/tmp/fio-loop.log 2>&1; then
-			echo "pass $i" >>/tmp/fio-results
-		else
-			echo "fail $i" >>/tmp/fio-results
-			sed 's/^/    /' /tmp/fio-loop.log
-		fi
-	done
-) &
-fio_pid=$!
+fio_loop_start "$DEV1"
 wait_until 10 pidof fio || bad "fio did not start"
 
 echo "MARK connected"
@@ -129,8 +103,7 @@ else
 fi
 check "namespace 1 is still there" ns_dev "$NQN" 1
 
-touch /tmp/stop-fio
-wait "$fio_pid"
+fio_loop_stop
 passes=$(grep -c '^pass' /tmp/fio-results 2>/dev/null)
 fails=$(grep -c '^fail' /tmp/fio-results 2>/dev/null)
 echo "    fio loop on namespace 1: ${passes:-0} verified passes, ${fails:-0} failed"

@@ -3,7 +3,7 @@
 # one subsystem with one file-backed namespace (same file and identity), ANA
 # group 1 optimized on A and inaccessible on B, as in multipath.sh. Attach
 # through both; the registry and `nvmeof list` show both paths; a namespace
-# added and removed on both appears and disappears; losetup, mkfs.ext4,
+# added and removed on both appears and disappears (its connections closed); losetup, mkfs.ext4,
 # mount; a file is written (synced chunk by chunk) while A is SIGKILLed and B
 # made optimized: the writer gets no error and goes on through B; after a
 # remount everything reads back equal and e2fsck finds the file system
@@ -100,17 +100,22 @@ ok = ok and len(d['Devices'][0]['Subsystems'][0]['Namespaces']) == 1
 sys.exit(0 if ok else 1)" "$tmp/list.json"
 
 echo "== a namespace added and removed on both instances"
+conns_b() { ss -Htn state established "( dport = :$PORT_B )" | wc -l; }
+conns_before=$(conns_b)
+conns_back() { [ "$(conns_b)" = "$conns_before" ]; }
 for t in a b; do
 	tcli "$t" add-ns "$NQN" --path "$tmp/disk2.img" --size 16M --uuid 3b0e5c7a-1d2f-4e6b-8a9c-0d1e2f3a4b5c \
 		--nguid 5c4b3a2f-1e0d-9c8a-6b4e-2f1d7a5c0e3b >/dev/null
 done
 check "ns2 appears (polled, within 10 s)" wait_for 10 test -f "$MNT/ns2"
 check "with its size" [ "$(stat -c %s "$MNT/ns2" 2>/dev/null)" = 16777216 ]
+check "through its own connections to B ($conns_before before, $(conns_b) now)" [ "$(conns_b)" -gt "$conns_before" ]
 head -c 65536 /dev/urandom >"$tmp/blk2"
 dd if="$tmp/blk2" of="$MNT/ns2" bs=65536 conv=notrunc,fsync status=none
 check "ns2 takes a write and reads it back" cmp -s "$tmp/blk2" <(dd if="$MNT/ns2" bs=65536 count=1 status=none)
 for t in a b; do tcli "$t" remove-ns "$NQN" 2 >/dev/null; done
 check "ns2 disappears once removed on both" wait_for 10 test ! -e "$MNT/ns2"
+check "and its connections are closed" wait_for 10 conns_back
 
 echo "== losetup, mkfs.ext4, mount"
 loop=$(losetup -f --show "$MNT/ns1" 2>"$tmp/losetup.err")

@@ -385,6 +385,7 @@ static int att_open(const char *path, struct fuse_file_info *fi)
 		rc = -EISDIR;
 	if (rc == 0) {
 		atomic_fetch_add(&ns->ss->opens, 1);
+		atomic_fetch_add(&ns->opens, 1);
 		fi->fh = (uint64_t)(uintptr_t)ns;
 		fi->direct_io = 1;
 		fi->keep_cache = 0;
@@ -397,8 +398,10 @@ static int att_release(const char *path, struct fuse_file_info *fi)
 {
 	struct att_ns *ns = (struct att_ns *)(uintptr_t)fi->fh;
 
-	/* A gone subsystem whose last file closes is disconnected by the monitor. */
-	if (atomic_fetch_sub(&ns->ss->opens, 1) == 1) {
+	/* A gone subsystem or namespace whose last file closes is disconnected by the monitor. */
+	bool last_of_ns = atomic_fetch_sub(&ns->opens, 1) == 1;
+
+	if (atomic_fetch_sub(&ns->ss->opens, 1) == 1 || last_of_ns) {
 		pthread_mutex_lock(&att.mon_mu);
 		pthread_cond_signal(&att.mon_cv);
 		pthread_mutex_unlock(&att.mon_mu);
@@ -781,6 +784,26 @@ static bool ss_connected(const struct att_subsys *ss)
 	return ss->ctrl || (ss->npaths && ss->paths[0].ctrl);
 }
 
+/* Several paths: disconnect the mpath of every removed namespace without open files. */
+static void ss_reap_namespaces(struct att_subsys *ss)
+{
+	for (unsigned int i = 0; i < ss->nr_ns; i++) {
+		struct att_ns *ns = ss->ns[i];
+		bool reap;
+
+		/* No new open once gone is set (under the write lock); opens is final at 0. */
+		pthread_rwlock_rdlock(&att.tree);
+		reap = ns->gone && ns->mp && atomic_load(&ns->opens) == 0;
+		pthread_rwlock_unlock(&att.tree);
+		if (!reap)
+			continue;
+		qpool_destroy(&ns->pool);
+		nvmeof_mpath_disconnect(ns->mp);
+		ns->mp = NULL;
+		log_info("attach", "%s: namespace %u disconnected", ss->subnqn, ns->nsid);
+	}
+}
+
 /* Live while some path is; the registry's "state". */
 static enum nvmeof_ctrl_state ss_state(struct att_subsys *ss)
 {
@@ -1091,6 +1114,8 @@ static void *monitor_main(void *arg)
 			pthread_rwlock_unlock(&att.tree);
 			if (reap)
 				ss_disconnect(ss);
+			else if (ss->npaths)
+				ss_reap_namespaces(ss);
 		}
 		registry_update();
 		pthread_mutex_lock(&att.mon_mu);

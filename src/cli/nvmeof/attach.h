@@ -45,8 +45,9 @@ struct att_ns {
 	bool gone; /* removed from the directory (under att.tree) */
 	struct att_subsys *ss;
 	/* Several paths: the namespace's own mpath (its I/O queues on every path). */
-	struct nvmeof_mpath *mp;
+	struct nvmeof_mpath *mp; /* a removed one's is disconnected once no file is open */
 	struct att_qpool pool;
+	atomic_int opens; /* open files of this namespace */
 };
 
 /* A path of a multipath attachment: an admin-only controller lists its namespaces. */

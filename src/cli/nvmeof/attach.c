@@ -14,6 +14,12 @@
  * asynchronous events yet: namespace and discovery log changes are polled.
  * It also rewrites the registry entry when a controller's state changes.
  *
+ * Several -a/-s (multipath): an admin-only controller per path lists the
+ * namespaces (the union of the live paths' lists); each namespace is its own
+ * nvmeof_mpath over the paths that listed it, whose mpath queue pairs are
+ * borrowed the same way, so that a failed path's commands are sent again on
+ * another one inside the library and never reach the file as an error.
+ *
  * The tree (subsystems and their namespaces) is guarded by one rwlock: file
  * operations read it, the monitor changes it. Namespace and subsystem objects
  * are only marked gone, never freed before exit, so an open file's pointer

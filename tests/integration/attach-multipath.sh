@@ -3,11 +3,12 @@
 # one subsystem with one file-backed namespace (same file and identity), ANA
 # group 1 optimized on A and inaccessible on B, as in multipath.sh. Attach
 # through both; the registry and `nvmeof list` show both paths; a namespace
-# added and removed on both appears and disappears (its connections closed); losetup, mkfs.ext4,
-# mount; a file is written (synced chunk by chunk) while A is SIGKILLed and B
-# made optimized: the writer gets no error and goes on through B; after a
-# remount everything reads back equal and e2fsck finds the file system
-# clean; detach cleans up; --discover with two -a is refused.
+# added and removed on both appears and disappears (its connections closed);
+# losetup, mkfs.ext4, mount; a file is written (synced chunk by chunk) across
+# an ANA switch to B and back, then while A is SIGKILLed and B made optimized:
+# the writer gets no error and goes on through B; after a remount everything
+# reads back equal and e2fsck finds the file system clean; detach cleans up;
+# --discover with two -a is refused.
 #
 #   usage: tests/integration/attach-multipath.sh [BUILD]      (BUILD defaults to build)
 #
@@ -126,14 +127,33 @@ check "mount it" mount "$loop" "$FS"
 head -c 8M /dev/urandom >"$tmp/before.bin"
 cp "$tmp/before.bin" "$FS/before.bin" && sync -f "$FS/before.bin"
 
+# write_synced NAME: $tmp/NAME.bin (16 MiB) into the file system 1 MiB at a
+# time, each synced (a Flush through the paths), for about 3 s.
+write_synced() {
+	for i in $(seq 0 15); do
+		dd if="$tmp/$1.bin" of="$FS/$1.bin" bs=1M skip="$i" seek="$i" count=1 \
+			conv=notrunc,fsync status=none || return 1
+		sleep 0.2
+	done
+}
+
+echo "== ANA switch under a writer: A inaccessible, B optimized, and back"
+head -c 16M /dev/urandom >"$tmp/switch.bin"
+write_synced switch 2>"$tmp/switch.err" &
+writer=$!
+sleep 1
+tcli a set-ana-state 1 1 inaccessible >/dev/null
+tcli b set-ana-state 1 1 optimized >/dev/null
+sleep 1
+tcli a set-ana-state 1 1 optimized >/dev/null
+tcli b set-ana-state 1 1 inaccessible >/dev/null
+wait "$writer"
+check "the writer across both switches exits 0 (no I/O error)" [ $? = 0 ]
+check "and the file reads back equal" cmp "$tmp/switch.bin" "$FS/switch.bin"
+
 echo "== A SIGKILLed under a writer, B made optimized"
 head -c 16M /dev/urandom >"$tmp/during.bin"
-# 1 MiB at a time, each synced (Flush through the paths), for about 3 s.
-(for i in $(seq 0 15); do
-	dd if="$tmp/during.bin" of="$FS/during.bin" bs=1M skip="$i" seek="$i" count=1 \
-		conv=notrunc,fsync status=none || exit 1
-	sleep 0.2
-done) 2>"$tmp/writer.err" &
+write_synced during 2>"$tmp/writer.err" &
 writer=$!
 sleep 1
 kill -KILL "$apid"
@@ -151,7 +171,7 @@ check "writing goes on through B" [ $? = 0 ]
 check "umount (writes everything back) and mount again" bash -c "umount '$FS' && mount '$loop' '$FS'"
 check "after a remount, the file written across the failover is intact" cmp "$tmp/during.bin" "$FS/during.bin"
 check "the files written before and after read back equal" \
-	bash -c "cmp '$tmp/before.bin' '$FS/before.bin' && cmp '$tmp/before.bin' '$FS/after.bin'"
+	bash -c "cmp '$tmp/before.bin' '$FS/before.bin' && cmp '$tmp/before.bin' '$FS/after.bin' && cmp '$tmp/switch.bin' '$FS/switch.bin'"
 check "the ext4 file system is clean" bash -c "umount '$FS' && e2fsck -fn '$loop' >/dev/null 2>&1"
 losetup -d "$loop" && loop=
 

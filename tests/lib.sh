@@ -35,6 +35,12 @@
 #                         exit status no longer depends on them
 #   tsan_check DIR        one failed check per distinct race reported in DIR (the
 #                         first report of each is printed), or one passed check
+#   ana_path_config NQN PORT STATE CNTLID_MIN CNTLID_MAX IMG [UUID NGUID]
+#                         print a target config: one port on 127.0.0.1 with ANA group 1
+#                         in STATE, subsystem NQN with namespace 1 on file IMG in that
+#                         group; two instances given the same IMG, UUID and NGUID (and
+#                         disjoint cntlid ranges) are two paths to one namespace
+#   wait_for SECS CMD...  run CMD until it succeeds, at most SECS seconds; its status
 
 passed=${passed:-0}
 failed=${failed:-0}
@@ -308,4 +314,28 @@ tsan_check() {
 		fi
 	done
 	[ "$n" = 0 ] && pass "no ThreadSanitizer reports"
+}
+
+ana_path_config() {
+	cat <<EOF
+{
+  "hosts": [],
+  "ports": [ { "portid": 1,
+      "addr": { "adrfam": "ipv4", "traddr": "127.0.0.1", "treq": "not specified", "trsvcid": "$2", "trtype": "tcp" },
+      "ana_groups": [ { "ana": { "state": "$3" }, "grpid": 1 } ],
+      "param": {}, "referrals": [], "subsystems": [ "$1" ] } ],
+  "subsystems": [ { "nqn": "$1", "allowed_hosts": [],
+      "attr": { "allow_any_host": "1", "cntlid_max": "$5", "cntlid_min": "$4", "serial": "mpath0001" },
+      "namespaces": [ { "ana_grpid": 1, "enable": 1, "nsid": 1,
+          "device": { "path": "$6", "uuid": "${7:-6a3f1c2e-8d4b-4f5a-9e7c-1b2d3e4f5a6b}",
+                      "nguid": "${8:-0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0}" } } ] } ]
+}
+EOF
+}
+
+wait_for() {
+	local n=$(($1 * 10))
+	shift
+	for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
+	"$@"
 }

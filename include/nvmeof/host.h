@@ -373,8 +373,21 @@ int nvmeof_mpath_read(struct nvmeof_mpath_qpair *mq, uint64_t slba, uint32_t nlb
 		      nvmeof_cb cb, void *cb_arg);
 int nvmeof_mpath_write(struct nvmeof_mpath_qpair *mq, uint64_t slba, uint32_t nlb, const void *buf,
 		       unsigned int io_flags, nvmeof_cb cb, void *cb_arg);
+/*
+ * As nvmeof_flush on the mpath's namespace, on one usable path; failed over
+ * and retried like a write (a Flush commits the writes completed before it,
+ * whichever path they took, as the paths share the namespace).
+ */
+int nvmeof_mpath_flush(struct nvmeof_mpath_qpair *mq, nvmeof_cb cb, void *cb_arg);
 /* Poll every path's queue that has work, retry waiting commands; completions to the caller. */
 int nvmeof_mpath_qpair_poll(struct nvmeof_mpath_qpair *mq, unsigned int max);
+/*
+ * Like poll, but sleeps up to timeout_ms for a completion when all of the
+ * qpair's commands are on one path (a synchronous caller's case); with
+ * commands on several paths or waiting for one, it naps about 1 ms between
+ * polls instead. Returns the completions to the caller.
+ */
+int nvmeof_mpath_qpair_wait(struct nvmeof_mpath_qpair *mq, int timeout_ms);
 unsigned int nvmeof_mpath_qpair_outstanding(const struct nvmeof_mpath_qpair *mq);
 
 #ifdef __cplusplus

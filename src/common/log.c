@@ -12,7 +12,7 @@
 
 /* Changed at run time by the control thread, read by every thread. */
 static atomic_int current_level = LOG_LVL_NOTICE;
-static bool to_syslog; /* set once at startup, before any thread */
+static atomic_bool to_syslog; /* set once; attach sets it with the library's threads running */
 
 static const char *const level_names[] = { "error", "warn", "notice", "info", "debug" };
 
@@ -41,7 +41,7 @@ int log_parse_level(const char *name, enum log_level *out)
 void log_use_syslog(const char *ident)
 {
 	openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
-	to_syslog = true;
+	atomic_store_explicit(&to_syslog, true, memory_order_relaxed);
 }
 
 void log_msg(enum log_level level, const char *component, const char *fmt, ...)
@@ -56,7 +56,7 @@ void log_msg(enum log_level level, const char *component, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 
-	if (to_syslog) {
+	if (atomic_load_explicit(&to_syslog, memory_order_relaxed)) {
 		syslog(syslog_prio[level], "level=%s component=%s %s", level_names[level], component, msg);
 		return;
 	}

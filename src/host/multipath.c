@@ -30,12 +30,15 @@
 
 #define MP_REFRESH_MIN_MS 50
 #define MP_ANA_LOG_LEN 4096
+#define MP_WAIT_NAP_MS 1 /* nvmeof_mpath_qpair_wait with commands on several paths or waiting */
 
 struct mp_path {
 	struct nvmeof_ctrl *ctrl;
 	_Atomic uint8_t ana_state;
 	uint32_t anagrpid; /* 0: no ANA reporting, always optimized */
 };
+
+enum mp_op { MP_OP_READ, MP_OP_WRITE, MP_OP_FLUSH };
 
 struct mp_req {
 	nvmeof_cb cb;
@@ -45,7 +48,7 @@ struct mp_req {
 	uint64_t slba;
 	uint32_t nlb;
 	unsigned int io_flags;
-	bool write;
+	uint8_t op; /* enum mp_op */
 	uint8_t path;
 	uint16_t idx;
 	int err; /* first failure, completed with it when the wait times out */
@@ -370,10 +373,16 @@ static int mp_dispatch(struct nvmeof_mpath_qpair *mq, struct mp_req *req, uint32
 			if (p < 0)
 				return p;
 		}
-		int rc = req->write ? nvmeof_write(mq->qps[p], mp->opts.nsid, req->slba, req->nlb, req->buf,
-						   req->io_flags, mp_complete, req)
-				    : nvmeof_read(mq->qps[p], mp->opts.nsid, req->slba, req->nlb, req->buf,
-						  mp_complete, req);
+		int rc;
+
+		if (req->op == MP_OP_WRITE)
+			rc = nvmeof_write(mq->qps[p], mp->opts.nsid, req->slba, req->nlb, req->buf,
+					  req->io_flags, mp_complete, req);
+		else if (req->op == MP_OP_READ)
+			rc = nvmeof_read(mq->qps[p], mp->opts.nsid, req->slba, req->nlb, req->buf,
+					 mp_complete, req);
+		else
+			rc = nvmeof_flush(mq->qps[p], mp->opts.nsid, mp_complete, req);
 		if (rc == 0) {
 			req->path = (uint8_t)p;
 			return 0;
@@ -481,10 +490,10 @@ static void mp_run_waitq(struct nvmeof_mpath_qpair *mq)
 
 /* ---- public I/O ---- */
 
-static int mp_submit(struct nvmeof_mpath_qpair *mq, bool write, uint64_t slba, uint32_t nlb, void *buf,
+static int mp_submit(struct nvmeof_mpath_qpair *mq, enum mp_op op, uint64_t slba, uint32_t nlb, void *buf,
 		     unsigned int io_flags, nvmeof_cb cb, void *cb_arg)
 {
-	if (unlikely(!mq || !nlb || !buf || !cb))
+	if (unlikely(!mq || !cb || (op != MP_OP_FLUSH && (!nlb || !buf))))
 		return -EINVAL;
 	if (unlikely(!mq->nfree))
 		return -EAGAIN;
@@ -496,7 +505,7 @@ static int mp_submit(struct nvmeof_mpath_qpair *mq, bool write, uint64_t slba, u
 	req->slba = slba;
 	req->nlb = nlb;
 	req->io_flags = io_flags;
-	req->write = write;
+	req->op = (uint8_t)op;
 	req->err = 0;
 	req->status = 0;
 	req->wait_since = 0;
@@ -518,13 +527,18 @@ static int mp_submit(struct nvmeof_mpath_qpair *mq, bool write, uint64_t slba, u
 int nvmeof_mpath_read(struct nvmeof_mpath_qpair *mq, uint64_t slba, uint32_t nlb, void *buf,
 		      nvmeof_cb cb, void *cb_arg)
 {
-	return mp_submit(mq, false, slba, nlb, buf, 0, cb, cb_arg);
+	return mp_submit(mq, MP_OP_READ, slba, nlb, buf, 0, cb, cb_arg);
 }
 
 int nvmeof_mpath_write(struct nvmeof_mpath_qpair *mq, uint64_t slba, uint32_t nlb, const void *buf,
 		       unsigned int io_flags, nvmeof_cb cb, void *cb_arg)
 {
-	return mp_submit(mq, true, slba, nlb, (void *)buf, io_flags, cb, cb_arg);
+	return mp_submit(mq, MP_OP_WRITE, slba, nlb, (void *)buf, io_flags, cb, cb_arg);
+}
+
+int nvmeof_mpath_flush(struct nvmeof_mpath_qpair *mq, nvmeof_cb cb, void *cb_arg)
+{
+	return mp_submit(mq, MP_OP_FLUSH, 0, 0, NULL, 0, cb, cb_arg);
 }
 
 int nvmeof_mpath_qpair_poll(struct nvmeof_mpath_qpair *mq, unsigned int max)
@@ -542,6 +556,40 @@ int nvmeof_mpath_qpair_poll(struct nvmeof_mpath_qpair *mq, unsigned int max)
 	if (unlikely(mq->wq_head != mq->wq_tail))
 		mp_run_waitq(mq);
 	return (int)mq->completions;
+}
+
+int nvmeof_mpath_qpair_wait(struct nvmeof_mpath_qpair *mq, int timeout_ms)
+{
+	struct nvmeof_mpath *mp = mq->mp;
+	struct nvmeof_qpair *busy = NULL;
+	unsigned int nbusy = 0;
+
+	for (unsigned int i = 0; i < mp->npaths; i++)
+		if (mq->qps[i]->outstanding) {
+			busy = mq->qps[i];
+			nbusy++;
+		}
+	/*
+	 * Commands on one path only and none waiting: sleep in that queue (a
+	 * failure there completes them at once, fast_io_fail_tmo being 0, and
+	 * mp_complete sends them on). Else no single queue to sleep in: a
+	 * short nap between polls bounds both the latency and the spinning.
+	 */
+	if (nbusy == 1 && mq->wq_head == mq->wq_tail) {
+		mq->completions = 0;
+		nvmeof_qpair_wait(busy, timeout_ms);
+		if (unlikely(mq->wq_head != mq->wq_tail))
+			mp_run_waitq(mq);
+		return (int)mq->completions;
+	}
+	int n = nvmeof_mpath_qpair_poll(mq, 0);
+
+	if (n || !mq->outstanding || timeout_ms == 0)
+		return n;
+	struct timespec ts = { 0, MP_WAIT_NAP_MS * 1000000L };
+
+	nanosleep(&ts, NULL);
+	return nvmeof_mpath_qpair_poll(mq, 0);
 }
 
 unsigned int nvmeof_mpath_qpair_outstanding(const struct nvmeof_mpath_qpair *mq) { return mq->outstanding; }

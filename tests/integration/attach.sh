@@ -52,13 +52,6 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$tmp/san/ubsan"
 tcli() { "$CLI" target --rpc-socket "$SOCK" "$@"; }
 conn=(-t tcp -a 127.0.0.1 -s "$port" --reconnect-delay 1 --ctrl-loss-tmo 60)
 is_mounted() { grep -q " $1 " /proc/self/mounts; }
-# wait_for SECS COMMAND...: until COMMAND succeeds, at most SECS seconds.
-wait_for() {
-	local n=$(($1 * 10))
-	shift
-	for _ in $(seq "$n"); do "$@" && return 0; sleep 0.1; done
-	"$@"
-}
 reg_json() { cat "$NVMEOF_ATTACH_DIR"/*.json 2>/dev/null; }
 # reg_eq EXPR VALUE: python expression on the registry entry of $MNT (`d`).
 reg_eq() {

@@ -37,22 +37,8 @@ truncate -s 64M "$tmp/other.img"
 apid= bpid= cpid=
 
 # config PORT STATE CNTLID_MIN CNTLID_MAX [IMG UUID NGUID]: one instance's file.
-config() {
-	cat <<EOF
-{
-  "hosts": [],
-  "ports": [ { "portid": 1,
-      "addr": { "adrfam": "ipv4", "traddr": "127.0.0.1", "treq": "not specified", "trsvcid": "$1", "trtype": "tcp" },
-      "ana_groups": [ { "ana": { "state": "$2" }, "grpid": 1 } ],
-      "param": {}, "referrals": [], "subsystems": [ "$NQN" ] } ],
-  "subsystems": [ { "nqn": "$NQN", "allowed_hosts": [],
-      "attr": { "allow_any_host": "1", "cntlid_max": "$4", "cntlid_min": "$3", "serial": "mpath0001" },
-      "namespaces": [ { "ana_grpid": 1, "enable": 1, "nsid": 1,
-          "device": { "path": "${5:-$IMG}", "uuid": "${6:-6a3f1c2e-8d4b-4f5a-9e7c-1b2d3e4f5a6b}",
-                      "nguid": "${7:-0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0}" } } ] } ]
-}
-EOF
-}
+config() { ana_path_config "$NQN" "$1" "$2" "$3" "$4" "${5:-$IMG}" "${6:-}" "${7:-}"; }
+
 config "$PORT_A" optimized 1 99 >"$tmp/a.json"
 config "$PORT_B" inaccessible 100 199 >"$tmp/b.json"
 config "$PORT_C" optimized 200 299 "$tmp/other.img" 11111111-2222-3333-4444-555555555555 \

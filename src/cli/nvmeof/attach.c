@@ -14,6 +14,12 @@
  * asynchronous events yet: namespace and discovery log changes are polled.
  * It also rewrites the registry entry when a controller's state changes.
  *
+ * Several -a/-s (multipath): an admin-only controller per path lists the
+ * namespaces (the union of the live paths' lists); each namespace is its own
+ * nvmeof_mpath over the paths that listed it, whose mpath queue pairs are
+ * borrowed the same way, so that a failed path's commands are sent again on
+ * another one inside the library and never reach the file as an error.
+ *
  * The tree (subsystems and their namespaces) is guarded by one rwlock: file
  * operations read it, the monitor changes it. Namespace and subsystem objects
  * are only marked gone, never freed before exit, so an open file's pointer
@@ -68,6 +74,7 @@ static struct {
 	pthread_rwlock_t tree;
 	struct att_subsys *ss[ATT_MAX_SUBSYS];
 	unsigned int nr_ss;
+	enum nvmeof_iopolicy iopolicy; /* several paths */
 	/* monitor thread */
 	pthread_mutex_t mon_mu;
 	pthread_cond_t mon_cv;
@@ -94,58 +101,130 @@ static void att_io_cb(void *arg, const struct nvmeof_cpl *cpl)
 	io->done = true;
 }
 
-static struct att_qp *qp_get(struct att_subsys *ss)
+static struct att_qp *qp_get(struct att_qpool *pool)
 {
-	pthread_mutex_lock(&ss->qmu);
-	while (!ss->free_qps)
-		pthread_cond_wait(&ss->qcv, &ss->qmu);
-	struct att_qp *q = ss->free_qps;
+	pthread_mutex_lock(&pool->mu);
+	while (!pool->free)
+		pthread_cond_wait(&pool->cv, &pool->mu);
+	struct att_qp *q = pool->free;
 
-	ss->free_qps = q->next;
-	pthread_mutex_unlock(&ss->qmu);
+	pool->free = q->next;
+	pthread_mutex_unlock(&pool->mu);
 	return q;
 }
 
-static void qp_put(struct att_subsys *ss, struct att_qp *q)
+static void qp_put(struct att_qpool *pool, struct att_qp *q)
 {
-	pthread_mutex_lock(&ss->qmu);
-	q->next = ss->free_qps;
-	ss->free_qps = q;
-	pthread_cond_signal(&ss->qcv);
-	pthread_mutex_unlock(&ss->qmu);
+	pthread_mutex_lock(&pool->mu);
+	q->next = pool->free;
+	pool->free = q;
+	pthread_cond_signal(&pool->cv);
+	pthread_mutex_unlock(&pool->mu);
+}
+
+/* n queue pairs: qp(i) of a controller, or mq(i) of an mpath. */
+static int qpool_init(struct att_qpool *pool, unsigned int n, struct nvmeof_ctrl *ctrl,
+		      struct nvmeof_mpath *mp)
+{
+	pthread_mutex_init(&pool->mu, NULL);
+	pthread_cond_init(&pool->cv, NULL);
+	pool->qps = calloc(n ? n : 1, sizeof(*pool->qps));
+	for (unsigned int i = 0; pool->qps && i < n; i++) {
+		if (ctrl)
+			pool->qps[i].qp = nvmeof_ctrl_get_qpair(ctrl, i);
+		else
+			pool->qps[i].mq = nvmeof_mpath_get_qpair(mp, i);
+		pool->qps[i].next = pool->free;
+		pool->free = &pool->qps[i];
+		pool->n++;
+	}
+	return pool->n ? 0 : -ENOMEM;
+}
+
+static void qpool_free(struct att_qpool *pool)
+{
+	free(pool->qps);
+	pool->qps = NULL;
+	pool->free = NULL;
+	pool->n = 0;
+}
+
+static void qpool_destroy(struct att_qpool *pool)
+{
+	qpool_free(pool);
+	pthread_mutex_destroy(&pool->mu);
+	pthread_cond_destroy(&pool->cv);
 }
 
 enum att_op { ATT_READ, ATT_WRITE, ATT_FLUSH };
 
-/*
- * One command, synchronously. While the controller reconnects the command
- * waits in the library (fast_io_fail_tmo -1 by default); once ctrl_loss_tmo
- * expired it completes with -ENODEV, which the file reports as EIO.
- */
-static int ns_io(struct att_ns *ns, enum att_op op, uint64_t slba, uint32_t nlb, void *buf)
+/* One command on a controller's queue pair; 0 once io completed, -errno if not submitted. */
+static int qp_io(struct nvmeof_qpair *qp, uint32_t nsid, enum att_op op, uint64_t slba, uint32_t nlb,
+		 void *buf, struct att_io *io)
 {
-	struct att_subsys *ss = ns->ss;
-	struct att_qp *q = qp_get(ss);
-	struct att_io io = { 0 };
 	int rc;
 
 	for (;;) {
 		if (op == ATT_READ)
-			rc = nvmeof_read(q->qp, ns->nsid, slba, nlb, buf, att_io_cb, &io);
+			rc = nvmeof_read(qp, nsid, slba, nlb, buf, att_io_cb, io);
 		else if (op == ATT_WRITE)
-			rc = nvmeof_write(q->qp, ns->nsid, slba, nlb, buf, 0, att_io_cb, &io);
+			rc = nvmeof_write(qp, nsid, slba, nlb, buf, 0, att_io_cb, io);
 		else
-			rc = nvmeof_flush(q->qp, ns->nsid, att_io_cb, &io);
+			rc = nvmeof_flush(qp, nsid, att_io_cb, io);
 		if (rc != -EAGAIN)
 			break;
-		nvmeof_qpair_wait(q->qp, 10);
+		nvmeof_qpair_wait(qp, 10);
 	}
 	/* Never leave with the command outstanding: its callback writes into io. */
-	while (rc == 0 && !io.done) {
-		if (nvmeof_qpair_wait(q->qp, 1000) < 0 && !io.done)
+	while (rc == 0 && !io->done) {
+		if (nvmeof_qpair_wait(qp, 1000) < 0 && !io->done)
 			usleep(1000);
 	}
-	qp_put(ss, q);
+	return rc;
+}
+
+/*
+ * The same through an mpath: a command whose path fails is sent again on
+ * another one, or kept while no path is usable (up to queue_tmo_s); the
+ * callback runs once, when it is settled.
+ */
+static int mq_io(struct nvmeof_mpath_qpair *mq, enum att_op op, uint64_t slba, uint32_t nlb, void *buf,
+		 struct att_io *io)
+{
+	int rc;
+
+	for (;;) {
+		if (op == ATT_READ)
+			rc = nvmeof_mpath_read(mq, slba, nlb, buf, att_io_cb, io);
+		else if (op == ATT_WRITE)
+			rc = nvmeof_mpath_write(mq, slba, nlb, buf, 0, att_io_cb, io);
+		else
+			rc = nvmeof_mpath_flush(mq, att_io_cb, io);
+		if (rc != -EAGAIN)
+			break;
+		nvmeof_mpath_qpair_wait(mq, 10);
+	}
+	while (rc == 0 && !io->done)
+		nvmeof_mpath_qpair_wait(mq, 1000);
+	return rc;
+}
+
+/*
+ * One command, synchronously. While the controller reconnects the command
+ * waits in the library (fast_io_fail_tmo -1 by default); once ctrl_loss_tmo
+ * expired it completes with -ENODEV, which the file reports as EIO. With
+ * several paths it fails over instead and fails only when no path is left.
+ */
+static int ns_io(struct att_ns *ns, enum att_op op, uint64_t slba, uint32_t nlb, void *buf)
+{
+	struct att_subsys *ss = ns->ss;
+	struct att_qpool *pool = ns->mp ? &ns->pool : &ss->pool;
+	struct att_qp *q = qp_get(pool);
+	struct att_io io = { 0 };
+	int rc = q->mq ? mq_io(q->mq, op, slba, nlb, buf, &io)
+		       : qp_io(q->qp, ns->nsid, op, slba, nlb, buf, &io);
+
+	qp_put(pool, q);
 	if (rc)
 		return -EIO;
 	if (io.cpl.err || io.cpl.status) {
@@ -312,6 +391,7 @@ static int att_open(const char *path, struct fuse_file_info *fi)
 		rc = -EISDIR;
 	if (rc == 0) {
 		atomic_fetch_add(&ns->ss->opens, 1);
+		atomic_fetch_add(&ns->opens, 1);
 		fi->fh = (uint64_t)(uintptr_t)ns;
 		fi->direct_io = 1;
 		fi->keep_cache = 0;
@@ -324,8 +404,10 @@ static int att_release(const char *path, struct fuse_file_info *fi)
 {
 	struct att_ns *ns = (struct att_ns *)(uintptr_t)fi->fh;
 
-	/* A gone subsystem whose last file closes is disconnected by the monitor. */
-	if (atomic_fetch_sub(&ns->ss->opens, 1) == 1) {
+	/* A gone subsystem or namespace whose last file closes is disconnected by the monitor. */
+	bool last_of_ns = atomic_fetch_sub(&ns->opens, 1) == 1;
+
+	if (atomic_fetch_sub(&ns->ss->opens, 1) == 1 || last_of_ns) {
 		pthread_mutex_lock(&att.mon_mu);
 		pthread_cond_signal(&att.mon_cv);
 		pthread_mutex_unlock(&att.mon_mu);
@@ -447,6 +529,109 @@ static int active_nsids(struct nvmeof_ctrl *ctrl, uint32_t *out, unsigned int ma
 	return rc ? rc : (int)n;
 }
 
+/* A namespace object never published, or at exit: its mpath goes with it. */
+static void ns_free(struct att_ns *ns)
+{
+	if (ns->mp) {
+		qpool_destroy(&ns->pool);
+		nvmeof_mpath_disconnect(ns->mp);
+	}
+	free(ns);
+}
+
+/*
+ * Active namespaces of ss: its controller's list, or with several paths the
+ * union of the live paths' lists (masks[i]: the paths listing nsids[i]). A
+ * path that is down is not asked (the call would wait for its reconnect);
+ * with no path answering this fails, so that nothing is taken as removed.
+ */
+static int ss_active_nsids(struct att_subsys *ss, uint32_t *nsids, uint32_t *masks)
+{
+	if (!ss->npaths) {
+		int n = active_nsids(ss->ctrl, nsids, ATT_MAX_NS);
+
+		for (int i = 0; i < n; i++)
+			masks[i] = 1;
+		return n;
+	}
+	uint32_t list[ATT_MAX_NS];
+	bool answered = false;
+	int n = 0;
+
+	for (unsigned int p = 0; p < ss->npaths; p++) {
+		if (nvmeof_ctrl_get_state(ss->paths[p].ctrl) != NVMEOF_CTRL_LIVE)
+			continue;
+		int m = active_nsids(ss->paths[p].ctrl, list, ATT_MAX_NS);
+
+		if (m < 0)
+			continue;
+		answered = true;
+		for (int i = 0; i < m; i++) {
+			int k = 0;
+
+			while (k < n && nsids[k] != list[i])
+				k++;
+			if (k == n) {
+				if (n == ATT_MAX_NS)
+					continue;
+				nsids[n] = list[i];
+				masks[n++] = 0;
+			}
+			masks[k] |= 1u << p;
+		}
+	}
+	return answered ? n : -ENOTCONN;
+}
+
+/*
+ * Several paths: connect namespace ns->nsid through the paths in mask (those
+ * that list it now) as one mpath and take its queue pairs. A path that is
+ * down now is left out of this namespace: it is served once one path has it.
+ */
+static int ns_connect_paths(struct att_subsys *ss, struct att_ns *ns, uint32_t mask)
+{
+	struct nvmeof_ctrl_opts paths[NVMEOF_MPATH_MAX_PATHS];
+	struct nvmeof_mpath_opts mo;
+	struct nvmeof_cpl cpl = { 0 };
+	struct nvmeof_ns_info info;
+	unsigned int n = 0, refused = 0;
+
+	for (unsigned int p = 0; p < ss->npaths; p++) {
+		if (!((mask >> p) & 1))
+			continue;
+		cli_conn_path_opts(&att.conn, p, &paths[n]);
+		paths[n].subnqn = ss->subnqn;
+		paths[n].traddr = ss->paths[p].traddr;
+		paths[n++].trsvcid = ss->paths[p].trsvcid;
+	}
+	nvmeof_mpath_opts_init(&mo);
+	mo.nsid = ns->nsid;
+	mo.iopolicy = att.iopolicy;
+	/* With no usable path, I/O waits as long as a single path's would. */
+	mo.queue_tmo_s = att.conn.opts.fast_io_fail_tmo_s >= 0 ? att.conn.opts.fast_io_fail_tmo_s
+							       : att.conn.opts.ctrl_loss_tmo_s;
+	int rc = nvmeof_mpath_connect(paths, n, &mo, &ns->mp, &refused, &cpl);
+
+	if (rc) {
+		log_error("attach", "%s: namespace %u: cannot connect its paths: %s", ss->subnqn, ns->nsid,
+			  strerror(-rc));
+		return rc;
+	}
+	if (refused)
+		log_warn("attach", "%s: namespace %u: %u of %u paths refused; served through %u",
+			 ss->subnqn, ns->nsid, refused, n, nvmeof_mpath_nr_paths(ns->mp));
+	nvmeof_mpath_get_ns_info(ns->mp, &info);
+	ns->lba_size = info.lba_size;
+	ns->nsze = info.nsze;
+	rc = qpool_init(&ns->pool, nvmeof_mpath_nr_qpairs(ns->mp), NULL, ns->mp);
+	if (rc) {
+		qpool_destroy(&ns->pool);
+		nvmeof_mpath_disconnect(ns->mp);
+		ns->mp = NULL;
+	}
+	return rc;
+}
+
 /*
  * Bring a subsystem's namespace files in line with its active namespace list.
  * New namespaces are identified outside the tree lock (admin commands may
@@ -454,8 +639,8 @@ static int active_nsids(struct nvmeof_ctrl *ctrl, uint32_t *out, unsigned int ma
  */
 static bool ss_sync_namespaces(struct att_subsys *ss)
 {
-	uint32_t nsids[ATT_MAX_NS];
-	int n = active_nsids(ss->ctrl, nsids, ATT_MAX_NS);
+	uint32_t nsids[ATT_MAX_NS], masks[ATT_MAX_NS];
+	int n = ss_active_nsids(ss, nsids, masks);
 	bool changed = false;
 
 	if (n < 0)
@@ -470,29 +655,37 @@ static bool ss_sync_namespaces(struct att_subsys *ss)
 		pthread_rwlock_unlock(&att.tree);
 		if (known)
 			continue;
-		struct nvmeof_ns_info info;
+		struct nvmeof_ns_info info = { 0 };
 
-		if (nvmeof_ns_get_info(ss->ctrl, nsids[i], &info) || info.nsze == 0)
+		if (!ss->npaths && (nvmeof_ns_get_info(ss->ctrl, nsids[i], &info) || info.nsze == 0))
 			continue;
 		struct att_ns *ns = calloc(1, sizeof(*ns));
 
 		if (!ns)
 			break;
-		ns->nsid = info.nsid;
+		ns->nsid = nsids[i];
 		ns->lba_size = info.lba_size;
 		ns->nsze = info.nsze;
 		ns->ss = ss;
-		snprintf(ns->name, sizeof(ns->name), "ns%" PRIu32, info.nsid);
+		snprintf(ns->name, sizeof(ns->name), "ns%" PRIu32, ns->nsid);
+		if (ss->npaths && (ns_connect_paths(ss, ns, masks[i]) || ns->nsze == 0)) {
+			ns_free(ns);
+			continue;
+		}
+		bool added = false;
+
 		pthread_rwlock_wrlock(&att.tree);
 		if (ss->nr_ns < ATT_MAX_NS) {
 			ss->ns[ss->nr_ns++] = ns;
-			changed = true;
-		} else {
-			free(ns);
+			added = true;
 		}
 		pthread_rwlock_unlock(&att.tree);
-		if (changed)
-			log_info("attach", "%s: namespace %u added (%s)", ss->subnqn, info.nsid, ns->name);
+		if (!added) {
+			ns_free(ns);
+			continue;
+		}
+		changed = true;
+		log_info("attach", "%s: namespace %u added (%s)", ss->subnqn, nsids[i], ns->name);
 	}
 	pthread_rwlock_wrlock(&att.tree);
 	for (unsigned int j = 0; j < ss->nr_ns; j++) {
@@ -508,14 +701,6 @@ static bool ss_sync_namespaces(struct att_subsys *ss)
 	}
 	pthread_rwlock_unlock(&att.tree);
 	return changed;
-}
-
-static void ss_free_queues(struct att_subsys *ss)
-{
-	free(ss->qps);
-	ss->qps = NULL;
-	ss->free_qps = NULL;
-	ss->nqps = 0;
 }
 
 /* Connect one subsystem; prints why on failure. */
@@ -547,18 +732,9 @@ static int ss_connect(const char *subnqn, const char *traddr, const char *trsvci
 	struct nvmeof_ctrl_info info;
 
 	nvmeof_ctrl_get_info(ss->ctrl, &info);
-	pthread_mutex_init(&ss->qmu, NULL);
-	pthread_cond_init(&ss->qcv, NULL);
-	ss->qps = calloc(info.nr_io_queues ? info.nr_io_queues : 1, sizeof(*ss->qps));
-	for (unsigned int i = 0; ss->qps && i < info.nr_io_queues; i++) {
-		ss->qps[i].qp = nvmeof_ctrl_get_qpair(ss->ctrl, i);
-		ss->qps[i].next = ss->free_qps;
-		ss->free_qps = &ss->qps[i];
-		ss->nqps++;
-	}
-	if (!ss->nqps) {
+	if (qpool_init(&ss->pool, info.nr_io_queues, ss->ctrl, NULL)) {
 		fprintf(stderr, "attach: %s granted no I/O queue\n", subnqn);
-		ss_free_queues(ss);
+		qpool_destroy(&ss->pool);
 		nvmeof_ctrl_disconnect(ss->ctrl);
 		free(ss);
 		return -EPROTO;
@@ -568,9 +744,105 @@ static int ss_connect(const char *subnqn, const char *traddr, const char *trsvci
 	return 0;
 }
 
+/*
+ * Several paths to subsystem -n: an admin-only controller per path lists the
+ * namespaces (and keeps reconnecting); each namespace gets its own mpath.
+ * Every path must connect now, as for perf; prints why on failure.
+ */
+static int ss_connect_paths(struct att_subsys **out)
+{
+	struct att_subsys *ss = calloc(1, sizeof(*ss));
+	int rc = 0;
+
+	if (!ss)
+		return -ENOMEM;
+	snprintf(ss->subnqn, sizeof(ss->subnqn), "%s", att.conn.opts.subnqn);
+	pthread_mutex_init(&ss->pool.mu, NULL);
+	pthread_cond_init(&ss->pool.cv, NULL);
+	for (unsigned int p = 0; p < att.conn.npaths && rc == 0; p++) {
+		struct att_path *ap = &ss->paths[p];
+		struct cli_conn c = att.conn;
+
+		cli_conn_path_opts(&att.conn, p, &c.opts);
+		snprintf(ap->traddr, sizeof(ap->traddr), "%s", c.opts.traddr);
+		snprintf(ap->trsvcid, sizeof(ap->trsvcid), "%s", c.opts.trsvcid);
+		c.opts.nr_io_queues = 0;
+		rc = cli_connect(&c, &ap->ctrl);
+		if (rc == 0)
+			ss->npaths++;
+	}
+	snprintf(ss->traddr, sizeof(ss->traddr), "%s", ss->paths[0].traddr);
+	snprintf(ss->trsvcid, sizeof(ss->trsvcid), "%s", ss->paths[0].trsvcid);
+	if (rc == 0) {
+		ss_sync_namespaces(ss);
+		*out = ss;
+		return 0;
+	}
+	for (unsigned int p = 0; p < ss->npaths; p++)
+		nvmeof_ctrl_disconnect(ss->paths[p].ctrl);
+	qpool_destroy(&ss->pool);
+	free(ss);
+	return rc;
+}
+
+static bool ss_connected(const struct att_subsys *ss)
+{
+	return ss->ctrl || (ss->npaths && ss->paths[0].ctrl);
+}
+
+/* Several paths: disconnect the mpath of every removed namespace without open files. */
+static void ss_reap_namespaces(struct att_subsys *ss)
+{
+	for (unsigned int i = 0; i < ss->nr_ns; i++) {
+		struct att_ns *ns = ss->ns[i];
+		bool reap;
+
+		/* No new open once gone is set (under the write lock); opens is final at 0. */
+		pthread_rwlock_rdlock(&att.tree);
+		reap = ns->gone && ns->mp && atomic_load(&ns->opens) == 0;
+		pthread_rwlock_unlock(&att.tree);
+		if (!reap)
+			continue;
+		qpool_destroy(&ns->pool);
+		nvmeof_mpath_disconnect(ns->mp);
+		ns->mp = NULL;
+		log_info("attach", "%s: namespace %u disconnected", ss->subnqn, ns->nsid);
+	}
+}
+
+/* Live while some path is; the registry's "state". */
+static enum nvmeof_ctrl_state ss_state(struct att_subsys *ss)
+{
+	if (!ss->npaths)
+		return nvmeof_ctrl_get_state(ss->ctrl);
+	for (unsigned int p = 0; p < ss->npaths; p++)
+		if (nvmeof_ctrl_get_state(ss->paths[p].ctrl) == NVMEOF_CTRL_LIVE)
+			return NVMEOF_CTRL_LIVE;
+	return NVMEOF_CTRL_RECONNECTING;
+}
+
 /* Flush every namespace, then disconnect (no file of ss may be open). */
 static void ss_disconnect(struct att_subsys *ss)
 {
+	if (ss->npaths) {
+		for (unsigned int i = 0; i < ss->nr_ns; i++) {
+			struct att_ns *ns = ss->ns[i];
+
+			if (!ns->mp)
+				continue;
+			if (!ns->gone && nvmeof_mpath_get_state(ns->mp) == NVMEOF_CTRL_LIVE)
+				ns_io(ns, ATT_FLUSH, 0, 0, NULL);
+			qpool_destroy(&ns->pool);
+			nvmeof_mpath_disconnect(ns->mp);
+			ns->mp = NULL;
+		}
+		for (unsigned int p = 0; p < ss->npaths; p++) {
+			if (ss->paths[p].ctrl)
+				nvmeof_ctrl_disconnect(ss->paths[p].ctrl);
+			ss->paths[p].ctrl = NULL;
+		}
+		return;
+	}
 	if (!ss->ctrl)
 		return;
 	if (nvmeof_ctrl_get_state(ss->ctrl) == NVMEOF_CTRL_LIVE)
@@ -579,7 +851,7 @@ static void ss_disconnect(struct att_subsys *ss)
 				ns_io(ss->ns[i], ATT_FLUSH, 0, 0, NULL);
 	nvmeof_ctrl_disconnect(ss->ctrl);
 	ss->ctrl = NULL;
-	ss_free_queues(ss);
+	qpool_free(&ss->pool);
 }
 
 static void ss_add(struct att_subsys *ss)
@@ -732,10 +1004,10 @@ static char *registry_text(void)
 	for (unsigned int i = 0; i < att.nr_ss; i++) {
 		struct att_subsys *ss = att.ss[i];
 
-		if (ss->gone || !ss->ctrl)
+		if (ss->gone || !ss_connected(ss))
 			continue;
 		struct json_object *s = json_object_new_object(), *nss = json_object_new_array();
-		enum nvmeof_ctrl_state st = nvmeof_ctrl_get_state(ss->ctrl);
+		enum nvmeof_ctrl_state st = ss_state(ss);
 
 		json_object_object_add(s, "subnqn", json_object_new_string(ss->subnqn));
 		json_object_object_add(s, "transport", json_object_new_string("tcp"));
@@ -743,6 +1015,21 @@ static char *registry_text(void)
 		json_object_object_add(s, "trsvcid", json_object_new_string(ss->trsvcid));
 		json_object_object_add(s, "state",
 				       json_object_new_string(st == NVMEOF_CTRL_LIVE ? "live" : "connecting"));
+		if (ss->npaths) {
+			struct json_object *pa = json_object_new_array();
+
+			for (unsigned int p = 0; p < ss->npaths; p++) {
+				struct json_object *po = json_object_new_object();
+				enum nvmeof_ctrl_state ps = nvmeof_ctrl_get_state(ss->paths[p].ctrl);
+
+				json_object_object_add(po, "traddr", json_object_new_string(ss->paths[p].traddr));
+				json_object_object_add(po, "trsvcid", json_object_new_string(ss->paths[p].trsvcid));
+				json_object_object_add(po, "state", json_object_new_string(
+									    ps == NVMEOF_CTRL_LIVE ? "live" : "connecting"));
+				json_object_array_add(pa, po);
+			}
+			json_object_object_add(s, "paths", pa);
+		}
 		for (unsigned int j = 0; j < ss->nr_ns; j++) {
 			struct att_ns *ns = ss->ns[j];
 			char file[NVMEOF_NQN_MAX + 24];
@@ -819,8 +1106,7 @@ static void *monitor_main(void *arg)
 			for (unsigned int i = 0; i < att.nr_ss; i++) {
 				struct att_subsys *ss = att.ss[i];
 
-				if (!ss->gone && ss->ctrl &&
-				    nvmeof_ctrl_get_state(ss->ctrl) == NVMEOF_CTRL_LIVE)
+				if (!ss->gone && ss_connected(ss) && ss_state(ss) == NVMEOF_CTRL_LIVE)
 					ss_sync_namespaces(ss);
 			}
 		}
@@ -830,10 +1116,12 @@ static void *monitor_main(void *arg)
 			bool reap;
 
 			pthread_rwlock_rdlock(&att.tree);
-			reap = ss->gone && ss->ctrl && atomic_load(&ss->opens) == 0;
+			reap = ss->gone && ss_connected(ss) && atomic_load(&ss->opens) == 0;
 			pthread_rwlock_unlock(&att.tree);
 			if (reap)
 				ss_disconnect(ss);
+			else if (ss->npaths)
+				ss_reap_namespaces(ss);
 		}
 		registry_update();
 		pthread_mutex_lock(&att.mon_mu);
@@ -844,24 +1132,30 @@ static void *monitor_main(void *arg)
 
 /* ---- the command -------------------------------------------------------- */
 
-enum { OPT_DISCOVER = OPT_CMD_FIRST };
+enum { OPT_DISCOVER = OPT_CMD_FIRST, OPT_IOPOLICY };
 
 static const struct option attach_options[] = {
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "discover", no_argument, NULL, OPT_DISCOVER },
+	{ "iopolicy", required_argument, NULL, OPT_IOPOLICY },
 	{ 0 },
 };
 
 static void attach_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: nvmeof attach -t tcp -a ADDR -s PORT -n NQN [options] MOUNTPOINT\n"
+		"usage: nvmeof attach -t tcp -a ADDR -s PORT [-a ADDR2 -s PORT2 ...] -n NQN [options] MOUNTPOINT\n"
 		"       nvmeof attach --discover -t tcp -a ADDR [-s PORT (default 8009)] [options] MOUNTPOINT\n"
 		"Serve each namespace as a file MOUNTPOINT/ns<NSID> through FUSE (losetup makes it a\n"
 		"block device); with --discover, every subsystem of the discovery log in a directory\n"
 		"MOUNTPOINT/<NQN>/, following the log's changes. Returns once the files exist and\n"
 		"serves them in the background until `nvmeof detach MOUNTPOINT`.\n"
+		"  several -a: paths to the subsystem (multipath): I/O goes by ANA state and fails over\n"
+		"  to another path without an error; a -s after an -a is its port, a -s before the\n"
+		"  first -a the port of every path without its own\n"
 		"  -f, --foreground            stay in the foreground, log to stderr (else to syslog)\n"
+		"      --iopolicy=P            among paths of equal ANA state: round-robin (default)\n"
+		"                              or queue-depth\n"
 		"      --discover              -a/-s name a discovery controller: attach every NVMe\n"
 		"                              subsystem it lists and follow its changes\n"
 		"  --nr-io-queues sets the number of requests in flight per subsystem (default %d);\n"
@@ -879,6 +1173,12 @@ static int attach_opt(void *ctx, int opt, const char *arg)
 		return 0;
 	case OPT_DISCOVER:
 		att.discover = true;
+		return 0;
+	case OPT_IOPOLICY:
+		if (cli_parse_iopolicy(arg, &att.iopolicy)) {
+			fprintf(stderr, "attach: invalid value '%s'\n", arg);
+			return -EINVAL;
+		}
 		return 0;
 	default:
 		return -EINVAL;
@@ -928,6 +1228,14 @@ static void notify_parent(int fd, uint8_t status)
 
 static int attach_connect_all(void)
 {
+	if (!att.discover && att.conn.npaths > 1) {
+		struct att_subsys *ss;
+
+		if (ss_connect_paths(&ss))
+			return -1;
+		ss_add(ss);
+		return 0;
+	}
 	if (!att.discover) {
 		struct att_subsys *ss;
 
@@ -964,6 +1272,7 @@ int cmd_attach(int argc, char **argv)
 		argc--;
 	}
 	att.conn.opts.nr_io_queues = 0; /* not given: ATT_DEFAULT_QUEUES, not the library's 1 */
+	att.conn.multipath_ok = true;
 	rc = cli_parse(argc, argv, &att.conn, attach_options, "f", true, attach_opt, NULL, attach_usage);
 	if (rc)
 		return rc > 0 ? 0 : 2;
@@ -978,6 +1287,11 @@ int cmd_attach(int argc, char **argv)
 		att.conn.opts.trsvcid = NVMEOF_DISC_PORT;
 	if (cli_conn_finish(&att.conn, "attach", !att.discover))
 		return 2;
+	if (att.discover && att.conn.npaths > 1) {
+		fprintf(stderr, "attach: --discover takes one -a (the discovery controller); for several "
+				"paths give them with -n and no --discover\n");
+		return 2;
+	}
 	if (!realpath(mp, att.mountpoint)) {
 		fprintf(stderr, "attach: mount point %s: %s (create the directory first)\n", mp, strerror(errno));
 		return 2;
@@ -1131,8 +1445,7 @@ out_disconnect:
 		ss_disconnect(att.ss[i]);
 		for (unsigned int j = 0; j < att.ss[i]->nr_ns; j++)
 			free(att.ss[i]->ns[j]);
-		pthread_mutex_destroy(&att.ss[i]->qmu);
-		pthread_cond_destroy(&att.ss[i]->qcv);
+		qpool_destroy(&att.ss[i]->pool);
 		free(att.ss[i]);
 	}
 	if (att.disc)

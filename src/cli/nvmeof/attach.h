@@ -20,6 +20,22 @@
 
 struct att_subsys;
 
+/* An I/O queue pair a FUSE worker borrows for one request: one of qp, mq is set. */
+struct att_qp {
+	struct nvmeof_qpair *qp;
+	struct nvmeof_mpath_qpair *mq;
+	struct att_qp *next;
+};
+
+/* The queue pairs of a controller (one path) or of an mpath (several). */
+struct att_qpool {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct att_qp *free;
+	struct att_qp *qps; /* array of n */
+	unsigned int n;
+};
+
 /* One namespace file. Never freed before the process exits: an open file keeps its pointer. */
 struct att_ns {
 	uint32_t nsid;
@@ -28,24 +44,27 @@ struct att_ns {
 	char name[16]; /* "ns<NSID>" */
 	bool gone; /* removed from the directory (under att.tree) */
 	struct att_subsys *ss;
+	/* Several paths: the namespace's own mpath (its I/O queues on every path). */
+	struct nvmeof_mpath *mp; /* a removed one's is disconnected once no file is open */
+	struct att_qpool pool;
+	atomic_int opens; /* open files of this namespace */
 };
 
-/* An I/O queue pair a FUSE worker borrows for one request. */
-struct att_qp {
-	struct nvmeof_qpair *qp;
-	struct att_qp *next;
+/* A path of a multipath attachment: an admin-only controller lists its namespaces. */
+struct att_path {
+	char traddr[256];
+	char trsvcid[32];
+	struct nvmeof_ctrl *ctrl;
 };
 
 struct att_subsys {
 	char subnqn[NVMEOF_NQN_MAX + 1];
 	char traddr[256];
 	char trsvcid[32];
-	struct nvmeof_ctrl *ctrl; /* NULL once disconnected (reaped) */
-	pthread_mutex_t qmu;
-	pthread_cond_t qcv;
-	struct att_qp *free_qps;
-	struct att_qp *qps; /* array of nqps */
-	unsigned int nqps;
+	struct nvmeof_ctrl *ctrl; /* one path; NULL once disconnected (reaped) */
+	struct att_qpool pool; /* ctrl's I/O queues */
+	unsigned int npaths; /* several paths (no ctrl): traddr/trsvcid are the first's */
+	struct att_path paths[NVMEOF_MPATH_MAX_PATHS];
 	struct att_ns *ns[ATT_MAX_NS];
 	unsigned int nr_ns;
 	atomic_int opens; /* open files on this subsystem */

@@ -8,6 +8,7 @@
  *   {"mountpoint": "/mnt/x", "pid": 1234, "hostnqn": "...", "subsystems": [
  *     {"subnqn": "...", "transport": "tcp", "traddr": "127.0.0.1", "trsvcid": "4420",
  *      "state": "live" | "connecting",
+ *      "paths": [{"traddr": ..., "trsvcid": ..., "state": ...}],  (several paths only)
  *      "namespaces": [{"nsid": 1, "file": "ns1", "size": 1073741824, "lba_size": 512}]}]}
  */
 #include <dirent.h>

@@ -28,7 +28,7 @@ struct cli_conn {
 	char dhchap_secret[128]; /* opts.dhchap_* point here */
 	char dhchap_ctrl_secret[128];
 	/*
-	 * Paths (multipath, perf only): each -a adds one; a -s after an -a is
+	 * Paths (multipath: perf, attach): each -a adds one; a -s after an -a is
 	 * that path's port, a -s before the first -a the port of every path
 	 * without its own. opts.traddr/trsvcid are the first path's.
 	 */
@@ -85,6 +85,8 @@ int cli_conn_finish(struct cli_conn *c, const char *cmd, bool need_nqn);
 /* Number parsing with suffixes k/K (1024), m/M, g/G for sizes. */
 int cli_parse_u64(const char *s, uint64_t *out);
 int cli_parse_int(const char *s, int min, int max, int *out);
+/* --iopolicy: "round-robin" or "queue-depth"; -EINVAL otherwise. */
+int cli_parse_iopolicy(const char *s, enum nvmeof_iopolicy *out);
 
 void cli_conn_usage(FILE *f, bool hostnqn_short);
 

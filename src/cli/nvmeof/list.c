@@ -12,7 +12,11 @@
  *   {"mountpoint": "/mnt/x", "pid": 1234, "hostnqn": "...",
  *    "subsystems": [{"subnqn": "...", "transport": "tcp", "traddr": "...",
  *      "trsvcid": "4420", "state": "live" | "connecting",
+ *      "paths": [{"traddr": "...", "trsvcid": "...", "state": "..."}],  (several -a)
  *      "namespaces": [{"nsid": 1, "file": "ns1", "size": N, "lba_size": 512}]}]}
+ *
+ * where each path is a controller of the subsystem, as nvme-cli lists a
+ * multipath subsystem (traddr/trsvcid are the first path's).
  *
  * where a namespace's device is mountpoint/file. Entries whose process is
  * gone are stale and skipped; malformed files are skipped with a warning.
@@ -436,14 +440,33 @@ static void list_entry(struct json_object *e, struct json_object *devices, unsig
 	for (size_t i = 0; i < json_object_array_length(subs); i++) {
 		struct json_object *se = json_object_array_get_idx(subs, i), *nss = jget(se, "namespaces");
 		struct json_object *s = subsys_new(dev, nr_subsys, jstr(se, "subnqn"));
+		struct json_object *paths = jget(se, "paths");
+		const char *transport = is_str(se, "transport") ? jstr(se, "transport") : "tcp";
+		struct json_object *co = NULL, *extra[16];
+		size_t nextra = 0;
 		char cname[32];
 
-		snprintf(cname, sizeof(cname), "nvmeof%u", (*nr_ctrl)++);
 		/* Identify data is the attacher's to ask for; the registry does not carry it. */
-		struct json_object *co = ctrl_new(s, cname, &(struct ctrl_ident){ "", "", "", "" },
-						  is_str(se, "transport") ? jstr(se, "transport") : "tcp",
-						  jstr(se, "traddr"), jstr(se, "trsvcid"),
-						  is_str(se, "state") ? jstr(se, "state") : "");
+		for (size_t k = 0; paths && json_object_is_type(paths, json_type_array) &&
+				   k < json_object_array_length(paths) && nextra < 16; k++) {
+			struct json_object *p = json_object_array_get_idx(paths, k), *c;
+
+			if (!is_str(p, "traddr") || !is_str(p, "trsvcid"))
+				continue;
+			snprintf(cname, sizeof(cname), "nvmeof%u", (*nr_ctrl)++);
+			c = ctrl_new(s, cname, &(struct ctrl_ident){ "", "", "", "" }, transport, jstr(p, "traddr"),
+				     jstr(p, "trsvcid"), is_str(p, "state") ? jstr(p, "state") : "");
+			if (!co)
+				co = c;
+			else
+				extra[nextra++] = c;
+		}
+		if (!co) {
+			snprintf(cname, sizeof(cname), "nvmeof%u", (*nr_ctrl)++);
+			co = ctrl_new(s, cname, &(struct ctrl_ident){ "", "", "", "" }, transport,
+				      jstr(se, "traddr"), jstr(se, "trsvcid"),
+				      is_str(se, "state") ? jstr(se, "state") : "");
+		}
 		for (size_t j = 0; j < json_object_array_length(nss); j++) {
 			struct json_object *n = json_object_array_get_idx(nss, j);
 			uint64_t size = json_object_get_uint64(jget(n, "size"));
@@ -454,6 +477,12 @@ static void list_entry(struct json_object *e, struct json_object *devices, unsig
 				 jstr(n, "file"));
 			ns_add(s, co, path, (uint32_t)json_object_get_uint64(jget(n, "nsid")), size,
 			       lba ? size / lba : 0, (uint32_t)lba);
+			/* The other paths' controllers reach the same namespace object. */
+			struct json_object *nso = jget(s, "Namespaces");
+			struct json_object *last = json_object_array_get_idx(nso, json_object_array_length(nso) - 1);
+
+			for (size_t k = 0; k < nextra; k++)
+				json_object_array_add(jget(extra[k], "Namespaces"), json_object_get(last));
 		}
 	}
 }

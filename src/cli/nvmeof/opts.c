@@ -114,6 +114,17 @@ int cli_parse_int(const char *s, int min, int max, int *out)
 	return 0;
 }
 
+int cli_parse_iopolicy(const char *s, enum nvmeof_iopolicy *out)
+{
+	if (strcmp(s, "round-robin") == 0)
+		*out = NVMEOF_IOPOLICY_ROUND_ROBIN;
+	else if (strcmp(s, "queue-depth") == 0)
+		*out = NVMEOF_IOPOLICY_QUEUE_DEPTH;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 int cli_conn_opt(struct cli_conn *c, int opt, const char *arg)
 {
 	struct nvmeof_ctrl_opts *o = &c->opts;
@@ -296,7 +307,7 @@ int cli_conn_finish(struct cli_conn *c, const char *cmd, bool need_nqn)
 		return -EINVAL;
 	}
 	if (c->npaths > 1 && !c->multipath_ok) {
-		fprintf(stderr, "%s: takes one --traddr (several paths: perf)\n", cmd);
+		fprintf(stderr, "%s: takes one --traddr (several paths: perf, attach)\n", cmd);
 		return -EINVAL;
 	}
 	if (need_nqn && !c->have_nqn) {

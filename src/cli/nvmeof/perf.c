@@ -616,11 +616,7 @@ static int perf_opt(void *ctx, int opt, const char *arg)
 		c->discover = true;
 		return 0;
 	case OPT_IOPOLICY:
-		if (strcmp(arg, "round-robin") == 0)
-			c->iopolicy = NVMEOF_IOPOLICY_ROUND_ROBIN;
-		else if (strcmp(arg, "queue-depth") == 0)
-			c->iopolicy = NVMEOF_IOPOLICY_QUEUE_DEPTH;
-		else
+		if (cli_parse_iopolicy(arg, &c->iopolicy))
 			goto bad;
 		return 0;
 	}

@@ -124,12 +124,15 @@ integration_cleanup() {
 }
 
 target_wait_ready() {
+	# READY_SEEN: "ready" lines in LOG from earlier instances (a log appended to on restart).
+	local seen=${READY_SEEN:-0}
+	ready_now() { [ "$(grep -c 'nvmeof-target: ready' "$LOG" 2>/dev/null)" -gt "$seen" ]; }
 	for _ in $(seq 1 100); do
-		grep -q 'nvmeof-target: ready' "$LOG" && { [ -z "${1:-}" ] || [ -S "$1" ]; } && break
+		ready_now && { [ -z "${1:-}" ] || [ -S "$1" ]; } && break
 		kill -0 "$TPID" 2>/dev/null || break
 		sleep 0.1
 	done
-	if ! grep -q 'nvmeof-target: ready' "$LOG"; then
+	if ! ready_now; then
 		tail -n 30 "$LOG"
 		fail "target starts"
 		finish

@@ -124,16 +124,20 @@ cfg "$pa" optimized inaccessible 1 99 >"$tmp/a.json"
 cfg "$pb" inaccessible optimized 100 199 >"$tmp/b.json"
 SA=$tmp/a.sock SB=$tmp/b.sock
 start_a() {
+	local seen
+	seen=$(grep -c 'nvmeof-target: ready' "$tmp/a.log" 2>/dev/null)
 	"$TGT" -c "$tmp/a.json" --rpc-socket "$SA" --disc-port 0 --reactors 1 --ceph-conf "$CEPH_CONF" \
 		--gateway-group gw1 --gateway-pool "$CEPH_POOL" --log-level info >>"$tmp/a.log" 2>&1 &
 	apid=$!
-	LOG=$tmp/a.log TPID=$apid target_wait_ready "$SA"
+	READY_SEEN=${seen:-0} LOG=$tmp/a.log TPID=$apid target_wait_ready "$SA"
 }
 start_b() {
+	local seen
+	seen=$(grep -c 'nvmeof-target: ready' "$tmp/b.log" 2>/dev/null)
 	"$TGT" -c "$tmp/b.json" --rpc-socket "$SB" --disc-port 0 --reactors 1 --ceph-conf "$CEPH_CONF" \
 		--gateway-group gw1 --gateway-pool "$CEPH_POOL" --log-level info >>"$tmp/b.log" 2>&1 &
 	bpid=$!
-	LOG=$tmp/b.log TPID=$bpid target_wait_ready "$SB"
+	READY_SEEN=${seen:-0} LOG=$tmp/b.log TPID=$bpid target_wait_ready "$SB"
 }
 
 echo "== the gateway group needs its options right"
@@ -309,6 +313,7 @@ kill -KILL "$apid"
 wait "$apid" 2>/dev/null
 apid=
 start_a
+sleep 0.5 # a sample of the new A
 fresh=$(wait_state "O I I O" 40)
 check "a fresh A takes group 1 back (in ${fresh:-more than 40} s)" [ -n "$fresh" ]
 
@@ -335,7 +340,10 @@ start_a
 mfb=$(wait_state "O I I O" 20)
 check "failback under perf (took ${mfb:-more than 20} s after A was ready)" [ -n "$mfb" ]
 wait "$perf"
-check "perf --verify over both paths exits 0 across failover and failback" [ $? = 0 ]
+prc=$?
+check "perf --verify over both paths exits 0 across failover and failback (status $prc)" [ $prc = 0 ]
+[ $prc = 0 ] || tr '\r' '\n' <"$tmp/mp.err" | grep -v '^ *$' | tail -n 15 | sed 's/^/    | /'
+
 check "no I/O error, every block verified, I/O on both paths" python3 -c "
 import json, sys
 d = json.load(open(sys.argv[1]))

@@ -85,9 +85,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# osd_client_watch_timeout: the dead member's image watch goes after 5 s, so
-# that B's librbd may break A's image lock soon.
-if ! CEPH_WITH_MGR=0 CEPH_OBJECTSTORE=memstore CEPH_IMAGE_SIZE=64M CEPH_EXTRA_CONF="osd_client_watch_timeout = 5" \
+# Ceph's default osd_client_watch_timeout (30 s): B breaks the dead A's image
+# lock itself when it takes A's group, instead of waiting for A's watch to go.
+if ! CEPH_WITH_MGR=0 CEPH_OBJECTSTORE=memstore CEPH_IMAGE_SIZE=64M \
 	"$ceph_sn" start "$work/ceph" >"$work/ceph.env" 2>"$work/ceph.log"; then
 	tail -n 20 "$work/ceph.log"
 	fail "the single-node cluster starts"

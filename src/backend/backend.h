@@ -126,6 +126,21 @@ int backend_rbd_break_foreign_lock(const char *path, const char *ceph_conf, cons
 				   size_t ownerlen, char *err, size_t errlen);
 
 /*
+ * Whether the cluster refused an RBD operation of this process because its
+ * Ceph client is blocklisted (another gateway broke its image lock): once
+ * true, it stays true, as the client stays blocklisted.
+ */
+bool backend_rbd_blocklisted(void);
+
+/*
+ * Ask the cluster whether the Ceph client that serves the image at the rbd:
+ * path is blocklisted: one read through the namespaces' shared handle.
+ * Blocks for up to the client's operation timeouts: never on a reactor.
+ * Returns 0, -ESHUTDOWN when blocklisted, or another -errno (reason in err).
+ */
+int backend_rbd_probe(const char *path, const char *ceph_conf, const char *ceph_id, char *err, size_t errlen);
+
+/*
  * Daemon-wide Ceph client settings for RBD namespaces that name none
  * (default /etc/ceph/ceph.conf and id admin). Call before opening any.
  */

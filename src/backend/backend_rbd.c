@@ -35,7 +35,9 @@
  * (rbd_blocklist_on_break_lock), so a member that was only frozen cannot
  * write when it wakes. Its I/O then fails with -EBLOCKLISTED (ESHUTDOWN),
  * which the target reports as retryable (Namespace Not Ready); we log it once
- * per cluster handle.
+ * per cluster handle. A gateway group's member asks whether that happened
+ * (backend_rbd_blocklisted, backend_rbd_probe) and leaves the group rather
+ * than serve paths that cannot do I/O.
  *
  * Cluster handles. One rados handle per (conf file, client id), shared by
  * the namespaces that use it and shut down with the last of them.
@@ -185,6 +187,7 @@ struct rbd_cluster {
 };
 
 static struct rbd_cluster *rbd_clusters;
+static atomic_bool rbd_any_blocklisted; /* some handle was refused as blocklisted */
 
 static void cluster_free(struct rbd_cluster *cl)
 {
@@ -426,6 +429,8 @@ static struct rbd_backend *to_rbd(struct backend *be)
 /* The cluster refused us (another gateway broke our image lock): say so once. */
 static void rbd_note_result(struct rbd_backend *rb, int res)
 {
+	if (res == -ESHUTDOWN)
+		atomic_store(&rbd_any_blocklisted, true);
 	if (res == -ESHUTDOWN && !atomic_exchange(&rb->cl->blocklisted, true))
 		log_error(LOG_COMP,
 			  "%s: Ceph client blocklisted by the cluster (its image lock was broken, presumably by "
@@ -826,6 +831,56 @@ int backend_rbd_break_foreign_lock(const char *path, const char *ceph_conf, cons
 out:
 	if (image)
 		rbd_close(image);
+	if (ioctx)
+		rados_ioctx_destroy(ioctx);
+	cluster_put(cl);
+	return ret;
+}
+
+bool backend_rbd_blocklisted(void)
+{
+	return atomic_load(&rbd_any_blocklisted);
+}
+
+int backend_rbd_probe(const char *path, const char *ceph_conf, const char *ceph_id, char *err, size_t errlen)
+{
+	struct backend_rbd_spec spec;
+	struct rbd_cluster *cl = NULL;
+	rados_ioctx_t ioctx = NULL;
+	char conf[4096], id[256], msg[400];
+	uint64_t size;
+	time_t mtime;
+	int ret;
+
+	if ((ret = backend_rbd_parse_path(path, &spec, err, errlen)))
+		return ret;
+	pthread_mutex_lock(&rbd_lock);
+	snprintf(conf, sizeof(conf), "%s", ceph_conf ? ceph_conf : backend_rbd_default_conf());
+	snprintf(id, sizeof(id), "%s", ceph_id ? ceph_id : backend_rbd_default_id());
+	pthread_mutex_unlock(&rbd_lock);
+	/* The namespaces' shared handle: the one whose I/O would be refused. */
+	if ((ret = cluster_get(conf, id, &cl, msg, sizeof(msg)))) {
+		snprintf(err, errlen, "%s", msg);
+		return ret;
+	}
+	if ((ret = rados_ioctx_create(cl->rados, spec.pool, &ioctx)) < 0) {
+		ioctx = NULL;
+		snprintf(err, errlen, "pool '%s': %s", spec.pool, strerror(-ret));
+		goto out;
+	}
+	if (spec.ns[0])
+		rados_ioctx_set_namespace(ioctx, spec.ns);
+	/* An OSD refuses every operation of a blocklisted client, even on a missing object. */
+	ret = rados_stat(ioctx, "rbd_directory", &size, &mtime);
+	if (ret == -ESHUTDOWN) {
+		atomic_store(&rbd_any_blocklisted, true);
+		snprintf(err, errlen, "Ceph client blocklisted");
+	} else if (ret < 0 && ret != -ENOENT) {
+		snprintf(err, errlen, "%s", strerror(-ret));
+	} else {
+		ret = 0;
+	}
+out:
 	if (ioctx)
 		rados_ioctx_destroy(ioctx);
 	cluster_put(cl);

@@ -47,6 +47,19 @@
  * that gave G back is alive and serves its other groups through the same
  * Ceph client.
  *
+ * Blocklisted. The fenced member's Ceph client stays blocklisted (an hour
+ * by default): whatever it does on the cluster fails with -ESHUTDOWN
+ * (EBLOCKLISTED). Serving on would send the hosts that follow ANA to a path
+ * that can never do I/O, so a member that finds itself blocklisted leaves:
+ * every group it holds goes inaccessible at once, it takes none again and
+ * tells the daemon (nvmf_gw_opts.blocklisted), which shuts down and exits
+ * with a failure so that its service manager restarts it with a new client;
+ * the new process takes its groups back by failback. Signs: a lease request
+ * refused so, an RBD I/O refused so (backend_rbd_blocklisted), and, while
+ * the member has lost a lease it held (it may have been fenced), a probe of
+ * its images' client before each take (backend_rbd_probe): a member that
+ * wakes after its lease expired finds out before it serves again.
+ *
  * Every ownership change is logged at notice.
  */
 #include <errno.h>
@@ -121,6 +134,10 @@ struct nvmf_gw {
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* CLOCK_MONOTONIC: wakes both threads */
 	bool stop;
+	bool suspect; /* a lease was lost while held: probe before taking one */
+	bool blocklisted; /* left, nothing is taken again (set by the lease thread) */
+	void (*on_blocklisted)(void *arg);
+	void *cb_arg;
 	pthread_t lease_thread, fence_thread;
 	bool lease_started, fence_started;
 };
@@ -278,6 +295,37 @@ static void grp_unclaim(struct nvmf_gw *gw, struct gw_grp *grp)
 			 strerror(-ret));
 }
 
+/*
+ * This member's Ceph client is blocklisted (see the top of the file): stop
+ * serving at once, let the leases go and tell the daemon. Lease thread.
+ */
+static void gw_leave_blocklisted(struct nvmf_gw *gw, const char *sign)
+{
+	bool dropped[NVMF_ANA_GRP_MAX + 1]; /* by index in grps (ngrps <= NVMF_ANA_GRP_MAX) */
+
+	pthread_mutex_lock(&gw->lock);
+	if (gw->blocklisted) {
+		pthread_mutex_unlock(&gw->lock);
+		return;
+	}
+	gw->blocklisted = true;
+	for (unsigned int i = 0; i < gw->ngrps; i++) {
+		dropped[i] = gw->grps[i].held;
+		if (dropped[i])
+			grp_drop_locked(gw, &gw->grps[i], "this member's Ceph client was blocklisted");
+	}
+	pthread_mutex_unlock(&gw->lock);
+	log_error(LOG_COMP,
+		  "%s: this member's Ceph client was blocklisted (fenced by another member; %s); leaving so that it "
+		  "restarts with a new client", gw->name, sign);
+	/* The record stays: whoever takes the group next fences our image locks. */
+	for (unsigned int i = 0; i < gw->ngrps; i++)
+		if (dropped[i])
+			rados_unlock(gw->io, gw->grps[i].oid, GW_LOCK_NAME, gw->id);
+	if (gw->on_blocklisted)
+		gw->on_blocklisted(gw->cb_arg);
+}
+
 /* Take or renew grp's lease; 0 or a negative errno. */
 static int grp_lock(struct nvmf_gw *gw, struct gw_grp *grp, uint64_t *sent_ms)
 {
@@ -309,33 +357,42 @@ static void grp_renew(struct nvmf_gw *gw, struct gw_grp *grp)
 	} else if (grp->held && (ret == -EBUSY || ret == -EEXIST)) {
 		/* Someone else has it: our lease ran out. */
 		grp_drop_locked(gw, grp, "lease lost (held by another member)");
-	} else if (ret && ret != grp->last_err) {
+		gw->suspect = true;
+	} else if (ret && ret != -ESHUTDOWN && ret != grp->last_err) {
 		/* The fence thread drops it if no renewal succeeds in time. */
 		log_warn(LOG_COMP, "%s: renewing the lease of ANA group %u: %s", gw->name, grp->grpid,
 			 strerror(-ret));
 	}
 	grp->last_err = ret;
 	pthread_mutex_unlock(&gw->lock);
+	if (ret == -ESHUTDOWN)
+		gw_leave_blocklisted(gw, "renewing a lease");
 }
 
 struct fence_img {
 	char *path, *conf, *id;
 };
 
+static void fence_imgs_free(struct fence_img *imgs, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		free(imgs[i].path);
+		free(imgs[i].conf);
+		free(imgs[i].id);
+	}
+	free(imgs);
+}
+
 /*
- * grp's lease expired at member prev: break the exclusive locks another
- * client holds on grp's RBD images (see the top of the file). Copies of the
- * images' names are taken under tgt->lock; the blocking librbd calls run
- * without it. Every break is bounded by the Ceph client's operation
- * timeouts, none starts after GW_FENCE_BUDGET_MS, and our other leases are
- * renewed in between. Lease thread.
+ * The RBD images of grp's namespaces (of every group's when grp is NULL),
+ * each once: copies taken under tgt->lock, so that the blocking librbd calls
+ * made with them run without it. Returns how many are in *out.
  */
-static void grp_fence(struct nvmf_gw *gw, struct gw_grp *grp, const char *prev)
+static unsigned int gw_list_images(struct nvmf_gw *gw, struct gw_grp *grp, struct fence_img **out)
 {
 	struct nvmf_tgt *tgt = gw->tgt;
 	struct fence_img *imgs = NULL;
 	unsigned int n = 0, cap = 0;
-	uint64_t start = nvmf_mono_ms();
 
 	pthread_mutex_lock(&tgt->lock);
 	for (struct nvmf_subsys *s = tgt->subsystems; s; s = s->next)
@@ -343,7 +400,8 @@ static void grp_fence(struct nvmf_gw *gw, struct gw_grp *grp, const char *prev)
 			struct nvmf_ns *ns = s->nss[nsid];
 			unsigned int i;
 
-			if (!ns || !ns->be || ns->be->kind != BACKEND_RBD || atomic_load(&ns->anagrpid) != grp->grpid)
+			if (!ns || !ns->be || ns->be->kind != BACKEND_RBD ||
+			    (grp && atomic_load(&ns->anagrpid) != grp->grpid))
 				continue;
 			for (i = 0; i < n && strcmp(imgs[i].path, ns->be->path); i++)
 				;
@@ -353,8 +411,7 @@ static void grp_fence(struct nvmf_gw *gw, struct gw_grp *grp, const char *prev)
 				struct fence_img *m = realloc(imgs, (cap ? 2 * cap : 4) * sizeof(*imgs));
 
 				if (!m) {
-					log_error(LOG_COMP, "%s: ANA group %u: out of memory listing its images",
-						  gw->name, grp->grpid);
+					log_error(LOG_COMP, "%s: out of memory listing RBD images", gw->name);
 					goto listed;
 				}
 				imgs = m;
@@ -367,14 +424,51 @@ static void grp_fence(struct nvmf_gw *gw, struct gw_grp *grp, const char *prev)
 				free(imgs[n].path);
 				free(imgs[n].conf);
 				free(imgs[n].id);
-				log_error(LOG_COMP, "%s: ANA group %u: out of memory listing its images", gw->name,
-					  grp->grpid);
+				log_error(LOG_COMP, "%s: out of memory listing RBD images", gw->name);
 				continue;
 			}
 			n++;
 		}
 listed:
 	pthread_mutex_unlock(&tgt->lock);
+	*out = imgs;
+	return n;
+}
+
+/*
+ * Before taking a lease after losing one: is the Ceph client of our images
+ * blocklisted (the member that took over broke our image locks)? One read
+ * per image, bounded by the client's operation timeouts; any other failure
+ * does not keep us from taking the lease. Lease thread.
+ */
+static bool gw_probe_blocklisted(struct nvmf_gw *gw)
+{
+	struct fence_img *imgs;
+	unsigned int n = gw_list_images(gw, NULL, &imgs);
+	bool blocklisted = false;
+
+	for (unsigned int i = 0; i < n && !blocklisted; i++) {
+		char err[512];
+
+		blocklisted = backend_rbd_probe(imgs[i].path, imgs[i].conf, imgs[i].id, err, sizeof(err)) ==
+			      -ESHUTDOWN;
+	}
+	fence_imgs_free(imgs, n);
+	return blocklisted;
+}
+
+/*
+ * grp's lease expired at member prev: break the exclusive locks another
+ * client holds on grp's RBD images (see the top of the file). Every break
+ * is bounded by the Ceph client's operation timeouts, none starts after
+ * GW_FENCE_BUDGET_MS, and our other leases are renewed in between. Lease
+ * thread.
+ */
+static void grp_fence(struct nvmf_gw *gw, struct gw_grp *grp, const char *prev)
+{
+	struct fence_img *imgs;
+	unsigned int n = gw_list_images(gw, grp, &imgs);
+	uint64_t start = nvmf_mono_ms();
 
 	for (unsigned int i = 0; i < n; i++) {
 		char owner[256], err[512];
@@ -398,12 +492,7 @@ listed:
 			log_warn(LOG_COMP, "%s: ANA group %u: cannot fence the previous owner (%s) from %s: %s",
 				 gw->name, grp->grpid, prev, imgs[i].path, err);
 	}
-	for (unsigned int i = 0; i < n; i++) {
-		free(imgs[i].path);
-		free(imgs[i].conf);
-		free(imgs[i].id);
-	}
-	free(imgs);
+	fence_imgs_free(imgs, n);
 }
 
 static void grp_tick(struct nvmf_gw *gw, struct gw_grp *grp)
@@ -416,7 +505,11 @@ static void grp_tick(struct nvmf_gw *gw, struct gw_grp *grp)
 		if (grp->watching)
 			rados_unwatch2(gw->io, grp->watch);
 		grp->watching = false;
-		if ((ret = grp_watch(gw, grp)) < 0)
+		if ((ret = grp_watch(gw, grp)) == -ESHUTDOWN) {
+			gw_leave_blocklisted(gw, "watching a group's object");
+			return;
+		}
+		if (ret < 0)
 			log_warn(LOG_COMP, "%s: cannot watch %s: %s", gw->name, grp->oid, strerror(-ret));
 	}
 
@@ -437,8 +530,13 @@ static void grp_tick(struct nvmf_gw *gw, struct gw_grp *grp)
 		return;
 	}
 	bool wait = !grp->preferred && (now < gw->start_ms + GW_GRACE_MS || now < grp->holdoff_ms);
+	bool probe = !wait && gw->suspect;
 	pthread_mutex_unlock(&gw->lock);
 
+	if (probe && gw_probe_blocklisted(gw)) {
+		gw_leave_blocklisted(gw, "its images' client refused as blocklisted after it lost a lease");
+		return;
+	}
 	ret = wait ? -EBUSY : grp_lock(gw, grp, &sent);
 	if (ret == 0 && (ret = grp_claim(gw, grp, prev, sizeof(prev))) < 0)
 		log_warn(LOG_COMP, "%s: recording this member as the holder of ANA group %u: %s", gw->name,
@@ -451,9 +549,15 @@ static void grp_tick(struct nvmf_gw *gw, struct gw_grp *grp)
 			log_warn(LOG_COMP, "%s: renewing the lease of ANA group %u after fencing: %s", gw->name,
 				 grp->grpid, strerror(-ret));
 	}
+	if (ret == -ESHUTDOWN) {
+		gw_leave_blocklisted(gw, "taking a lease");
+		return;
+	}
 	if (ret == 0) {
 		grp->last_err = 0;
 		pthread_mutex_lock(&gw->lock);
+		if (probe)
+			gw->suspect = false;
 		grp->held = true;
 		grp->release_req = false;
 		grp->renewed_ms = sent;
@@ -490,7 +594,9 @@ static void grp_tick(struct nvmf_gw *gw, struct gw_grp *grp)
 
 		/* Replies do not matter: the holder unlocks, we take it on a later tick. */
 		ret = rados_notify2(gw->io, grp->oid, msg, n, GW_NOTIFY_MS, NULL, NULL);
-		if (ret < 0 && ret != -ETIMEDOUT)
+		if (ret == -ESHUTDOWN)
+			gw_leave_blocklisted(gw, "asking for a group back");
+		else if (ret < 0 && ret != -ETIMEDOUT)
 			log_info(LOG_COMP, "%s: release request for ANA group %u: %s", gw->name, grp->grpid,
 				 strerror(-ret));
 	}
@@ -518,7 +624,9 @@ static void *lease_main(void *arg)
 	pthread_mutex_lock(&gw->lock);
 	while (!gw->stop) {
 		pthread_mutex_unlock(&gw->lock);
-		for (unsigned int i = 0; i < gw->ngrps; i++)
+		if (backend_rbd_blocklisted())
+			gw_leave_blocklisted(gw, "an RBD operation was refused");
+		for (unsigned int i = 0; i < gw->ngrps && !gw->blocklisted; i++)
 			grp_tick(gw, &gw->grps[i]);
 		pthread_mutex_lock(&gw->lock);
 		bool pending = false;
@@ -543,8 +651,10 @@ static void *fence_main(void *arg)
 		for (unsigned int i = 0; i < gw->ngrps; i++) {
 			struct gw_grp *grp = &gw->grps[i];
 
-			if (grp->held && now >= grp->deadline_ms)
+			if (grp->held && now >= grp->deadline_ms) {
 				grp_drop_locked(gw, grp, "lease not renewed in time (fenced)");
+				gw->suspect = true;
+			}
 		}
 		wait_ms(gw, GW_FENCE_TICK_MS);
 	}
@@ -676,6 +786,8 @@ int nvmf_gw_start(struct nvmf_tgt *tgt, const struct nvmf_gw_opts *o, struct nvm
 	if (!gw)
 		return -ENOMEM;
 	gw->tgt = tgt;
+	gw->on_blocklisted = o->blocklisted;
+	gw->cb_arg = o->arg;
 	pthread_mutex_init(&gw->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -17,6 +17,14 @@ struct nvmf_gw_opts {
 	const char *pool; /* RADOS pool of the group's objects */
 	const char *ceph_conf; /* NULL = /etc/ceph/ceph.conf */
 	const char *ceph_id; /* NULL = admin */
+	/*
+	 * Called once, on a thread of the group's, when this member's Ceph
+	 * client turns out blocklisted (another member fenced it): every group
+	 * it held is inaccessible already and none is taken again. The daemon
+	 * must leave (and be restarted with a new client). Must not block.
+	 */
+	void (*blocklisted)(void *arg);
+	void *arg;
 };
 
 /* A name for RADOS object names: 1-64 of [A-Za-z0-9_.-]. */

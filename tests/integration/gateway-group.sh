@@ -16,10 +16,11 @@
 #     over without breaking a lock: B keeps serving group 2;
 #   - SIGSTOP A: B takes group 1 after the lease, breaking A's image lock
 #     (which blocklists A's Ceph client); SIGCONT: A reports its lease lost
-#     (fenced), group 1 comes back to A, and A's I/O fails with a retryable
-#     error instead of hanging;
-#   - perf --verify over both paths while A (restarted afresh, its old Ceph
-#     client being blocklisted) is SIGKILLed and restarted: no error, all data
+#     (fenced), finds its Ceph client blocklisted, says so and exits by itself
+#     with status 75 (for its service manager to restart it) without taking
+#     group 1 back; B keeps group 1 optimized meanwhile; A restarted takes
+#     group 1 back by failback;
+#   - perf --verify over both paths while A is SIGKILLed and restarted: no error, all data
 #     verified; a FIGURE line with the I/O gap at failover and the time from
 #     A's restart to the host seeing A optimized;
 #   - all along, both targets' ANA logs are sampled every 200 ms: no sample
@@ -289,33 +290,50 @@ check "B takes group 1 from the hung A within 15 s (took ${st:-more than 20} s)"
 	awk -v t="${st:-99}" 'BEGIN { exit !(t <= 15) }'
 nl=$(wc -l <"$tmp/a.log")
 kill -CONT "$apid"
-back=$(wait_state "O I I O" 20)
-check "after SIGCONT group 1 comes back to A (took ${back:-more than 20} s)" [ -n "$back" ]
+t0=$(date +%s%3N)
+# A's Ceph client is blocklisted now: A must leave (status 75, EX_TEMPFAIL) rather than serve.
+arc=
+while [ $(($(date +%s%3N) - t0)) -lt 30000 ]; do
+	if ! kill -0 "$apid" 2>/dev/null; then
+		wait "$apid"
+		arc=$?
+		break
+	fi
+	sleep 0.1
+done
+t1=$(date +%s%3N)
+if [ -z "$arc" ]; then
+	kill -KILL "$apid" 2>/dev/null
+	wait "$apid" 2>/dev/null
+fi
+apid=
+check "after SIGCONT the fenced A exits by itself with status 75 within 20 s (status ${arc:-none}, $((t1 - t0)) ms)" \
+	bash -c "[ '${arc:-x}' = 75 ] && [ $((t1 - t0)) -le 20000 ]"
 tail -n +"$((nl + 1))" "$tmp/a.log" >"$tmp/a-after.log"
 check "A's log: its lease of group 1 was lost while stopped (fenced)" \
 	grep -qE "ANA group 1 inaccessible here: lease (not renewed in time \(fenced\)|lost)" "$tmp/a-after.log"
-check "A's log: it went inaccessible before taking group 1 again" bash -c \
-	"grep -nE 'ANA group 1 (inaccessible|optimized) here' '$tmp/a-after.log' | head -n 1 | grep -q inaccessible"
+check "A's log: its Ceph client blocklisted, and that it leaves, at error level" grep -qE \
+	"error .*gw1: this member's Ceph client was blocklisted \(fenced by another member.*\); leaving so that it restarts with a new client" \
+	"$tmp/a-after.log"
+check "A's log: it did not take group 1 back before leaving" \
+	bash -c "! grep -q 'ANA group 1 optimized here' '$tmp/a-after.log'"
 check "B's log: the hung A's image lock broken" \
 	bash -c "[ \$(grep -c 'ANA group 1: broke exclusive lock' '$tmp/b.log') -ge 2 ]"
-# A's Ceph client is blocklisted now: its I/O fails, retryable, rather than hangs.
-t0=$(date +%s%3N)
-timeout 60 "$CLI" write "${ca[@]}" -N 1 --start-block 0 --data-size 4096 --data "$tmp/probe" >"$tmp/fenced.out" 2>&1
+sleep 0.5 # a sample after A left
+check "B still optimized for both groups after A left" bash -c "tail -n 1 '$tmp/samples' | grep -q ' - - O O\$'"
+timeout 30 "$CLI" write "${ca[@]}" -N 1 --start-block 0 --data-size 4096 --data "$tmp/probe" >"$tmp/fenced.out" 2>&1
 rc=$?
-t1=$(date +%s%3N)
-check "a write through the fenced A fails with Namespace Not Ready within 20 s (status $rc, $((t1 - t0)) ms)" \
-	bash -c "[ $rc != 0 ] && [ $rc != 124 ] && [ $((t1 - t0)) -le 20000 ] && grep -q 'Namespace Not Ready' '$tmp/fenced.out'"
-check "A's log: its blocklisted Ceph client reported once" \
-	bash -c "[ \$(grep -c 'Ceph client blocklisted' '$tmp/a.log') = 1 ]"
+check "a write through A after it left fails (status $rc)" [ $rc != 0 ]
 
-# The fenced A's Ceph client stays blocklisted: the next part starts from a fresh A.
-kill -KILL "$apid"
-wait "$apid" 2>/dev/null
-apid=
+# Its service manager would restart it: a fresh A, with a new Ceph client, takes group 1 back.
 start_a
 sleep 0.5 # a sample of the new A
 fresh=$(wait_state "O I I O" 40)
-check "a fresh A takes group 1 back (in ${fresh:-more than 40} s)" [ -n "$fresh" ]
+check "the restarted A takes group 1 back by failback (in ${fresh:-more than 40} s)" [ -n "$fresh" ]
+check "B's log: group 1 given back to the restarted A" \
+	bash -c "[ \$(grep -c 'ANA group 1 inaccessible here: given back' '$tmp/b.log') -ge 2 ]"
+timeout 30 "$CLI" write "${ca[@]}" -N 1 --start-block 0 --data-size 4096 --data "$tmp/probe" >/dev/null 2>&1
+check "a write through the restarted A completes" [ $? = 0 ]
 
 echo "== perf --verify over both paths: SIGKILL A (failover), A restarted (failback), nobody intervenes"
 mp=(-t tcp -a 127.0.0.1 -s "$pa" -a 127.0.0.1 -s "$pb" -n "$NQN")
@@ -404,7 +422,7 @@ rc=0
 wait "$bpid" || rc=$?
 bpid=
 check "B exits 0 on SIGTERM" [ "$rc" = 0 ]
-echo "failover ${fo:-?} s (first write ${gap:-?} ms after the kill), failback ${fb:-?} s, hung-member takeover ${st:-?} s, return after SIGCONT ${back:-?} s"
+echo "failover ${fo:-?} s (first write ${gap:-?} ms after the kill), failback ${fb:-?} s, hung-member takeover ${st:-?} s, fenced A gone ${t1:+$((t1 - t0)) ms} after SIGCONT, back after its restart ${fresh:-?} s"
 grep -h -e 'broke exclusive lock' -e 'blocklisted' "$tmp/b.log" "$tmp/a.log" | sed 's/^/  /'
 [ "$tsan" = 1 ] && tsan_check "$tmp/tsan"
 if [ "$failed" != 0 ]; then

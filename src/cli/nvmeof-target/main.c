@@ -13,6 +13,10 @@
  * SIGHUP reloads the --config file on a thread of its own (a reload opens
  * files, binds sockets and waits for namespace users: no reactor may wait
  * for that). A shutdown signal during a reload waits for it to end.
+ *
+ * A gateway group's member whose Ceph client was blocklisted (fenced by
+ * another member) shuts down the same way, then exits with EX_TEMPFAIL so
+ * that its service manager restarts it with a new client.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
@@ -82,6 +87,8 @@ struct daemon {
 	bool shutting_down; /* reactor 0 only */
 	_Atomic(struct control *) control; /* set by main, read by reactor 0 at shutdown */
 	atomic_bool ready; /* startup done: ports listen, a reload may run */
+	atomic_bool reactors_up; /* reactor 0 takes posted work */
+	atomic_int exit_status; /* non-zero: exit with it (set by the gateway group) */
 
 	/* Reload: reactor 0 starts it, the reload thread ends it. */
 	pthread_mutex_t reload_lock;
@@ -710,9 +717,44 @@ static void begin_shutdown(struct daemon *d)
 	tcp_transport_shutdown(shutdown_done, d);
 }
 
+/* On reactor 0: shut down now, or once the reload in progress ends. */
+static void request_shutdown(struct daemon *d, const char *why)
+{
+	if (d->shutting_down)
+		return;
+	pthread_mutex_lock(&d->reload_lock);
+	if (d->reloading) {
+		/* A half-applied reload must not race the teardown: its thread starts the shutdown. */
+		d->shutdown_after_reload = true;
+		pthread_mutex_unlock(&d->reload_lock);
+		log_notice("target", "%s: shutting down once the reload in progress ends", why);
+		return;
+	}
+	pthread_mutex_unlock(&d->reload_lock);
+	log_notice("target", "%s: shutting down", why);
+	begin_shutdown(d);
+}
+
+static void shutdown_blocklisted(void *arg)
+{
+	request_shutdown(arg, "gateway group member fenced");
+}
+
+/* The gateway group's thread: this member must leave (gateway_group.h). */
+static void gw_blocklisted(void *arg)
+{
+	struct daemon *d = arg;
+
+	atomic_store(&d->exit_status, EX_TEMPFAIL);
+	/* Before the reactors run, main posts it once they do. */
+	if (atomic_load(&d->reactors_up) && reactor_post(d->reactors[0], shutdown_blocklisted, d) < 0)
+		log_error("target", "cannot post the shutdown");
+}
+
 static void signal_read_done(struct reactor_completion *rc, int res, uint32_t cqe_flags)
 {
 	struct daemon *d = (struct daemon *)((char *)rc - offsetof(struct daemon, signal_rc));
+	char why[32];
 
 	if (res < 0) {
 		if (res != -EINTR && res != -EAGAIN && res != -ECANCELED)
@@ -741,18 +783,8 @@ static void signal_read_done(struct reactor_completion *rc, int res, uint32_t cq
 	}
 	/* Keep reading so a repeated signal is consumed, not left pending. */
 	signal_arm(d);
-	pthread_mutex_lock(&d->reload_lock);
-	if (d->reloading) {
-		/* A half-applied reload must not race the teardown: its thread starts the shutdown. */
-		d->shutdown_after_reload = true;
-		pthread_mutex_unlock(&d->reload_lock);
-		log_notice("target", "signal %u: shutting down once the reload in progress ends",
-			   d->siginfo.ssi_signo);
-		return;
-	}
-	pthread_mutex_unlock(&d->reload_lock);
-	log_notice("target", "signal %u: shutting down", d->siginfo.ssi_signo);
-	begin_shutdown(d);
+	snprintf(why, sizeof(why), "signal %u", d->siginfo.ssi_signo);
+	request_shutdown(d, why);
 }
 
 static void signal_arm(struct daemon *d)
@@ -933,7 +965,9 @@ int main(int argc, char **argv)
 		struct nvmf_gw_opts go = { .name = d.opts.gateway_group,
 					   .pool = d.opts.gateway_pool ? d.opts.gateway_pool : "rbd",
 					   .ceph_conf = d.opts.ceph_conf,
-					   .ceph_id = d.opts.ceph_id };
+					   .ceph_id = d.opts.ceph_id,
+					   .blocklisted = gw_blocklisted,
+					   .arg = &d };
 		char err[512] = "";
 
 		if (!d.opts.config) {
@@ -953,6 +987,11 @@ int main(int argc, char **argv)
 	if (start_reactors(&d))
 		goto fail_running;
 	if (reactor_post(d.reactors[0], signal_start, &d)) {
+		fprintf(stderr, "%s: out of memory\n", DAEMON_NAME);
+		goto fail_running;
+	}
+	atomic_store(&d.reactors_up, true);
+	if (atomic_load(&d.exit_status) && reactor_post(d.reactors[0], shutdown_blocklisted, &d) < 0) {
 		fprintf(stderr, "%s: out of memory\n", DAEMON_NAME);
 		goto fail_running;
 	}
@@ -1003,8 +1042,11 @@ int main(int argc, char **argv)
 	atomic_store(&d.ready, true);
 
 	stop_and_join(&d);
-	status = 0;
-	log_notice("target", "stopped");
+	status = atomic_load(&d.exit_status);
+	if (status)
+		log_notice("target", "stopped (exit status %d: restart with a new Ceph client)", status);
+	else
+		log_notice("target", "stopped");
 	cleanup(&d);
 	return status;
 

@@ -761,6 +761,43 @@ static void owner_client(rbd_image_t image, const char *addr, char *out, size_t 
 	}
 }
 
+/*
+ * The shared cluster handle (the namespaces' own, so it is the client whose
+ * locks and I/O are in question) and an I/O context on PATH's pool and
+ * namespace; *spec holds the parsed path. 0 or -errno with err set.
+ */
+static int pool_ioctx_open(const char *path, const char *ceph_conf, const char *ceph_id,
+			   struct backend_rbd_spec *spec, struct rbd_cluster **cl, rados_ioctx_t *ioctx,
+			   char *err, size_t errlen)
+{
+	char conf[4096], id[256], msg[400];
+	int ret;
+
+	*cl = NULL;
+	*ioctx = NULL;
+	if ((ret = backend_rbd_parse_path(path, spec, err, errlen)))
+		return ret;
+	pthread_mutex_lock(&rbd_lock);
+	snprintf(conf, sizeof(conf), "%s", ceph_conf ? ceph_conf : backend_rbd_default_conf());
+	snprintf(id, sizeof(id), "%s", ceph_id ? ceph_id : backend_rbd_default_id());
+	pthread_mutex_unlock(&rbd_lock);
+	if ((ret = cluster_get(conf, id, cl, msg, sizeof(msg)))) {
+		snprintf(err, errlen, "%s", msg);
+		*cl = NULL;
+		return ret;
+	}
+	if ((ret = rados_ioctx_create((*cl)->rados, spec->pool, ioctx)) < 0) {
+		*ioctx = NULL;
+		snprintf(err, errlen, "pool '%s': %s", spec->pool, strerror(-ret));
+		cluster_put(*cl);
+		*cl = NULL;
+		return ret;
+	}
+	if (spec->ns[0])
+		rados_ioctx_set_namespace(*ioctx, spec->ns);
+	return 0;
+}
+
 int backend_rbd_break_foreign_lock(const char *path, const char *ceph_conf, const char *ceph_id, char *owner,
 				   size_t ownerlen, char *err, size_t errlen)
 {
@@ -769,30 +806,15 @@ int backend_rbd_break_foreign_lock(const char *path, const char *ceph_conf, cons
 	rados_ioctx_t ioctx = NULL;
 	rbd_image_t image = NULL;
 	rbd_lock_mode_t mode = RBD_LOCK_MODE_EXCLUSIVE;
-	char conf[4096], id[256], msg[400], client[128];
+	char client[128];
 	char *owners[4];
 	size_t nowners = sizeof(owners) / sizeof(owners[0]);
 	int ret;
 
 	owner[0] = '\0';
-	if ((ret = backend_rbd_parse_path(path, &spec, err, errlen)))
-		return ret;
-	pthread_mutex_lock(&rbd_lock);
-	snprintf(conf, sizeof(conf), "%s", ceph_conf ? ceph_conf : backend_rbd_default_conf());
-	snprintf(id, sizeof(id), "%s", ceph_id ? ceph_id : backend_rbd_default_id());
-	pthread_mutex_unlock(&rbd_lock);
 	/* The namespaces' shared handle: so the holder we break is never this process. */
-	if ((ret = cluster_get(conf, id, &cl, msg, sizeof(msg)))) {
-		snprintf(err, errlen, "%s", msg);
+	if ((ret = pool_ioctx_open(path, ceph_conf, ceph_id, &spec, &cl, &ioctx, err, errlen)))
 		return ret;
-	}
-	if ((ret = rados_ioctx_create(cl->rados, spec.pool, &ioctx)) < 0) {
-		ioctx = NULL;
-		snprintf(err, errlen, "pool '%s': %s", spec.pool, strerror(-ret));
-		goto out;
-	}
-	if (spec.ns[0])
-		rados_ioctx_set_namespace(ioctx, spec.ns);
 	/* An image handle of our own (the namespace may go meanwhile); opening takes no lock. */
 	if ((ret = rbd_open(ioctx, spec.image, &image, NULL)) < 0) {
 		image = NULL;
@@ -847,29 +869,13 @@ int backend_rbd_probe(const char *path, const char *ceph_conf, const char *ceph_
 	struct backend_rbd_spec spec;
 	struct rbd_cluster *cl = NULL;
 	rados_ioctx_t ioctx = NULL;
-	char conf[4096], id[256], msg[400];
 	uint64_t size;
 	time_t mtime;
 	int ret;
 
-	if ((ret = backend_rbd_parse_path(path, &spec, err, errlen)))
-		return ret;
-	pthread_mutex_lock(&rbd_lock);
-	snprintf(conf, sizeof(conf), "%s", ceph_conf ? ceph_conf : backend_rbd_default_conf());
-	snprintf(id, sizeof(id), "%s", ceph_id ? ceph_id : backend_rbd_default_id());
-	pthread_mutex_unlock(&rbd_lock);
 	/* The namespaces' shared handle: the one whose I/O would be refused. */
-	if ((ret = cluster_get(conf, id, &cl, msg, sizeof(msg)))) {
-		snprintf(err, errlen, "%s", msg);
+	if ((ret = pool_ioctx_open(path, ceph_conf, ceph_id, &spec, &cl, &ioctx, err, errlen)))
 		return ret;
-	}
-	if ((ret = rados_ioctx_create(cl->rados, spec.pool, &ioctx)) < 0) {
-		ioctx = NULL;
-		snprintf(err, errlen, "pool '%s': %s", spec.pool, strerror(-ret));
-		goto out;
-	}
-	if (spec.ns[0])
-		rados_ioctx_set_namespace(ioctx, spec.ns);
 	/* An OSD refuses every operation of a blocklisted client, even on a missing object. */
 	ret = rados_stat(ioctx, "rbd_directory", &size, &mtime);
 	if (ret == -ESHUTDOWN) {
@@ -880,9 +886,7 @@ int backend_rbd_probe(const char *path, const char *ceph_conf, const char *ceph_
 	} else {
 		ret = 0;
 	}
-out:
-	if (ioctx)
-		rados_ioctx_destroy(ioctx);
+	rados_ioctx_destroy(ioctx);
 	cluster_put(cl);
 	return ret;
 }

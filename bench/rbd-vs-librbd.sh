@@ -7,8 +7,10 @@
 # means over ROUNDS rounds).
 #
 #   usage: bench/rbd-vs-librbd.sh [BUILD_DIR] [SECONDS] [ROUNDS]   (build, 10, 2)
-#   TARGET_ARGS="--spin-us 0 ..." adds options to nvmeof-target, FIO_OPTS="--busy_poll=1"
-#   to fio (nvmeof perf busy-polls its queue: with busy_poll fio does too).
+#   TARGET_ARGS="--spin-us 0 ..." adds options to nvmeof-target, FIO_OPTS to fio,
+#   PERF_OPTS to nvmeof perf (default --no-busy-poll: both clients sleep until a
+#   completion, as fio's rbd engine does by default; PERF_OPTS= FIO_OPTS=--busy_poll=1
+#   compares both spinning).
 #
 # Needs root (a private network namespace for the cluster's fixed ports),
 # fio with its rbd engine, and the Ceph packages (see ../shared/ceph/README.md).
@@ -69,7 +71,7 @@ EOF
 }
 perf_run() { # PATTERN BS QD -> "IOPS MIBPS"
 	"$bdir/nvmeof" perf -t tcp -a 127.0.0.1 -s $PORT -n $NQN -N 2 -w "$1" -o "$2" -q "$3" -T "$SECS" \
-		--json --no-progress >"$tmp/perf.json" 2>"$tmp/perf.err" || { cat "$tmp/perf.err" >&2; echo "0 0"; return; }
+		${PERF_OPTS---no-busy-poll} --json --no-progress >"$tmp/perf.json" 2>"$tmp/perf.err" || { cat "$tmp/perf.err" >&2; echo "0 0"; return; }
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["iops"], d["mibps"])' "$tmp/perf.json"
 }
 
@@ -77,7 +79,7 @@ echo "prefill: 1 MiB sequential writes over the whole image"
 fio --name=fill --ioengine=rbd --clientname=admin --pool="$CEPH_POOL" --rbdname="$CEPH_IMAGE" \
 	--rw=write --bs=1M --iodepth=16 >/dev/null 2>&1
 
-echo "target options: ${TARGET_ARGS:-(defaults)}; fio options: ${FIO_OPTS:-(defaults)}"
+echo "target options: ${TARGET_ARGS:-(defaults)}; fio options: ${FIO_OPTS:-(defaults)}; perf options: ${PERF_OPTS---no-busy-poll}"
 echo "$(nproc) vCPUs; ${SECS} s per run, ${ROUNDS} rounds, alternating librbd (fio rbd engine) and the target"
 printf '%-22s %-7s %12s %10s\n' workload via IOPS MiB/s
 summary=()

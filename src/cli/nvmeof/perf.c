@@ -68,6 +68,7 @@ struct perf_cfg {
 	uint64_t seed;
 	enum nvmeof_iopolicy iopolicy;
 	bool discover; /* -a/-s are discovery controllers: the paths are their entries for -n */
+	bool no_busy_poll; /* sleep in poll(2) until a completion instead of spinning */
 };
 
 struct perf_thread;
@@ -371,6 +372,19 @@ static int ms_until(uint64_t now, uint64_t t, int max)
 	return ms < (uint64_t)max ? (int)ms : max;
 }
 
+/*
+ * --no-busy-poll: nothing completed, so sleep until something does on a
+ * queue with commands in flight (one queue: in its socket; several: a short
+ * wait on each in turn bounds the latency of the others).
+ */
+static void wait_completion(struct perf_thread *t)
+{
+	for (unsigned int i = 0; i < t->nqps; i++)
+		if (nvmeof_mpath_qpair_outstanding(t->qps[i]) &&
+		    nvmeof_mpath_qpair_wait(t->qps[i], t->nqps == 1 ? PERF_WAIT_MAX_MS : 1) > 0)
+			return;
+}
+
 /* Run one phase: start every context, poll until all are idle and drained. */
 static void run_phase(struct perf_thread *t, enum phase ph)
 {
@@ -399,9 +413,13 @@ static void run_phase(struct perf_thread *t, enum phase ph)
 		if (!t->ios[i].busy) /* one left over from an earlier phase that gave up */
 			io_submit(&t->ios[i]);
 	for (;;) {
+		int done = 0;
+
 		for (unsigned int i = 0; i < t->nqps; i++)
-			nvmeof_mpath_qpair_poll(t->qps[i], 0);
-		if (++spins < 64)
+			done += nvmeof_mpath_qpair_poll(t->qps[i], 0);
+		if (t->cfg->no_busy_poll && !done && t->running)
+			wait_completion(t);
+		else if (++spins < 64)
 			continue;
 		spins = 0;
 		uint64_t now = now_ns();
@@ -484,7 +502,7 @@ static void *perf_thread_main(void *arg)
 
 enum { OPT_COUNT = OPT_CMD_FIRST, OPT_QUEUES, OPT_THREADS, OPT_VERIFY, OPT_JSON, OPT_PROGRESS,
        OPT_NO_PROGRESS, OPT_SIZE, OPT_SEED, OPT_PERF_QSIZE, OPT_IOPOLICY,
-       OPT_DISCOVER };
+       OPT_DISCOVER, OPT_NO_BUSY_POLL };
 
 static const struct option perf_options[] = {
 	{ "queue-depth", required_argument, NULL, 'q' },
@@ -504,6 +522,7 @@ static const struct option perf_options[] = {
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "iopolicy", required_argument, NULL, OPT_IOPOLICY },
 	{ "discover", no_argument, NULL, OPT_DISCOVER },
+	{ "no-busy-poll", no_argument, NULL, OPT_NO_BUSY_POLL },
 	{ 0 },
 };
 
@@ -525,6 +544,8 @@ static void perf_usage(FILE *f)
 		"      --count=N           stop after N I/Os instead\n"
 		"      --queues=N          I/O queues (default: --threads)\n"
 		"      --threads=N         threads, each owning queues (default 1)\n"
+		"      --no-busy-poll      sleep until a completion arrives instead of spinning\n"
+		"                          (leaves the CPU to others; adds wake-up latency)\n"
 		"  -N, --namespace-id=NSID (default 1)\n"
 		"      --size=BYTES        region to use from LBA 0 (default: namespace; 64M with --verify)\n"
 		"      --verify            write LBA+generation patterns and check every read\n"
@@ -594,6 +615,9 @@ static int perf_opt(void *ctx, int opt, const char *arg)
 		return 0;
 	case OPT_VERIFY:
 		c->verify = true;
+		return 0;
+	case OPT_NO_BUSY_POLL:
+		c->no_busy_poll = true;
 		return 0;
 	case OPT_JSON:
 		c->json = true;
@@ -719,9 +743,9 @@ static void report(const struct perf_cfg *c, const struct hist *h, const struct 
 		json_object_put(o);
 		return;
 	}
-	printf("pattern %s, io size %" PRIu64 " B, queue depth %u, %u queue(s), %u thread(s)%s\n",
+	printf("pattern %s, io size %" PRIu64 " B, queue depth %u, %u queue(s), %u thread(s)%s%s\n",
 	       pattern_names[c->pattern], c->io_size, c->qd, c->queues, c->threads,
-	       c->verify ? ", verify" : "");
+	       c->verify ? ", verify" : "", c->no_busy_poll ? ", no busy poll" : "");
 	printf("  IOPS      : %.0f\n", iops);
 	printf("  bandwidth : %.2f MiB/s\n", mibps);
 	printf("  latency   : avg %.1f us, min %.1f us, max %.1f us\n", avg, mn, mx);

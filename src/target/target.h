@@ -32,7 +32,7 @@
 /* Limits advertised to hosts; the transport sizes its pools from them. */
 #define NVMF_MAX_QUEUE_SIZE 128 /* CAP.MQES + 1 */
 #define NVMF_MAX_IO_QUEUES 64
-#define NVMF_MDTS_SHIFT 5 /* 2^5 * 4 KiB = 128 KiB per command */
+#define NVMF_MDTS_SHIFT 8 /* 2^8 * 4 KiB = 1 MiB per command */
 #define NVMF_MAX_XFER (4096u << NVMF_MDTS_SHIFT)
 #define NVMF_IO_INCAPSULE 8192 /* in-capsule data on I/O queues (IOCCSZ) */
 #define NVMF_MAX_NSID 1024

@@ -2,14 +2,15 @@
 /*
  * Per-reactor request data buffers (see tcp_buf_pool.h).
  *
- * Buffers are carved from mappings of TCP_BUF_CHUNK buffers each, reserved
- * lazily (MAP_NORESERVE): a page costs memory only once a transfer has
- * touched it. Free buffers are kept on a stack, so the ones in use stay the
- * same few, already resident ones, and the bottom of the stack is what has
- * gone cold. Once a second, a pool that had buffers to spare gives the
- * pages of the cold ones back to the kernel (MADV_DONTNEED), keeping
- * TCP_BUF_KEEP warm: after a burst, the memory goes back to what is in use.
- * The limit bounds the buffers in use at a time, and so what is ever carved.
+ * Each size class carves its buffers from mappings of a few buffers each,
+ * reserved lazily (MAP_NORESERVE): a page costs memory only once a transfer
+ * has touched it. Free buffers are kept on a stack per class, so the ones in
+ * use stay the same few, already resident ones, and the bottom of the stack
+ * is what has gone cold. Once a second, a class that had buffers to spare
+ * gives the pages of the cold ones back to the kernel (MADV_DONTNEED),
+ * keeping a few warm: after a burst, the memory goes back to what is in use.
+ * The limit bounds the bytes of buffers in use at a time, and so what is
+ * ever carved.
  */
 #include "tcp_buf_pool.h"
 
@@ -22,21 +23,36 @@
 #include "target/target.h"
 #include "tcp_target.h"
 
-#define TCP_BUF_CHUNK 8 /* buffers per mapping: 1 MiB */
-#define TCP_BUF_KEEP 8 /* free buffers kept resident */
 #define TCP_BUF_TRIM_NS 1000000000ull
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
-struct tcp_buf_pool {
-	struct reactor *reactor;
+_Static_assert(TCP_BUF_SMALL <= NVMF_MAX_XFER, "the small buffers are the smaller ones");
+
+enum { TCP_BUF_CLASS_SMALL, TCP_BUF_CLASS_LARGE, TCP_BUF_CLASSES };
+
+static const struct {
+	size_t size;
+	size_t chunk; /* buffers per mapping */
+	size_t keep; /* free buffers kept resident */
+} tcp_buf_classes[TCP_BUF_CLASSES] = {
+	[TCP_BUF_CLASS_SMALL] = { TCP_BUF_SMALL, (1u << 20) / TCP_BUF_SMALL, 8 },
+	[TCP_BUF_CLASS_LARGE] = { NVMF_MAX_XFER, 2, 2 },
+};
+
+struct tcp_buf_class {
 	void **stack; /* free buffers; the top is the most recently used */
 	size_t nfree;
 	size_t cap;
 	size_t carved; /* buffers mapped so far */
-	size_t in_use; /* handed out, not yet returned */
 	size_t low_free; /* fewest free buffers since the last trim */
 	size_t trimmed; /* stack[0, trimmed) have no resident pages */
+};
+
+struct tcp_buf_pool {
+	struct reactor *reactor;
+	struct tcp_buf_class cls[TCP_BUF_CLASSES];
+	size_t in_use; /* bytes handed out, not yet returned */
 	struct reactor_timer trim_timer;
 	struct tcp_buf_waiter *wait_head, *wait_tail;
 };
@@ -45,10 +61,10 @@ static struct {
 	pthread_mutex_t lock;
 	struct tcp_buf_pool pools[NVMF_MAX_REACTORS];
 	unsigned int npools;
-	atomic_size_t limit_bufs;
+	atomic_size_t limit; /* bytes */
 } bp = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.limit_bufs = ((size_t)TCP_DEFAULT_BUFFER_MIB << 20) / NVMF_MAX_XFER,
+	.limit = (size_t)TCP_DEFAULT_BUFFER_MIB << 20,
 };
 
 static void tcp_buf_trim(struct reactor_timer *t);
@@ -72,71 +88,78 @@ struct tcp_buf_pool *tcp_buf_pool_for(struct reactor *r)
 
 void tcp_buf_pool_set_limit(size_t bytes)
 {
-	size_t n = bytes ? bytes / NVMF_MAX_XFER : SIZE_MAX;
-
-	/* A reactor must be able to move data at all. */
-	atomic_store(&bp.limit_bufs, n ? n : 1);
+	/* A reactor must be able to move the largest transfer at all. */
+	atomic_store(&bp.limit, !bytes ? SIZE_MAX : bytes < NVMF_MAX_XFER ? NVMF_MAX_XFER : bytes);
 }
 
-/* The stack is empty: map a chunk of fresh buffers onto it. */
-static bool tcp_buf_carve(struct tcp_buf_pool *p)
+static unsigned int tcp_buf_class_of(size_t len)
 {
-	size_t n = TCP_BUF_CHUNK;
+	return len <= TCP_BUF_SMALL ? TCP_BUF_CLASS_SMALL : TCP_BUF_CLASS_LARGE;
+}
+
+/* The class's stack is empty: map a chunk of fresh buffers onto it. */
+static bool tcp_buf_carve(struct tcp_buf_class *k, unsigned int ci)
+{
+	size_t n = tcp_buf_classes[ci].chunk, size = tcp_buf_classes[ci].size;
 	uint8_t *map;
 
 	/* Every buffer ever carved may be free at once. */
-	if (p->carved + n > p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 64;
+	if (k->carved + n > k->cap) {
+		size_t cap = k->cap ? k->cap * 2 : 64;
 		void **stack;
 
-		while (cap < p->carved + n)
+		while (cap < k->carved + n)
 			cap *= 2;
-		stack = realloc(p->stack, cap * sizeof(*stack));
+		stack = realloc(k->stack, cap * sizeof(*stack));
 		if (!stack)
 			return false;
-		p->stack = stack;
-		p->cap = cap;
+		k->stack = stack;
+		k->cap = cap;
 	}
-	map = mmap(NULL, n * NVMF_MAX_XFER, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		   -1, 0);
+	map = mmap(NULL, n * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (map == MAP_FAILED)
 		return false;
 	/* Untouched, so they count as trimmed: nothing resident to give back. */
 	for (size_t i = 0; i < n; i++)
-		p->stack[i] = map + i * NVMF_MAX_XFER;
-	p->nfree = n;
-	p->trimmed = n;
-	p->carved += n;
+		k->stack[i] = map + i * size;
+	k->nfree = n;
+	k->trimmed = n;
+	k->carved += n;
 	return true;
 }
 
-void *tcp_buf_get(struct tcp_buf_pool *p)
+/* A buffer for len bytes if the limit allows, whoever waits. */
+static void *tcp_buf_take(struct tcp_buf_pool *p, size_t len)
 {
-	if (p->in_use >= atomic_load_explicit(&bp.limit_bufs, memory_order_relaxed))
+	unsigned int ci = tcp_buf_class_of(len);
+	struct tcp_buf_class *k = &p->cls[ci];
+	size_t size = tcp_buf_classes[ci].size;
+
+	if (len > NVMF_MAX_XFER || p->in_use + size > atomic_load_explicit(&bp.limit, memory_order_relaxed))
 		return NULL;
-	if (!p->nfree && !tcp_buf_carve(p))
+	if (!k->nfree && !tcp_buf_carve(k, ci))
 		return NULL;
-	p->nfree--;
-	if (p->trimmed > p->nfree)
-		p->trimmed = p->nfree;
-	if (p->low_free > p->nfree)
-		p->low_free = p->nfree;
-	p->in_use++;
-	return p->stack[p->nfree];
+	k->nfree--;
+	if (k->trimmed > k->nfree)
+		k->trimmed = k->nfree;
+	if (k->low_free > k->nfree)
+		k->low_free = k->nfree;
+	p->in_use += size;
+	return k->stack[k->nfree];
 }
 
-void tcp_buf_put(struct tcp_buf_pool *p, void *buf)
+void *tcp_buf_get(struct tcp_buf_pool *p, size_t len)
 {
-	struct tcp_buf_waiter *w = p->wait_head;
+	/* Behind those already waiting: a large request is not starved by small ones. */
+	return p->wait_head ? NULL : tcp_buf_take(p, len);
+}
 
-	/* nfree < carved <= cap: there is always room. */
-	p->stack[p->nfree++] = buf;
-	p->in_use--;
-	if (!p->trim_timer.heap_index && p->nfree > p->trimmed + TCP_BUF_KEEP) {
-		p->low_free = p->nfree;
-		reactor_timer_arm(p->reactor, &p->trim_timer, TCP_BUF_TRIM_NS);
-	}
-	if (w) {
+/* Grant in order while the oldest waiter's request fits. */
+static void tcp_buf_grant(struct tcp_buf_pool *p)
+{
+	struct tcp_buf_waiter *w;
+
+	while ((w = p->wait_head) && (w->buf = tcp_buf_take(p, w->len))) {
 		p->wait_head = w->next;
 		if (!p->wait_head)
 			p->wait_tail = NULL;
@@ -146,27 +169,58 @@ void tcp_buf_put(struct tcp_buf_pool *p, void *buf)
 	}
 }
 
-/* Buffers that stayed at the bottom of the stack for a whole period are
- * cold: give their pages back, all but TCP_BUF_KEEP. */
+static bool tcp_buf_has_spare(const struct tcp_buf_pool *p)
+{
+	for (unsigned int ci = 0; ci < TCP_BUF_CLASSES; ci++)
+		if (p->cls[ci].nfree > p->cls[ci].trimmed + tcp_buf_classes[ci].keep)
+			return true;
+	return false;
+}
+
+void tcp_buf_put(struct tcp_buf_pool *p, void *buf, size_t len)
+{
+	unsigned int ci = tcp_buf_class_of(len);
+	struct tcp_buf_class *k = &p->cls[ci];
+
+	/* nfree < carved <= cap: there is always room. */
+	k->stack[k->nfree++] = buf;
+	p->in_use -= tcp_buf_classes[ci].size;
+	if (!p->trim_timer.heap_index && tcp_buf_has_spare(p)) {
+		for (unsigned int i = 0; i < TCP_BUF_CLASSES; i++)
+			p->cls[i].low_free = p->cls[i].nfree;
+		reactor_timer_arm(p->reactor, &p->trim_timer, TCP_BUF_TRIM_NS);
+	}
+	tcp_buf_grant(p);
+}
+
+/* Buffers that stayed at the bottom of a stack for a whole period are
+ * cold: give their pages back, all but the class's few kept warm. */
 static void tcp_buf_trim(struct reactor_timer *t)
 {
 	struct tcp_buf_pool *p = container_of(t, struct tcp_buf_pool, trim_timer);
-	size_t cold = p->low_free > TCP_BUF_KEEP ? p->low_free - TCP_BUF_KEEP : 0;
 
-	for (size_t i = p->trimmed; i < cold; i++)
-		madvise(p->stack[i], NVMF_MAX_XFER, MADV_DONTNEED);
-	if (cold > p->trimmed)
-		p->trimmed = cold;
-	p->low_free = p->nfree;
-	if (p->nfree > p->trimmed + TCP_BUF_KEEP)
+	for (unsigned int ci = 0; ci < TCP_BUF_CLASSES; ci++) {
+		struct tcp_buf_class *k = &p->cls[ci];
+		size_t keep = tcp_buf_classes[ci].keep;
+		size_t cold = k->low_free > keep ? k->low_free - keep : 0;
+
+		for (size_t i = k->trimmed; i < cold; i++)
+			madvise(k->stack[i], tcp_buf_classes[ci].size, MADV_DONTNEED);
+		if (cold > k->trimmed)
+			k->trimmed = cold;
+		k->low_free = k->nfree;
+	}
+	if (tcp_buf_has_spare(p))
 		reactor_timer_arm(p->reactor, &p->trim_timer, TCP_BUF_TRIM_NS);
 }
 
-void tcp_buf_wait(struct tcp_buf_pool *p, struct tcp_buf_waiter *w)
+void tcp_buf_wait(struct tcp_buf_pool *p, struct tcp_buf_waiter *w, size_t len)
 {
 	if (w->queued)
 		return;
 	w->queued = true;
+	w->len = len;
+	w->buf = NULL;
 	w->next = NULL;
 	if (p->wait_tail)
 		p->wait_tail->next = w;
@@ -178,6 +232,7 @@ void tcp_buf_wait(struct tcp_buf_pool *p, struct tcp_buf_waiter *w)
 void tcp_buf_cancel_wait(struct tcp_buf_pool *p, struct tcp_buf_waiter *w)
 {
 	struct tcp_buf_waiter *prev = NULL;
+	bool was_head = p->wait_head == w;
 
 	if (!w->queued)
 		return;
@@ -194,4 +249,7 @@ void tcp_buf_cancel_wait(struct tcp_buf_pool *p, struct tcp_buf_waiter *w)
 	}
 	w->next = NULL;
 	w->queued = false;
+	/* It may have been what held the next ones back. */
+	if (was_head)
+		tcp_buf_grant(p);
 }

@@ -128,6 +128,7 @@ struct tcp_req {
 	struct tcp_req *h2c_prev, *h2c_next; /* WAIT_H2C_DATA, oldest R2T first */
 	uint32_t wait_tick; /* c->watch_ticks when it began waiting for the host's data */
 	void *buf; /* data buffer from the reactor's pool, held until FREE */
+	uint32_t buf_len; /* what it was got for */
 	struct tcp_buf_waiter buf_wait;
 
 	struct tcp_send_item r2t_item;
@@ -444,7 +445,7 @@ static void tcp_req_set_state(struct tcp_req *req, enum tcp_req_state to)
 		tcp_buf_cancel_wait(c->bufs, &req->buf_wait);
 		if (req->buf) {
 			req->nreq.data = NULL;
-			tcp_buf_put(c->bufs, req->buf);
+			tcp_buf_put(c->bufs, req->buf, req->buf_len);
 			req->buf = NULL;
 		}
 		c->active--;
@@ -490,18 +491,14 @@ static void *tcp_req_icd(const struct tcp_conn *c, const struct tcp_req *req)
 	return c->icd + (size_t)req->index * TCP_INCAPSULE_MAX;
 }
 
-/* A buffer came back to the reactor's pool and is this request's now; it
- * continues from the connection's deferred work, not from inside the put. */
+/* The reactor's pool granted this request a buffer; it continues from the
+ * connection's deferred work, not from inside the put that granted it. */
 static void tcp_req_buf_granted(struct tcp_buf_waiter *w)
 {
 	struct tcp_req *req = container_of(w, struct tcp_req, buf_wait);
 
-	req->buf = tcp_buf_get(req->conn->bufs);
-	if (!req->buf) {
-		/* The limit was lowered meanwhile: wait for the next one. */
-		tcp_buf_wait(req->conn->bufs, w);
-		return;
-	}
+	req->buf = w->buf;
+	req->buf_len = w->len;
 	tcp_conn_kick_later(req->conn);
 }
 
@@ -1156,9 +1153,11 @@ static void tcp_capsule_ready(struct tcp_conn *c, struct tcp_req *req)
 	if (nreq->dir != NVMF_DATA_NONE && !nreq->in_capsule) {
 		if (nreq->data_len <= TCP_INCAPSULE_MAX) {
 			nreq->data = tcp_req_icd(c, req);
-		} else if (!(req->buf = tcp_buf_get(c->bufs))) {
+		} else if ((req->buf = tcp_buf_get(c->bufs, nreq->data_len))) {
+			req->buf_len = nreq->data_len;
+		} else {
 			tcp_req_set_state(req, TCP_REQ_WAIT_BUF);
-			tcp_buf_wait(c->bufs, &req->buf_wait);
+			tcp_buf_wait(c->bufs, &req->buf_wait, nreq->data_len);
 			return;
 		}
 	}

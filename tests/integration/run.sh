@@ -336,7 +336,7 @@ check "id-ctrl" t_id_ctrl
 check "id-ns" t_id_ns
 check "id-ns of a missing namespace fails" t_id_ns_missing
 check "list-subsys, 2 I/O queues" t_list_subsys
-for size in 512 4096 8192 12288 65536 131072 135168 1048576 4194304; do
+for size in 512 4096 8192 12288 65536 131072 135168 1048576 1052672 4194304; do
 	check "write/read/compare $size B" t_write_read "$size" 1000
 	check "write/read/compare $size B, hdr+data digest" t_write_read "$size" 20000 --hdr-digest --data-digest
 done
@@ -348,7 +348,8 @@ check "flush" t_flush
 check "perf randread 4k qd32" perf_json -w randread -q 32 -T 2
 check "perf --count" t_perf_count
 check "perf randrw --verify" perf_json -w randrw -q 16 -T 2 --size 32M --verify
-check "perf randwrite 1M --verify (beyond MDTS)" perf_json -w randwrite -q 4 -o 1M -T 2 --size 64M --verify
+check "perf randwrite 1M --verify (MDTS)" perf_json -w randwrite -q 4 -o 1M -T 2 --size 64M --verify
+check "perf randwrite 2M --verify (beyond MDTS)" perf_json -w randwrite -q 4 -o 2M -T 2 --size 64M --verify
 check "perf write 8k --verify, digests" perf_json -w write -q 8 -o 8k -T 2 --size 8M --verify --hdr-digest --data-digest
 check "perf read 128k, 2 queues 2 threads --verify" perf_json -w read -q 8 -o 128k -T 2 --size 32M --queues 2 --threads 2 --verify
 check "perf randrw 4 queues 1 thread" perf_json -w randrw -M 70 -q 8 -T 2 --queues 4 --threads 1

@@ -360,8 +360,8 @@ static void test_identify_namespaces(void **state)
 
 	assert_int_equal(identify(f, NVME_ID_CNS_NS, 1), 0);
 	ns = (struct nvme_id_ns *)f->c2h;
-	assert_int_equal(le64(ns->nsze), (1 << 20) / 512);
-	assert_int_equal(le64(ns->ncap), (1 << 20) / 512);
+	assert_int_equal(le64(ns->nsze), TEST_NS_BYTES / 512);
+	assert_int_equal(le64(ns->ncap), TEST_NS_BYTES / 512);
 	assert_int_equal(ns->lbaf[0].lbads, 9);
 	assert_int_equal(ns->nmic, 1);
 	assert_int_equal(ns->dlfeat & 1, 1);
@@ -598,7 +598,7 @@ static void test_io_validation(void **state)
 {
 	struct env e;
 	struct fake_sq *a, *q;
-	const uint64_t nblocks = (1 << 20) / 512;
+	const uint64_t nblocks = TEST_NS_BYTES / 512;
 
 	(void)state;
 	io_env(&e, &a, &q);
@@ -610,7 +610,9 @@ static void test_io_validation(void **state)
 			 ST(0, NVME_SC_LBA_RANGE) | DNR);
 	assert_int_equal(io_cmd(q, NVME_CMD_READ, 1, nblocks - 1, 0, 512), 0);
 	assert_int_equal(io_cmd(q, NVME_CMD_WRITE, 1, 0, 7, 512), ST(0, NVME_SC_SGL_INVALID_DATA_LEN) | DNR);
-	assert_int_equal(io_cmd(q, NVME_CMD_READ, 1, 0, 1023, 1024 * 512), ST_INVALID_FIELD); /* > MDTS */
+	assert_int_equal(io_cmd(q, NVME_CMD_READ, 1, 0, NVMF_MAX_XFER / 512, NVMF_MAX_XFER + 512),
+			 ST_INVALID_FIELD); /* > MDTS */
+	assert_int_equal(io_cmd(q, NVME_CMD_READ, 1, 0, NVMF_MAX_XFER / 512 - 1, NVMF_MAX_XFER), 0); /* = MDTS */
 	assert_int_equal(io_cmd(q, NVME_CMD_WRITE_ZEROES, 1, 0, 0, 512), ST(0, NVME_SC_SGL_INVALID_DATA_LEN) | DNR);
 	assert_int_equal(io_cmd(q, NVME_CMD_FLUSH, NVME_NSID_ALL, 0, 0, 0), ST(0, NVME_SC_INVALID_NS) | DNR);
 	assert_int_equal(io_cmd(q, 0x7e, 1, 0, 0, 0), ST(0, NVME_SC_INVALID_OPCODE) | DNR);
@@ -689,7 +691,7 @@ static void test_io_data(void **state)
 		r[0].nlb = to_le32(2);
 		r[1].slba = to_le64(10);
 		r[1].nlb = to_le32(0); /* empty: skipped */
-		r[2].slba = to_le64(2048);
+		r[2].slba = to_le64(TEST_NS_BYTES / 512);
 		r[2].nlb = to_le32(1); /* out of range */
 		assert_int_equal(run_cmd(q), ST(0, NVME_SC_LBA_RANGE) | DNR);
 		assert_int_equal(e.tb->discards, 1); /* only the Write Zeroes above */

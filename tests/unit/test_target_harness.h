@@ -29,6 +29,9 @@
 #include "target/internal.h"
 #include "target/target.h"
 
+/* The namespace of env_setup: larger than one command's largest transfer (MDTS). */
+#define TEST_NS_BYTES (2u * NVMF_MAX_XFER)
+
 #define HOSTNQN "nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555"
 #define HOSTNQN2 "nqn.2014-08.org.nvmexpress:uuid:99999999-2222-3333-4444-555555555555"
 #define SUBNQN "nqn.2024-01.io.nvmeof:test1"
@@ -465,7 +468,7 @@ static inline void env_setup(struct env *e, bool allow_any)
 	assert_int_equal(nvmf_subsys_create(e->tgt, SUBNQN, &e->subsys), 0);
 	nvmf_subsys_set_allow_any_host(e->subsys, allow_any);
 	assert_int_equal(nvmf_port_add_subsys(e->port, e->subsys), 0);
-	e->tb = test_backend_new(1 << 20, 512, NULL);
+	e->tb = test_backend_new(TEST_NS_BYTES, 512, NULL);
 	e->tb->closed = &e->tb_closed;
 	no.backend = &e->tb->be;
 	assert_int_equal(nvmf_subsys_add_ns(e->subsys, &no, NULL), 0);

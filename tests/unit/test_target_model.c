@@ -664,7 +664,7 @@ static void test_snapshot(void **state)
 	assert_int_equal(strlen(json_object_get_string(jpath(sub, "serial"))), 20);
 	ns = json_object_array_get_idx(jpath(sub, "namespaces"), 0);
 	assert_int_equal(json_object_get_int(jpath(ns, "nsid")), 1);
-	assert_int_equal(json_object_get_int64(jpath(ns, "size")), 1 << 20);
+	assert_int_equal(json_object_get_int64(jpath(ns, "size")), TEST_NS_BYTES);
 	assert_int_equal(json_object_get_int(jpath(ns, "block_size")), 512);
 	assert_null(jpath(ns, "path"));
 	snprintf(uuid, sizeof(uuid), "%s", json_object_get_string(jpath(ns, "uuid")));

@@ -11,8 +11,10 @@
 #   SPDK:  ../shared/peers/spdk/start-target (nvmf_tgt on core 0, 1 GiB malloc
 #          bdev with 4096-byte blocks, in-capsule data 8192, queue depth 129)
 #   ours:  BUILD/nvmeof-target --reactors 1 pinned to core 0 (taskset), one
-#          1 GiB RAM namespace with 4096-byte blocks (a generated config file),
-#          in-capsule data 8192 (our default)
+#          1 GiB RAM namespace with 4096-byte blocks, preallocated as SPDK's
+#          malloc bdev is (a generated config file), in-capsule data 8192 (our
+#          default). PREALLOCATE=0 leaves it lazily allocated: every first touch
+#          of a page then costs our reactor a page fault.
 #
 # Each run starts one target, measures its idle CPU over --idle seconds, runs
 # every selected row against it, stops it; then the same for the other target
@@ -106,7 +108,8 @@ cat >"$TMP/ours.json" <<EOF
     "addr": { "trtype": "tcp", "adrfam": "ipv4", "traddr": "127.0.0.1", "trsvcid": "4420" },
     "subsystems": [ "$OUR_NQN" ] } ],
   "subsystems": [ { "nqn": "$OUR_NQN", "attr": { "allow_any_host": "1" },
-    "namespaces": [ { "nsid": 1, "device": { "size": "1G", "block_size": 4096 } } ] } ] }
+    "namespaces": [ { "nsid": 1, "device": { "size": "1G", "block_size": 4096,
+      "preallocate": "${PREALLOCATE:-1}" } } ] } ] }
 EOF
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }

@@ -60,6 +60,7 @@ struct backend {
 	uint32_t block_size; /* 512 or 4096 */
 	bool volatile_cache; /* Flush/FUA are meaningful */
 	bool read_only;
+	bool preallocated; /* RAM: every page resident from the start */
 };
 
 struct backend_ops {
@@ -92,6 +93,7 @@ struct backend_open_opts {
 	uint32_t block_size; /* 0 = 512 (or the device's logical block size) */
 	bool direct; /* O_DIRECT for file/block (when alignment allows) */
 	bool read_only;
+	bool preallocate; /* RAM: commit and touch all of its memory at open, not on first write */
 	const char *ceph_conf; /* RBD: Ceph client settings, NULL = daemon default */
 	const char *ceph_id; /* RBD: client id without "client.", NULL = daemon default */
 };

@@ -221,7 +221,7 @@ static int rpc_add_ns(void *ctx, struct json_object *params, struct json_object 
 	struct nvmf_subsys *s;
 	const char *nqn, *path = NULL, *uuid = NULL, *nguid = NULL, *ceph_conf = NULL, *ceph_id = NULL;
 	uint64_t nsid = 0, size = 0, block_size = 0;
-	bool read_only = false, direct = false;
+	bool read_only = false, direct = false, preallocate = false;
 	struct nvmf_ns_opts nso = { .enabled = true };
 	struct backend_open_opts bo = { 0 };
 	struct backend *be;
@@ -229,7 +229,7 @@ static int rpc_add_ns(void *ctx, struct json_object *params, struct json_object 
 
 	if (rpc_params_only(params,
 			    PARAMS("nqn", "path", "nsid", "uuid", "nguid", "size", "block_size",
-				   "read_only", "direct", "ceph_conf", "ceph_id"),
+				   "read_only", "direct", "ceph_conf", "ceph_id", "preallocate"),
 			    err) ||
 	    rpc_param_str(params, "ceph_conf", false, &ceph_conf, err) ||
 	    rpc_param_str(params, "ceph_id", false, &ceph_id, err) ||
@@ -240,7 +240,8 @@ static int rpc_add_ns(void *ctx, struct json_object *params, struct json_object 
 	    rpc_param_u64(params, "size", false, INT64_MAX, &size, err) ||
 	    rpc_param_u64(params, "block_size", false, 4096, &block_size, err) ||
 	    rpc_param_bool(params, "read_only", false, &read_only, err) ||
-	    rpc_param_bool(params, "direct", false, &direct, err))
+	    rpc_param_bool(params, "direct", false, &direct, err) ||
+	    rpc_param_bool(params, "preallocate", false, &preallocate, err))
 		return -1;
 	if (uuid && parse_hex_id(uuid, nso.uuid))
 		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "uuid '%.64s' is not a UUID", uuid);
@@ -248,6 +249,8 @@ static int rpc_add_ns(void *ctx, struct json_object *params, struct json_object 
 		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "nguid '%.64s' is not 32 hex digits", nguid);
 	if ((!path || !*path) && size == 0)
 		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "a RAM namespace (no path) needs a size");
+	if (preallocate && path && *path)
+		return rpc_fail(err, JSONRPC_INVALID_PARAMS, "only a RAM namespace (no path) is preallocated");
 	if (backend_path_is_rbd(path)) {
 		struct backend_rbd_spec spec;
 
@@ -268,6 +271,7 @@ static int rpc_add_ns(void *ctx, struct json_object *params, struct json_object 
 	bo.block_size = (uint32_t)block_size;
 	bo.read_only = read_only;
 	bo.direct = direct;
+	bo.preallocate = preallocate;
 	bo.ceph_conf = ceph_conf;
 	bo.ceph_id = ceph_id;
 	int rc = backend_open(&bo, &be, msg, sizeof(msg));

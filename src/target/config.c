@@ -582,7 +582,7 @@ static int parse_device(struct cfg_ctx *c, struct json_object *dev, const char *
 			struct cfg_ns *ns)
 {
 	static const char *const known[] = { "path", "uuid", "nguid", "size", "block_size",
-					     "direct", "read_only", "buffered_io", NULL };
+					     "direct", "read_only", "buffered_io", "preallocate", NULL };
 	char buf[CFG_WHERE];
 	struct json_object *v;
 	const char *path = NULL;
@@ -619,6 +619,11 @@ static int parse_device(struct cfg_ctx *c, struct json_object *dev, const char *
 	if ((v = member(dev, "read_only")) &&
 	    (ret = val_bool(c, v, join(buf, where, "read_only"), &ns->bopts.read_only)))
 		return ret;
+	if ((v = member(dev, "preallocate")) &&
+	    (ret = val_bool(c, v, join(buf, where, "preallocate"), &ns->bopts.preallocate)))
+		return ret;
+	if (ns->bopts.preallocate && path && *path)
+		return cfg_fail(c, join(buf, where, "preallocate"), "only a RAM namespace (no path) is preallocated");
 
 	if (path && *path) {
 		if (backend_path_is_rbd(path)) {
@@ -1676,6 +1681,8 @@ static struct json_object *save_ns(struct json_object *sn)
 	json_object_object_add(dev, "path", jstr(path));
 	if (snap_bool(sn, "read_only"))
 		json_object_object_add(dev, "read_only", jstr("1"));
+	if (snap_bool(sn, "preallocated"))
+		json_object_object_add(dev, "preallocate", jstr("1"));
 	/* RAM (no path): the size is all there is to recreate it. A file's size
 	 * is not written: a vanished file must fail to load, not come back empty. */
 	if (!path || !*path) {
@@ -2180,7 +2187,7 @@ static bool ns_equal(const struct cfg_ns *old, const struct cfg_ns *new)
 	if (!str_eq_null(old->bopts.ceph_conf, new->bopts.ceph_conf) ||
 	    !str_eq_null(old->bopts.ceph_id, new->bopts.ceph_id))
 		return false;
-	if (!*pn && old->bopts.size != new->bopts.size)
+	if (!*pn && (old->bopts.size != new->bopts.size || old->bopts.preallocate != new->bopts.preallocate))
 		return false;
 	if (new->bopts.block_size && new->bopts.block_size != bo)
 		return false;

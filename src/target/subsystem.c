@@ -1150,6 +1150,8 @@ static struct json_object *ns_json(const struct nvmf_ns *ns)
 	json_object_object_add(j, "size", json_object_new_int64((int64_t)ns->be->size));
 	json_object_object_add(j, "block_size", json_object_new_int64(ns->be->block_size));
 	json_object_object_add(j, "read_only", json_object_new_boolean(ns->be->read_only));
+	if (ns->be->kind == BACKEND_RAM)
+		json_object_object_add(j, "preallocated", json_object_new_boolean(ns->be->preallocated));
 	uuid_format(ns->uuid, buf);
 	json_object_object_add(j, "uuid", json_object_new_string(buf));
 	hex_format(ns->nguid, 16, buf);

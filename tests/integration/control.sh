@@ -198,6 +198,7 @@ check "set-monitor rejects a bad value with exit 2" bash -c "'$CLI' target --rpc
 
 # ------------------------------------------------------------------ #
 echo "== namespaces"
+rss_before=$(awk '/VmRSS/ { print $2 }' /proc/$tpid/status)
 nsid=$(tcli add-ns "$A" --ram 8M)
 check "add-ns --ram prints the NSID (1)" test "$nsid" = 1
 nsid=$(tcli add-ns "$A" --path "$tmp/disk5.img" --size 4M --nsid 5 --uuid "$UUID" --block-size 4096)
@@ -218,6 +219,16 @@ err=$(tcli add-ns "$A" --ram 1M --nsid 5 2>&1)
 check "add-ns on a used NSID is refused" test -n "$err"
 err=$(tcli add-ns "$A" --path "$tmp/missing.img" 2>&1)
 check "add-ns of a missing file without --size names the file" grep -q "missing.img" <<<"$err"
+nsid=$(tcli add-ns "$A" --ram 4M --nsid 7 --preallocate)
+check "add-ns --ram --preallocate: the namespace says so, its memory is resident" pyjson "
+import re
+s = [x for x in d['subsystems'] if x['nqn'] == '$A'][0]
+ns = {n['nsid']: n for n in s['namespaces']}
+assert ns[7]['preallocated'] is True and ns[1]['preallocated'] is False, ns
+rss = int(re.search(r'VmRSS:\\s+(\\d+)', open('/proc/$tpid/status').read()).group(1))
+assert rss >= 4096 + $rss_before, (rss, $rss_before)" < <(tcli list --json)
+err=$(tcli add-ns "$A" --path "$tmp/disk5.img" --preallocate 2>&1)
+check "add-ns --path --preallocate is refused" grep -q "only a RAM namespace" <<<"$err"
 check "remove-ns" tcli remove-ns "$A" 2
 check "remove-ns of a removed NSID fails" bash -c "! '$CLI' target --rpc-socket '$SOCK' remove-ns '$A' 2 2>/dev/null"
 

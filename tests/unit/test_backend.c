@@ -151,9 +151,22 @@ static void test_ram_read_write_map(void **state)
 	free(rbuf);
 }
 
-static void test_ram_zeroes_and_discard(void **state)
+/* Resident pages of [p, p + len), len a multiple of the page size. */
+static size_t resident_pages(void *p, size_t len)
 {
-	struct backend_open_opts opts = { .size = 1 << 20 };
+	unsigned char vec[256];
+	size_t n = 0;
+
+	assert_true(len / 4096 <= sizeof(vec));
+	assert_int_equal(mincore(p, len, vec), 0);
+	for (size_t i = 0; i < len / 4096; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
+static void ram_zeroes_and_discard(bool preallocate)
+{
+	struct backend_open_opts opts = { .size = 1 << 20, .preallocate = preallocate };
 	struct backend *be = open_ok(&opts);
 	uint8_t *buf = alloc_buf(65536), *ref = alloc_buf(65536);
 
@@ -166,9 +179,10 @@ static void test_ram_zeroes_and_discard(void **state)
 	/* Within one page. */
 	assert_int_equal(run_io(be, BACKEND_DISCARD, 40960 + 1024, 1024, NULL, false), 0);
 	memset(ref + 40960 + 1024, 0, 1024);
-	/* Exactly whole pages. */
+	/* Exactly whole pages: dropped, unless preallocated (then kept, cleared). */
 	assert_int_equal(run_io(be, BACKEND_DISCARD, 49152, 8192, NULL, false), 0);
 	memset(ref + 49152, 0, 8192);
+	assert_int_equal(resident_pages(be->ops->map(be, 49152, 8192), 8192), preallocate ? 2 : 0);
 
 	assert_int_equal(run_io(be, BACKEND_READ, 0, 65536, buf, false), 0);
 	assert_memory_equal(buf, ref, 65536);
@@ -182,6 +196,36 @@ static void test_ram_zeroes_and_discard(void **state)
 	backend_close(be);
 	free(buf);
 	free(ref);
+}
+
+static void test_ram_zeroes_and_discard(void **state)
+{
+	(void)state;
+	ram_zeroes_and_discard(false);
+}
+
+static void test_ram_preallocated_zeroes_and_discard(void **state)
+{
+	(void)state;
+	ram_zeroes_and_discard(true);
+}
+
+/* Preallocated: every page resident before any I/O (lazily: none). */
+static void test_ram_preallocate(void **state)
+{
+	struct backend_open_opts opts = { .size = 1 << 20 };
+	struct backend *be = open_ok(&opts);
+
+	(void)state;
+	assert_false(be->preallocated);
+	assert_int_equal(resident_pages(be->ops->map(be, 0, 1 << 20), 1 << 20), 0);
+	backend_close(be);
+	opts.preallocate = true;
+	be = open_ok(&opts);
+	assert_true(be->preallocated);
+	assert_int_equal(resident_pages(be->ops->map(be, 0, 1 << 20), 1 << 20), (1 << 20) / 4096);
+	assert_true(is_zero(be->ops->map(be, 0, 1 << 20), 1 << 20));
+	backend_close(be);
 }
 
 static void test_ram_size_and_options(void **state)
@@ -624,6 +668,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ram_read_write_map),
 		cmocka_unit_test(test_ram_zeroes_and_discard),
+		cmocka_unit_test(test_ram_preallocated_zeroes_and_discard),
+		cmocka_unit_test(test_ram_preallocate),
 		cmocka_unit_test(test_ram_size_and_options),
 		cmocka_unit_test(test_file_missing),
 		cmocka_unit_test(test_file_buffered),

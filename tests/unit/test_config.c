@@ -236,6 +236,9 @@ static const struct {
 	  "subsystems[0].namespaces[0])" },
 	{ DOC(SUBSYS("{'nsid': 1}"), ""),
 	  "config.json: subsystems[0].namespaces[0].device: missing" },
+	{ DOC(SUBSYS("{'nsid': 1, 'device': {'path': '/dev/null', 'preallocate': '1'}}"), ""),
+	  "config.json: subsystems[0].namespaces[0].device.preallocate: only a RAM namespace (no path) is "
+	  "preallocated" },
 	{ DOC(SUBSYS("{'nsid': 1, 'device': {'path': ''}}"), ""),
 	  "config.json: subsystems[0].namespaces[0].device.path: missing (or give device.size "
 	  "for a RAM namespace)" },
@@ -671,7 +674,8 @@ static void test_save_load_round_trip(void **state)
 		"      'nguid': '66666666-7777-8888-9999-aaaaaaaaaaaa'}}]},"
 		"  {'nqn': 'nqn.2014-08.org.example:two', 'allowed_hosts': ['nqn.2014-08.org.example:ha'],"
 		"   'attr': {'allow_any_host': '0', 'monitor': '1'},"
-		"   'namespaces': [{'nsid': 2, 'device': {'size': '1M', 'read_only': '1'}}]},"
+		"   'namespaces': [{'nsid': 2, 'device': {'size': '1M', 'read_only': '1'}},"
+		"                  {'nsid': 3, 'device': {'size': '1M', 'preallocate': '1'}}]},"
 		"  {'nqn': 'nqn.2014-08.org.example:open', 'attr': {'allow_any_host': '1'}}],"
 		" 'ports': ["
 		"  {'portid': 7, 'addr': {'trtype': 'tcp', 'adrfam': 'ipv6', 'traddr': '::', 'trsvcid': '4420'},"
@@ -712,6 +716,7 @@ static void test_save_load_round_trip(void **state)
 			    "device"),
 		     "size");
 	assert_non_null(dev); /* RAM namespaces carry their size */
+	assert_non_null(strstr(file1, "\"preallocate\": \"1\"")); /* and whether they are preallocated */
 	assert_non_null(strstr(file1, "\"trtype\": \"tcp\""));
 	assert_non_null(strstr(file1, img)); /* paths written without escaped slashes */
 	assert_non_null(strstr(file1, "\"nguid\": \"66666666-7777-8888-9999-aaaaaaaaaaaa\""));

@@ -50,7 +50,7 @@ static const char usage_commands[] =
 	"  set-allow-any-host NQN on|off\n"
 	"  add-ns NQN (--path FILE | --path rbd:POOL/[NS/]IMAGE | --ram SIZE) [--nsid N]\n"
 	"         [--uuid U] [--nguid G] [--size SIZE] [--block-size N] [--read-only]\n"
-	"         [--direct] [--ceph-conf FILE] [--ceph-id ID]\n"
+	"         [--direct] [--preallocate] [--ceph-conf FILE] [--ceph-id ID]\n"
 	"  remove-ns NQN NSID\n"
 	"  add-host NQN HOSTNQN [--dhchap-secret K [--dhchap-ctrl-secret K]\n"
 	"           [--dhchap-hash H] [--dhchap-dhgroup G]]\n"
@@ -450,9 +450,12 @@ static void print_list(struct json_object *snap)
 			if (*jstr(n, "ceph_conf") || *jstr(n, "ceph_id"))
 				snprintf(ceph, sizeof(ceph), " (ceph%s%s%s%s)", *jstr(n, "ceph_conf") ? " conf " : "",
 					 jstr(n, "ceph_conf"), *jstr(n, "ceph_id") ? " id " : "", jstr(n, "ceph_id"));
-			printf("  ns %llu  %s  %s%s, %s, %llu-byte blocks, uuid %s%s\n",
+			bool prealloc = jget(n, "preallocated") && json_object_get_boolean(jget(n, "preallocated"));
+
+			printf("  ns %llu  %s  %s%s, %s%s, %llu-byte blocks, uuid %s%s\n",
 			       (unsigned long long)ju64(n, "nsid"), *path ? path : "(ram)", jstr(n, "backend"),
-			       ceph, sz, (unsigned long long)ju64(n, "block_size"), jstr(n, "uuid"),
+			       ceph, sz, prealloc ? " preallocated" : "", (unsigned long long)ju64(n, "block_size"),
+			       jstr(n, "uuid"),
 			       jget(n, "enabled") && !json_object_get_boolean(jget(n, "enabled"))
 				       ? " (disabled)"
 				       : "");
@@ -805,6 +808,7 @@ static int cmd_add_ns(struct tctx *t, int argc, char **argv)
 					      { "block-size", required_argument, NULL, 'b' },
 					      { "read-only", no_argument, NULL, 'R' },
 					      { "direct", no_argument, NULL, 'd' },
+					      { "preallocate", no_argument, NULL, 'P' },
 					      { "ceph-conf", required_argument, NULL, 'C' },
 					      { "ceph-id", required_argument, NULL, 'I' },
 					      { 0 } };
@@ -814,7 +818,7 @@ static int cmd_add_ns(struct tctx *t, int argc, char **argv)
 	uint64_t v;
 	int c, rc = 2;
 
-	while ((c = getopt_long(argc, argv, "p:r:n:u:g:s:b:RdC:I:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:r:n:u:g:s:b:RdPC:I:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			path = optarg;
@@ -853,6 +857,9 @@ static int cmd_add_ns(struct tctx *t, int argc, char **argv)
 			break;
 		case 'd':
 			json_object_object_add(p, "direct", json_object_new_boolean(1));
+			break;
+		case 'P':
+			json_object_object_add(p, "preallocate", json_object_new_boolean(1));
 			break;
 		case 'C':
 			ceph_conf = optarg;

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +41,7 @@
 
 #define REACTOR_DEFAULT_ENTRIES 1024
 #define REACTOR_DEFAULT_SPIN_US 50
+#define REACTOR_DEFAULT_SLICE_US 100
 #define REACTOR_CQE_BATCH 64
 
 struct reactor_post_item {
@@ -52,6 +54,8 @@ struct reactor {
 	struct io_uring ring;
 	unsigned int id;
 	unsigned int spin_us;
+	unsigned int slice_us;
+	bool slice_applied; /* by the thread that runs it */
 	bool ring_disabled; /* created R_DISABLED; enabled by the running thread */
 	bool deferred_taskrun;
 	bool wait_in_poll; /* sleep in ppoll(), not io_uring_enter (valgrind) */
@@ -245,6 +249,7 @@ int reactor_create(const struct reactor_opts *opts, struct reactor **out)
 	if (!r)
 		return -ENOMEM;
 	r->spin_us = opts ? opts->spin_us : REACTOR_DEFAULT_SPIN_US;
+	r->slice_us = opts ? opts->slice_us : REACTOR_DEFAULT_SLICE_US;
 	r->wait_in_poll = RUNNING_ON_VALGRIND;
 	atomic_init(&r->stop, false);
 	r->event_rc.fn = reactor_event_done;
@@ -595,6 +600,43 @@ static int reactor_wait_in_poll(struct reactor *r, const struct __kernel_timespe
 	return 0;
 }
 
+/* sched_setattr(2)'s argument; glibc has no wrapper. */
+struct reactor_sched_attr {
+	uint32_t size;
+	uint32_t sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime;
+	uint64_t sched_deadline;
+	uint64_t sched_period;
+};
+
+/*
+ * Ask for a short CPU slice (Linux 6.12+; older kernels ignore it). A reactor
+ * sleeps whenever nothing flows, so when another task keeps its CPU busy,
+ * each wake-up would wait for that task's slice (milliseconds) to end; with a
+ * shorter slice of its own the woken reactor preempts it at once. Only for
+ * an ordinary (SCHED_OTHER) thread, keeping its nice value: a policy the
+ * operator chose is left alone.
+ */
+static void reactor_apply_slice(struct reactor *r)
+{
+	struct reactor_sched_attr a = { .size = sizeof(a), .sched_policy = SCHED_OTHER };
+
+	if (!r->slice_us || r->slice_applied || sched_getscheduler(0) != SCHED_OTHER)
+		return;
+	r->slice_applied = true;
+	errno = 0;
+	a.sched_nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+	if (errno)
+		return;
+	a.sched_runtime = (uint64_t)r->slice_us * 1000;
+	if (syscall(SYS_sched_setattr, 0, &a, 0) < 0)
+		log_info("reactor", "reactor %u: CPU slice of %u us not set: %s", r->id, r->slice_us,
+			 strerror(errno));
+}
+
 int reactor_run(struct reactor *r)
 {
 	uint64_t spin_ns = (uint64_t)r->spin_us * 1000;
@@ -603,6 +645,7 @@ int reactor_run(struct reactor *r)
 	int ret;
 
 	current_reactor = r;
+	reactor_apply_slice(r);
 	if (r->ring_disabled) {
 		ret = reactor_enable_ring(r);
 		if (ret < 0) {

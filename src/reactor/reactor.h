@@ -52,6 +52,9 @@ struct reactor_stats {
 struct reactor_opts {
 	unsigned int ring_entries; /* SQ size; CQ is twice that. Default 1024 */
 	unsigned int spin_us; /* adaptive polling window; 0 = never spin. Default 50 */
+	/* CPU slice the running thread asks the scheduler for, 100-100000 us
+	 * (wake-up latency under competing load); 0 = the kernel's. Default 100 */
+	unsigned int slice_us;
 };
 
 /* Create a reactor for the calling thread (or a thread that will run it). */

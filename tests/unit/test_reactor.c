@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -851,6 +853,64 @@ static void test_ids_and_current(void **state)
 	reactor_destroy(NULL);
 }
 
+/* sched_getattr(2)'s result (no glibc wrapper). */
+struct test_sched_attr {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+};
+
+struct slice_probe {
+	struct reactor *r;
+	uint64_t runtime_ns;
+	int nice;
+};
+
+static void read_slice(void *arg)
+{
+	struct slice_probe *p = arg;
+	struct test_sched_attr a = { 0 };
+
+	if (syscall(SYS_sched_getattr, 0, &a, sizeof(a), 0) == 0) {
+		p->runtime_ns = a.runtime;
+		p->nice = a.nice;
+	}
+	reactor_stop(p->r);
+}
+
+static void *run_niced(void *arg)
+{
+	struct slice_probe *p = arg;
+
+	assert_int_equal(setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 3), 0);
+	reactor_run(p->r);
+	return NULL;
+}
+
+/* The thread running a reactor asks for its CPU slice, keeping its nice value. */
+static void test_sched_slice(void **state)
+{
+	struct reactor_opts o = { .ring_entries = 64, .slice_us = 300 };
+	struct slice_probe p = { 0 };
+	struct test_sched_attr a = { 0 };
+	pthread_t th;
+
+	(void)state;
+	/* Kernels before 6.12 neither keep nor report a fair task's slice. */
+	assert_int_equal(syscall(SYS_sched_getattr, 0, &a, sizeof(a), 0), 0);
+	if (a.runtime == 0)
+		skip();
+	assert_int_equal(reactor_create(&o, &p.r), 0);
+	assert_int_equal(reactor_post(p.r, read_slice, &p), 0);
+	assert_int_equal(pthread_create(&th, NULL, run_niced, &p), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(p.runtime_ns, 300000);
+	assert_int_equal(p.nice, 3);
+	reactor_destroy(p.r);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_watchdog, teardown_watchdog)
 
 int main(void)
@@ -871,6 +931,7 @@ int main(void)
 		T(test_stats_spin_busy_polls),
 		T(test_timer_fires_while_spinning),
 		T(test_ids_and_current),
+		T(test_sched_slice),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

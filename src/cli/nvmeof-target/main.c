@@ -48,6 +48,7 @@
 #define DEFAULT_NQN "nqn.2026-01.io.nvmeof:ramdisk"
 #define DEFAULT_RAM_SIZE (1ull << 30)
 #define DEFAULT_SPIN_US 50
+#define DEFAULT_SLICE_US 100
 #define DEFAULT_MODEL "nvmeof"
 
 struct daemon_opts {
@@ -61,6 +62,7 @@ struct daemon_opts {
 	uint64_t ram_size;
 	unsigned int nreactors;
 	unsigned int spin_us;
+	unsigned int slice_us;
 	enum log_level log_level;
 	bool syslog;
 	const char *rpc_socket; /* "none" disables the control socket */
@@ -122,6 +124,9 @@ static void usage(FILE *out)
 		"      --ram-size SIZE   default config: RAM namespace size, K/M/G suffixes (default 1G)\n"
 		"      --reactors N      reactor threads (default: online CPUs)\n"
 		"      --spin-us N       adaptive polling window in microseconds (default %d; 0 = off)\n"
+		"      --sched-slice-us N  CPU slice reactor threads ask for, so that they get the\n"
+		"                        CPU back at once on wake-up under load (default %d;\n"
+		"                        0 = the kernel's; needs Linux 6.12)\n"
 		"      --log-level LVL   error|warn|notice|info|debug (default notice)\n"
 		"      --syslog          log to syslog instead of stderr\n"
 		"      --rpc-socket PATH control socket for `nvmeof target` (default %s;\n"
@@ -147,7 +152,7 @@ static void usage(FILE *out)
 		"                        its connections (default %d; 0 = no limit)\n"
 		"  -h, --help            this text\n"
 		"      --version         print the version\n",
-		DAEMON_NAME, DEFAULT_ADDR, DEFAULT_PORT, DEFAULT_DISC_PORT, DEFAULT_NQN, DEFAULT_SPIN_US,
+		DAEMON_NAME, DEFAULT_ADDR, DEFAULT_PORT, DEFAULT_DISC_PORT, DEFAULT_NQN, DEFAULT_SPIN_US, DEFAULT_SLICE_US,
 		CONTROL_DEFAULT_SOCKET, TCP_DEFAULT_MAX_CONNECTIONS, TCP_DEFAULT_MAX_PER_ADDR,
 		TCP_DEFAULT_ICREQ_TIMEOUT_MS / 1000, TCP_DEFAULT_CONNECT_TIMEOUT_MS / 1000,
 		TCP_DEFAULT_STALL_TIMEOUT_MS / 1000, TCP_DEFAULT_BUFFER_MIB);
@@ -186,6 +191,7 @@ enum {
 	OPT_RAM_SIZE,
 	OPT_REACTORS,
 	OPT_SPIN_US,
+	OPT_SLICE_US,
 	OPT_LOG_LEVEL,
 	OPT_SYSLOG,
 	OPT_VERSION,
@@ -219,6 +225,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "ram-size", required_argument, NULL, OPT_RAM_SIZE },
 		{ "reactors", required_argument, NULL, OPT_REACTORS },
 		{ "spin-us", required_argument, NULL, OPT_SPIN_US },
+		{ "sched-slice-us", required_argument, NULL, OPT_SLICE_US },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "syslog", no_argument, NULL, OPT_SYSLOG },
 		{ "help", no_argument, NULL, 'h' },
@@ -250,6 +257,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 	o->nqn = DEFAULT_NQN;
 	o->ram_size = DEFAULT_RAM_SIZE;
 	o->spin_us = DEFAULT_SPIN_US;
+	o->slice_us = DEFAULT_SLICE_US;
 	o->log_level = LOG_LVL_NOTICE;
 	o->rpc_socket = CONTROL_DEFAULT_SOCKET;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -309,6 +317,14 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 				return -1;
 			}
 			o->spin_us = (unsigned int)v;
+			break;
+		case OPT_SLICE_US:
+			if (parse_uint(optarg, 100000, &v) || (v && v < 100)) {
+				fprintf(stderr, "%s: invalid --sched-slice-us '%s' (0, or 100-100000)\n", DAEMON_NAME,
+					optarg);
+				return -1;
+			}
+			o->slice_us = (unsigned int)v;
 			break;
 		case OPT_LOG_LEVEL:
 			if (log_parse_level(optarg, &o->log_level)) {
@@ -826,7 +842,7 @@ static void *reactor_thread(void *arg)
 
 static int start_reactors(struct daemon *d)
 {
-	struct reactor_opts ro = { .ring_entries = 0, .spin_us = d->opts.spin_us };
+	struct reactor_opts ro = { .ring_entries = 0, .spin_us = d->opts.spin_us, .slice_us = d->opts.slice_us };
 	int ret;
 
 	d->nreactors = d->opts.nreactors;

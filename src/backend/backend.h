@@ -116,16 +116,37 @@ static inline bool backend_path_is_rbd(const char *path)
 int backend_rbd_parse_path(const char *path, struct backend_rbd_spec *spec, char *err, size_t errlen);
 
 /*
- * Fencing (gateway groups): if a Ceph client other than ours holds the
- * exclusive lock of the image at the rbd: path, break it; librbd blocklists
- * that client (rbd_blocklist_on_break_lock), so it cannot write any more.
- * ceph_conf and ceph_id as in backend_open_opts (NULL = daemon default).
- * Blocks for up to the client's operation timeouts: never on a reactor.
- * Returns 1 with the former holder in owner, 0 when there was nothing to
- * break (no holder, or us), or -errno with the reason in err.
+ * Fencing (gateway groups): if the Ceph client expected (a gateway member
+ * whose lease expired) holds the exclusive lock of the image at the rbd:
+ * path, break it; librbd blocklists that client
+ * (rbd_blocklist_on_break_lock), so it cannot write any more. expected lists
+ * that member's client addresses as backend_rbd_clients gives them; a holder
+ * not among them (a live member, another application) is left alone.
+ * expected NULL: any client but ours is broken (a member that recorded no
+ * addresses). ceph_conf and ceph_id as in backend_open_opts (NULL = daemon
+ * default). Blocks for up to the client's operation timeouts: never on a
+ * reactor. Returns 1 with the former holder in owner; 0 when there was
+ * nothing to break, the reason in err and the holder, if any (ours, or a
+ * shared lock's), in owner; -EBUSY when the holder is not the expected
+ * client, named in owner, not broken; or another -errno with the reason in
+ * err.
  */
-int backend_rbd_break_foreign_lock(const char *path, const char *ceph_conf, const char *ceph_id, char *owner,
-				   size_t ownerlen, char *err, size_t errlen);
+int backend_rbd_break_foreign_lock(const char *path, const char *ceph_conf, const char *ceph_id,
+				   const char *expected, char *owner, size_t ownerlen, char *err, size_t errlen);
+
+/*
+ * The Ceph clients that serve this process's RBD images (one per shared
+ * cluster handle) by address, as the exclusive lock names its holder:
+ * rados_getaddrs' strings separated by spaces, "" when there is none. A
+ * gateway member records them with its lease, so that the member that takes
+ * over breaks the image locks of these clients only. *gen changes whenever a
+ * handle comes or goes. Returns how many, or -errno (-ENOSPC: out too small)
+ * with out "". Does not block on the cluster.
+ */
+int backend_rbd_clients(char *out, size_t outlen, unsigned long *gen);
+
+/* The current handle generation, as backend_rbd_clients sets *gen. */
+unsigned long backend_rbd_clients_gen(void);
 
 /*
  * Whether the cluster refused an RBD operation of this process because its

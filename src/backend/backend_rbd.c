@@ -31,9 +31,12 @@
  * does not answer, only once the holder's watch times out
  * (osd_client_watch_timeout, 30 s). A gateway group's survivor that takes
  * over from a member whose lease expired breaks the lock at once
- * (backend_rbd_break_foreign_lock); librbd blocklists the former holder
- * (rbd_blocklist_on_break_lock), so a member that was only frozen cannot
- * write when it wakes. Its I/O then fails with -EBLOCKLISTED (ESHUTDOWN),
+ * (backend_rbd_break_foreign_lock), but only when its holder is that
+ * member's Ceph client: each member records its clients' addresses
+ * (backend_rbd_clients) with its lease, and a lock held by any other client
+ * (a live member, another application) is left to librbd's hand-over.
+ * librbd blocklists the former holder (rbd_blocklist_on_break_lock), so a
+ * member that was only frozen cannot write when it wakes. Its I/O then fails with -EBLOCKLISTED (ESHUTDOWN),
  * which the target reports as retryable (Namespace Not Ready); we log it once
  * per cluster handle. A gateway group's member asks whether that happened
  * (backend_rbd_blocklisted, backend_rbd_probe) and leaves the group rather
@@ -187,6 +190,7 @@ struct rbd_cluster {
 };
 
 static struct rbd_cluster *rbd_clusters;
+static unsigned long rbd_clusters_gen; /* under rbd_lock: bumped when a handle comes or goes */
 static atomic_bool rbd_any_blocklisted; /* some handle was refused as blocklisted */
 
 static void cluster_free(struct rbd_cluster *cl)
@@ -276,6 +280,7 @@ static int cluster_get(const char *conf, const char *id, struct rbd_cluster **ou
 	}
 	cl->next = rbd_clusters;
 	rbd_clusters = cl;
+	rbd_clusters_gen++;
 	pthread_mutex_unlock(&rbd_lock);
 	log_info(LOG_COMP, "connected to the Ceph cluster of %s as client.%s", conf, id);
 	*out = cl;
@@ -299,6 +304,7 @@ static void cluster_put(struct rbd_cluster *cl)
 	for (pp = &rbd_clusters; *pp != cl; pp = &(*pp)->next)
 		;
 	*pp = cl->next;
+	rbd_clusters_gen++;
 	pthread_mutex_unlock(&rbd_lock);
 	log_info(LOG_COMP, "disconnecting from the Ceph cluster of %s", cl->conf);
 	cluster_free(cl);
@@ -721,21 +727,108 @@ fail:
 /* ------------------------------------------------------------------ */
 /* Fencing                                                             */
 
-/* Is the lock owner's address ours? Both read "IP:PORT/NONCE", perhaps after a type ("v1:"). */
+/*
+ * One Ceph address of a list, as "IP:PORT/NONCE": without its type ("v1:",
+ * "v2:", "any:") and without the brackets of an address vector
+ * ("[v2:A,v1:B]", split at the comma). An IPv6 address keeps its own
+ * brackets ("[::1]:0/5"); an address ends with its nonce, never with ']'.
+ */
+static const char *addr_strip(const char *a, size_t n, size_t *len)
+{
+	static const char *const types[] = { "v1:", "v2:", "any:", "none:" };
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+			size_t tl = strlen(types[i]);
+
+			if (pass == 0 && n > tl && a[0] == '[' && !strncmp(a + 1, types[i], tl)) {
+				a++; /* an address vector's bracket */
+				n--;
+				break;
+			}
+			if (pass == 1 && n > tl && !strncmp(a, types[i], tl)) {
+				a += tl;
+				n -= tl;
+				break;
+			}
+		}
+	}
+	if (n && a[n - 1] == ']')
+		n--;
+	*len = n;
+	return a;
+}
+
+/* Whether addr is one of the addresses in list (separated by spaces or commas). */
+static bool addr_listed(const char *list, const char *addr)
+{
+	size_t an, tn;
+	const char *a = addr_strip(addr, strlen(addr), &an);
+
+	if (!an)
+		return false;
+	for (const char *t = list + strspn(list, " ,"); *t; t += strspn(t, " ,")) {
+		size_t n = strcspn(t, " ,");
+		const char *s = addr_strip(t, n, &tn);
+
+		if (tn == an && !memcmp(s, a, an))
+			return true;
+		t += n;
+	}
+	return false;
+}
+
+/* Is the lock owner's address ours? */
 static bool owner_is_us(rados_t rados, const char *owner)
 {
-	const char *colon = strchr(owner, ':');
 	char *mine = NULL;
 	bool us;
 
-	if (colon && strchr(colon + 1, ':') &&
-	    strspn(owner, "abcdefghijklmnopqrstuvwxyz0123456789") == (size_t)(colon - owner))
-		owner = colon + 1;
 	if (rados_getaddrs(rados, &mine) < 0 || !mine)
 		return false;
-	us = strstr(mine, owner) != NULL;
+	us = addr_listed(mine, owner);
 	free(mine);
 	return us;
+}
+
+int backend_rbd_clients(char *out, size_t outlen, unsigned long *gen)
+{
+	size_t len = 0;
+	int n = 0, ret = 0;
+
+	out[0] = '\0';
+	pthread_mutex_lock(&rbd_lock);
+	*gen = rbd_clusters_gen;
+	for (struct rbd_cluster *cl = rbd_clusters; cl && ret == 0; cl = cl->next) {
+		char *a = NULL;
+		int w;
+
+		if ((ret = rados_getaddrs(cl->rados, &a)) < 0 || !a) {
+			ret = ret < 0 ? ret : -ENOMEM;
+			break;
+		}
+		w = snprintf(out + len, outlen - len, "%s%s", n ? " " : "", a);
+		free(a);
+		if (w < 0 || (size_t)w >= outlen - len)
+			ret = -ENOSPC;
+		else
+			len += (size_t)w;
+		n++;
+	}
+	pthread_mutex_unlock(&rbd_lock);
+	if (ret < 0)
+		out[0] = '\0';
+	return ret < 0 ? ret : n;
+}
+
+unsigned long backend_rbd_clients_gen(void)
+{
+	unsigned long gen;
+
+	pthread_mutex_lock(&rbd_lock);
+	gen = rbd_clusters_gen;
+	pthread_mutex_unlock(&rbd_lock);
+	return gen;
 }
 
 /* The client ("client.4123") whose lock on the image header is at addr, for the log. */
@@ -798,8 +891,8 @@ static int pool_ioctx_open(const char *path, const char *ceph_conf, const char *
 	return 0;
 }
 
-int backend_rbd_break_foreign_lock(const char *path, const char *ceph_conf, const char *ceph_id, char *owner,
-				   size_t ownerlen, char *err, size_t errlen)
+int backend_rbd_break_foreign_lock(const char *path, const char *ceph_conf, const char *ceph_id,
+				   const char *expected, char *owner, size_t ownerlen, char *err, size_t errlen)
 {
 	struct backend_rbd_spec spec;
 	struct rbd_cluster *cl = NULL;
@@ -812,6 +905,7 @@ int backend_rbd_break_foreign_lock(const char *path, const char *ceph_conf, cons
 	int ret;
 
 	owner[0] = '\0';
+	err[0] = '\0';
 	/* The namespaces' shared handle: so the holder we break is never this process. */
 	if ((ret = pool_ioctx_open(path, ceph_conf, ceph_id, &spec, &cl, &ioctx, err, errlen)))
 		return ret;
@@ -823,16 +917,12 @@ int backend_rbd_break_foreign_lock(const char *path, const char *ceph_conf, cons
 	}
 	ret = rbd_lock_get_owners(image, &mode, owners, &nowners);
 	if (ret == -ENOENT || (ret == 0 && nowners == 0)) {
-		ret = 0; /* nobody holds it */
+		snprintf(err, errlen, "nobody holds it");
+		ret = 0;
 		goto out;
 	}
 	if (ret < 0) {
 		snprintf(err, errlen, "reading the lock owner: %s", strerror(-ret));
-		goto out;
-	}
-	if (mode != RBD_LOCK_MODE_EXCLUSIVE || owner_is_us(cl->rados, owners[0])) {
-		rbd_lock_get_owners_cleanup(owners, nowners);
-		ret = 0;
 		goto out;
 	}
 	owner_client(image, owners[0], client, sizeof(client));
@@ -840,12 +930,27 @@ int backend_rbd_break_foreign_lock(const char *path, const char *ceph_conf, cons
 		snprintf(owner, ownerlen, "%s (%s)", client, owners[0]);
 	else
 		snprintf(owner, ownerlen, "%s", owners[0]);
+	if (mode != RBD_LOCK_MODE_EXCLUSIVE || owner_is_us(cl->rados, owners[0])) {
+		snprintf(err, errlen, "%s", mode != RBD_LOCK_MODE_EXCLUSIVE ? "a shared lock"
+									    : "this process's Ceph client holds it");
+		rbd_lock_get_owners_cleanup(owners, nowners);
+		ret = 0;
+		goto out;
+	}
+	if (expected && !addr_listed(expected, owners[0])) {
+		snprintf(err, errlen, "held by %s, not by the expected client (%s)", owner,
+			 expected[0] ? expected : "none recorded");
+		rbd_lock_get_owners_cleanup(owners, nowners);
+		ret = -EBUSY;
+		goto out;
+	}
 	ret = rbd_lock_break(image, RBD_LOCK_MODE_EXCLUSIVE, owners[0]);
 	rbd_lock_get_owners_cleanup(owners, nowners);
 	if (ret == 0) {
 		ret = 1;
 	} else if (ret == -ENOENT) {
-		ret = 0; /* released meanwhile */
+		snprintf(err, errlen, "%s released it meanwhile", owner);
+		ret = 0;
 		owner[0] = '\0';
 	} else {
 		snprintf(err, errlen, "breaking the lock held by %s: %s", owner, strerror(-ret));

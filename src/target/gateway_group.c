@@ -42,8 +42,15 @@
  * member that takes G and finds another member's record knows the lease
  * expired instead: that member died, froze or lost the cluster. Before
  * turning optimized it breaks the exclusive lock of each of G's images held
- * by another client, which blocklists that client, so a frozen member that
- * wakes cannot write. A cooperative handover breaks nothing: the member
+ * by that member's Ceph client, which blocklists that client, so a frozen
+ * member that wakes cannot write. Which client is the member's: with owner
+ * it records the addresses of the clients that serve its RBD images
+ * (xattr "owner_clients", "MEMBER ADDR...", written in the same operation
+ * and again when its clients change). A lock held by any other client (a
+ * live third member, another application) is not broken: librbd hands it
+ * over when its holder lets go. A member of an older version records no
+ * clients; its lock holder is then taken to be any client but ours, as
+ * those versions did. A cooperative handover breaks nothing: the member
  * that gave G back is alive and serves its other groups through the same
  * Ceph client.
  *
@@ -93,6 +100,8 @@
 #define GW_LOCK_NAME "nvmeof.gw"
 #define GW_RELEASE_MSG "release"
 #define GW_OWNER_XATTR "owner" /* the lease holder, cleared when it lets go */
+#define GW_CLIENTS_XATTR "owner_clients" /* "MEMBER ADDR...": its Ceph clients, with owner */
+#define GW_REC_MAX 2048 /* an owner_clients record */
 #define GW_FENCE_BUDGET_MS 4000 /* lock breaks start no later than this after the take */
 #define GW_ID_MAX 128
 
@@ -111,6 +120,8 @@ struct gw_grp {
 	int last_err; /* of the last lock request, to log a failure once */
 	char owner[GW_ID_MAX]; /* last seen lock holder, "" = free or unknown */
 	/* Lease thread only. */
+	bool recorded; /* our owner_clients record is there, */
+	unsigned long rec_gen; /* listing the clients of this generation (backend_rbd_clients) */
 	uint64_t watch;
 	bool watching;
 	atomic_bool watch_broken;
@@ -265,31 +276,148 @@ static void grp_read_owner(struct nvmf_gw *gw, struct gw_grp *grp, char *out, si
 	}
 }
 
-/* Record us as grp's holder; the previous record in prev ("" if none). */
-static int grp_claim(struct nvmf_gw *gw, struct gw_grp *grp, char *prev, size_t prevlen)
+/*
+ * Our owner_clients record, "MEMBER ADDR...": the addresses of the Ceph
+ * clients that serve our RBD images ("MEMBER " when there is none). 0, or
+ * -errno when they cannot be listed (rec "").
+ */
+static int gw_clients_record(struct nvmf_gw *gw, char *rec, size_t reclen, unsigned long *gen)
 {
-	int n = rados_getxattr(gw->io, grp->oid, GW_OWNER_XATTR, prev, prevlen - 1);
+	int n = snprintf(rec, reclen, "%s ", gw->id);
+	int ret = backend_rbd_clients(rec + n, reclen - (size_t)n, gen);
+
+	if (ret < 0) {
+		rec[0] = '\0';
+		return ret;
+	}
+	return 0;
+}
+
+/* An xattr of grp's object as a string ("" if missing); 0 or -errno. */
+static int grp_getxattr(struct nvmf_gw *gw, struct gw_grp *grp, const char *name, char *out, size_t outlen)
+{
+	int n = rados_getxattr(gw->io, grp->oid, name, out, outlen - 1);
 
 	if (n < 0 && n != -ENODATA)
 		return n;
-	prev[n > 0 ? n : 0] = '\0';
-	if (!strcmp(prev, gw->id))
+	out[n > 0 ? n : 0] = '\0';
+	return 0;
+}
+
+/*
+ * Record us as grp's holder, with our Ceph clients (one write: the record
+ * and its clients always go together). The previous holder in prev ("" if
+ * none) and, when it recorded them, its clients' addresses in prev_clients
+ * (*prev_has_clients). A member of an older version writes owner alone,
+ * perhaps over another member's owner_clients: a record counts only when it
+ * names the same member as owner.
+ */
+static int grp_claim(struct nvmf_gw *gw, struct gw_grp *grp, char *prev, size_t prevlen, char *prev_clients,
+		     size_t pclen, bool *prev_has_clients)
+{
+	char rec[GW_REC_MAX];
+	unsigned long gen = 0;
+	rados_write_op_t op;
+	size_t idlen;
+	int ret, lret;
+
+	*prev_has_clients = false;
+	prev_clients[0] = '\0';
+	if ((ret = grp_getxattr(gw, grp, GW_OWNER_XATTR, prev, prevlen)) < 0 ||
+	    (ret = grp_getxattr(gw, grp, GW_CLIENTS_XATTR, prev_clients, pclen)) < 0)
+		return ret;
+	idlen = strcspn(prev_clients, " ");
+	if (prev[0] && idlen == strlen(prev) && !memcmp(prev_clients, prev, idlen)) {
+		*prev_has_clients = true;
+		memmove(prev_clients, prev_clients + idlen + (prev_clients[idlen] == ' '),
+			strlen(prev_clients + idlen) + 1 - (prev_clients[idlen] == ' '));
+	} else {
+		prev_clients[0] = '\0';
+	}
+	lret = gw_clients_record(gw, rec, sizeof(rec), &gen);
+	if (!strcmp(prev, gw->id) && grp->recorded && grp->rec_gen == gen && lret == 0)
 		return 0;
-	return rados_setxattr(gw->io, grp->oid, GW_OWNER_XATTR, gw->id, strlen(gw->id));
+	if (lret < 0)
+		log_warn(LOG_COMP, "%s: ANA group %u: cannot list this member's Ceph clients (%s): recording it "
+			 "without them, so a member that takes over breaks any image lock", gw->name, grp->grpid,
+			 strerror(-lret));
+	if (!(op = rados_create_write_op()))
+		return -ENOMEM;
+	rados_write_op_setxattr(op, GW_OWNER_XATTR, gw->id, strlen(gw->id));
+	if (lret == 0)
+		rados_write_op_setxattr(op, GW_CLIENTS_XATTR, rec, strlen(rec));
+	ret = rados_write_op_operate(op, gw->io, grp->oid, NULL, 0);
+	rados_release_write_op(op);
+	if (ret < 0)
+		return ret;
+	grp->recorded = lret == 0;
+	grp->rec_gen = gen;
+	if (lret < 0) {
+		/* Whatever record is left names another member, or us with other clients. */
+		ret = rados_rmxattr(gw->io, grp->oid, GW_CLIENTS_XATTR);
+		if (ret < 0 && ret != -ENODATA)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * Held: our clients changed (an RBD namespace on a new cluster handle, or
+ * the last of one gone): record them again, while the record is ours.
+ */
+static void grp_rerecord(struct nvmf_gw *gw, struct gw_grp *grp)
+{
+	char rec[GW_REC_MAX];
+	unsigned long gen;
+	rados_write_op_t op;
+	int ret;
+
+	if (grp->recorded && grp->rec_gen == backend_rbd_clients_gen())
+		return;
+	if ((ret = gw_clients_record(gw, rec, sizeof(rec), &gen)) < 0) {
+		if (grp->recorded)
+			log_warn(LOG_COMP, "%s: ANA group %u: cannot list this member's Ceph clients: %s", gw->name,
+				 grp->grpid, strerror(-ret));
+		grp->recorded = false;
+		grp->rec_gen = gen;
+		return;
+	}
+	if (!(op = rados_create_write_op()))
+		return;
+	rados_write_op_cmpxattr(op, GW_OWNER_XATTR, LIBRADOS_CMPXATTR_OP_EQ, gw->id, strlen(gw->id));
+	rados_write_op_setxattr(op, GW_CLIENTS_XATTR, rec, strlen(rec));
+	ret = rados_write_op_operate(op, gw->io, grp->oid, NULL, 0);
+	rados_release_write_op(op);
+	if (ret < 0) {
+		log_warn(LOG_COMP, "%s: ANA group %u: recording this member's Ceph clients: %s", gw->name, grp->grpid,
+			 strerror(-ret));
+		return;
+	}
+	grp->recorded = true;
+	grp->rec_gen = gen;
+	log_info(LOG_COMP, "%s: ANA group %u: this member's Ceph clients recorded: %s", gw->name, grp->grpid,
+		 rec + strlen(gw->id) + 1);
 }
 
 /* Before a cooperative unlock: the next holder must not fence us. Only our own record goes. */
 static void grp_unclaim(struct nvmf_gw *gw, struct gw_grp *grp)
 {
-	rados_write_op_t op = rados_create_write_op();
-	int ret;
+	int ret = -ENODATA;
 
-	if (!op)
-		return;
-	rados_write_op_cmpxattr(op, GW_OWNER_XATTR, LIBRADOS_CMPXATTR_OP_EQ, gw->id, strlen(gw->id));
-	rados_write_op_rmxattr(op, GW_OWNER_XATTR);
-	ret = rados_write_op_operate(op, gw->io, grp->oid, NULL, 0);
-	rados_release_write_op(op);
+	for (int with_clients = grp->recorded; with_clients >= 0 && ret == -ENODATA; with_clients--) {
+		rados_write_op_t op = rados_create_write_op();
+
+		if (!op)
+			return;
+		rados_write_op_cmpxattr(op, GW_OWNER_XATTR, LIBRADOS_CMPXATTR_OP_EQ, gw->id, strlen(gw->id));
+		rados_write_op_rmxattr(op, GW_OWNER_XATTR);
+		/* Missing (removed by hand, or never written): the whole write fails, so again without. */
+		if (with_clients)
+			rados_write_op_rmxattr(op, GW_CLIENTS_XATTR);
+		ret = rados_write_op_operate(op, gw->io, grp->oid, NULL, 0);
+		rados_release_write_op(op);
+	}
+	grp->recorded = false;
 	if (ret < 0 && ret != -ECANCELED && ret != -ENODATA)
 		log_warn(LOG_COMP, "%s: clearing the holder of ANA group %u: %s", gw->name, grp->grpid,
 			 strerror(-ret));
@@ -350,7 +478,8 @@ static void grp_renew(struct nvmf_gw *gw, struct gw_grp *grp)
 		return;
 	ret = grp_lock(gw, grp, &sent);
 	pthread_mutex_lock(&gw->lock);
-	if (ret == 0 && grp->held) {
+	bool renewed = ret == 0 && grp->held;
+	if (renewed) {
 		grp->renewed_ms = sent;
 		grp->deadline_ms = sent + GW_LEASE_MS - GW_MARGIN_MS;
 		grp_set_until(gw, grp, grp->deadline_ms);
@@ -367,6 +496,8 @@ static void grp_renew(struct nvmf_gw *gw, struct gw_grp *grp)
 	pthread_mutex_unlock(&gw->lock);
 	if (ret == -ESHUTDOWN)
 		gw_leave_blocklisted(gw, "renewing a lease");
+	if (renewed)
+		grp_rerecord(gw, grp);
 }
 
 struct fence_img {
@@ -458,20 +589,29 @@ static bool gw_probe_blocklisted(struct nvmf_gw *gw)
 }
 
 /*
- * grp's lease expired at member prev: break the exclusive locks another
- * client holds on grp's RBD images (see the top of the file). Every break
+ * grp's lease expired at member prev: break the exclusive locks prev's Ceph
+ * clients (their addresses in clients) hold on grp's RBD images, and no
+ * other client's: a live member or another application holding one is left
+ * to librbd's hand-over (see the top of the file). clients NULL: prev
+ * recorded none (a member of an older version, or one that could not list
+ * them), so as before any client but ours is taken for prev's. Every break
  * is bounded by the Ceph client's operation timeouts, none starts after
  * GW_FENCE_BUDGET_MS, and our other leases are renewed in between. Lease
  * thread.
  */
-static void grp_fence(struct nvmf_gw *gw, struct gw_grp *grp, const char *prev)
+static void grp_fence(struct nvmf_gw *gw, struct gw_grp *grp, const char *prev, const char *clients)
 {
 	struct fence_img *imgs;
 	unsigned int n = gw_list_images(gw, grp, &imgs);
 	uint64_t start = nvmf_mono_ms();
 
+	if (!clients && n)
+		log_notice(LOG_COMP,
+			   "%s: ANA group %u: the previous owner (member %s) recorded no Ceph client (an older "
+			   "version?): breaking any other client's lock of the group's images", gw->name, grp->grpid,
+			   prev);
 	for (unsigned int i = 0; i < n; i++) {
-		char owner[256], err[512];
+		char owner[256], err[GW_REC_MAX + 512];
 		int ret;
 
 		for (unsigned int k = 0; k < gw->ngrps; k++)
@@ -482,13 +622,21 @@ static void grp_fence(struct nvmf_gw *gw, struct gw_grp *grp, const char *prev)
 				 "over once the previous owner's watch times out)", gw->name, grp->grpid, imgs[i].path);
 			continue;
 		}
-		ret = backend_rbd_break_foreign_lock(imgs[i].path, imgs[i].conf, imgs[i].id, owner, sizeof(owner), err,
-						     sizeof(err));
+		ret = backend_rbd_break_foreign_lock(imgs[i].path, imgs[i].conf, imgs[i].id, clients, owner,
+						     sizeof(owner), err, sizeof(err));
 		if (ret > 0)
 			log_notice(LOG_COMP,
 				   "%s: ANA group %u: broke exclusive lock of %s held by %s (previous owner's lease "
 				   "expired: member %s)", gw->name, grp->grpid, imgs[i].path, owner, prev);
-		else if (ret < 0)
+		else if (ret == 0)
+			log_info(LOG_COMP, "%s: ANA group %u: no lock of %s to break: %s", gw->name, grp->grpid,
+				 imgs[i].path, err);
+		else if (ret == -EBUSY)
+			log_warn(LOG_COMP,
+				 "%s: ANA group %u: not breaking the exclusive lock of %s: %s of member %s, whose "
+				 "lease expired; left to librbd, which hands it over when its holder lets go",
+				 gw->name, grp->grpid, imgs[i].path, err, prev);
+		else
 			log_warn(LOG_COMP, "%s: ANA group %u: cannot fence the previous owner (%s) from %s: %s",
 				 gw->name, grp->grpid, prev, imgs[i].path, err);
 	}
@@ -498,7 +646,8 @@ static void grp_fence(struct nvmf_gw *gw, struct gw_grp *grp, const char *prev)
 static void grp_tick(struct nvmf_gw *gw, struct gw_grp *grp)
 {
 	uint64_t now = nvmf_mono_ms(), sent;
-	char owner[GW_ID_MAX], prev[GW_ID_MAX] = "";
+	char owner[GW_ID_MAX], prev[GW_ID_MAX] = "", prev_clients[GW_REC_MAX];
+	bool prev_has_clients = false;
 	int ret;
 
 	if (!grp->watching || atomic_load(&grp->watch_broken)) {
@@ -538,11 +687,12 @@ static void grp_tick(struct nvmf_gw *gw, struct gw_grp *grp)
 		return;
 	}
 	ret = wait ? -EBUSY : grp_lock(gw, grp, &sent);
-	if (ret == 0 && (ret = grp_claim(gw, grp, prev, sizeof(prev))) < 0)
+	if (ret == 0 &&
+	    (ret = grp_claim(gw, grp, prev, sizeof(prev), prev_clients, sizeof(prev_clients), &prev_has_clients)) < 0)
 		log_warn(LOG_COMP, "%s: recording this member as the holder of ANA group %u: %s", gw->name,
 			 grp->grpid, strerror(-ret));
 	if (ret == 0 && prev[0] && strcmp(prev, gw->id)) {
-		grp_fence(gw, grp, prev);
+		grp_fence(gw, grp, prev, prev_has_clients ? prev_clients : NULL);
 		/* Breaking took time: serve on a fresh lease. */
 		ret = grp_lock(gw, grp, &sent);
 		if (ret < 0)

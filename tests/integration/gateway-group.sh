@@ -8,18 +8,25 @@
 #     inaccessible; B the reverse), `target list` showing members and owners,
 #     set-ana-state on a managed group refused;
 #   - SIGKILL A: B optimized for both within 15 s, having broken the dead A's
-#     exclusive lock of image 1 (so a write through B completes within 15 s of
-#     the kill, although the cluster keeps Ceph's 30 s osd_client_watch_timeout),
+#     exclusive lock of image 1 (held by the Ceph client A recorded with its
+#     lease; so a write through B completes within 15 s of the kill, although
+#     the cluster keeps Ceph's 30 s osd_client_watch_timeout),
 #     data written through A before the kill read back through B, perf --verify
 #     through B;
 #   - A restarted: failback (A optimized for 1, B inaccessible for 1), handed
 #     over without breaking a lock: B keeps serving group 2;
 #   - SIGSTOP A: B takes group 1 after the lease, breaking A's image lock
-#     (which blocklists A's Ceph client); SIGCONT: A reports its lease lost
+#     (which blocklists A's Ceph client) although A's record of its Ceph
+#     clients was removed (as an older member writes none: any other client's
+#     lock is broken, and B says so); SIGCONT: A reports its lease lost
 #     (fenced), finds its Ceph client blocklisted, says so and exits by itself
 #     with status 75 (for its service manager to restart it) without taking
 #     group 1 back; B keeps group 1 optimized meanwhile; A restarted takes
 #     group 1 back by failback;
+#   - a third Ceph client (tests/integration/rbd-lock-holder.c) holds image 1's
+#     exclusive lock when A is SIGKILLed: B takes group 1 but leaves that lock
+#     alone (it is not the client A recorded), says why, naming both; the third
+#     client is not blocklisted and still writes; once it lets go B writes;
 #   - perf --verify over both paths while A is SIGKILLed and restarted: no error, all data
 #     verified; a FIGURE line with the I/O gap at failover and the time from
 #     A's restart to the host seeing A optimized;
@@ -78,8 +85,10 @@ CD=$tmp/ceph
 apid=''
 bpid=''
 pollpid=''
+hpid=''
 cleanup() {
 	[ -n "$pollpid" ] && kill "$pollpid" 2>/dev/null
+	[ -n "$hpid" ] && kill -KILL "$hpid" 2>/dev/null
 	for p in $apid $bpid; do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done
 	[ -d "$CD" ] && "$ceph_sn" stop "$CD" >/dev/null 2>&1
 	integration_cleanup
@@ -285,6 +294,9 @@ check "B's log: its Ceph client was not blocklisted" bash -c "! grep -q 'blockli
 
 echo "== SIGSTOP A: a hung member is fenced"
 kill -STOP "$apid"
+# As if A were of a version that records no Ceph client: B must break any other client's lock, as before.
+timeout 20 rados -c "$CEPH_CONF" -p "$CEPH_POOL" rmxattr nvmeof.gw.gw1.grp.1 owner_clients >/dev/null 2>&1
+nb=$(wc -l <"$tmp/b.log")
 st=$(wait_state "- - O O" 20)
 check "B takes group 1 from the hung A within 15 s (took ${st:-more than 20} s)" \
 	awk -v t="${st:-99}" 'BEGIN { exit !(t <= 15) }'
@@ -319,6 +331,8 @@ check "A's log: it did not take group 1 back before leaving" \
 	bash -c "! grep -q 'ANA group 1 optimized here' '$tmp/a-after.log'"
 check "B's log: the hung A's image lock broken" \
 	bash -c "[ \$(grep -c 'ANA group 1: broke exclusive lock' '$tmp/b.log') -ge 2 ]"
+check "B's log: A's record names no Ceph client, so any other client's lock is broken, and B says so" \
+	bash -c "tail -n +$((nb + 1)) '$tmp/b.log' | grep -q 'ANA group 1: the previous owner (member .*) recorded no Ceph client'"
 sleep 0.5 # a sample after A left
 check "B still optimized for both groups after A left" bash -c "tail -n 1 '$tmp/samples' | grep -q ' - - O O\$'"
 timeout 30 "$CLI" write "${ca[@]}" -N 1 --start-block 0 --data-size 4096 --data "$tmp/probe" >"$tmp/fenced.out" 2>&1
@@ -334,6 +348,50 @@ check "B's log: group 1 given back to the restarted A" \
 	bash -c "[ \$(grep -c 'ANA group 1 inaccessible here: given back' '$tmp/b.log') -ge 2 ]"
 timeout 30 "$CLI" write "${ca[@]}" -N 1 --start-block 0 --data-size 4096 --data "$tmp/probe" >/dev/null 2>&1
 check "a write through the restarted A completes" [ $? = 0 ]
+
+echo "== a third client holds image 1's lock when A dies: B leaves it alone"
+# B breaks only the locks of the Ceph clients A recorded with its lease: a
+# live client that is not A's (another member, an application) keeps its lock
+# and is not blocklisted; librbd hands the lock over when it lets go.
+holder=$tmp/rbd-lock-holder
+cc -O1 -Wall -o "$holder" "$repo/tests/integration/rbd-lock-holder.c" -lrbd -lrados 2>"$tmp/holder-cc.err"
+check "the third client builds" [ $? = 0 ]
+"$holder" "$CEPH_CONF" "$CEPH_POOL" "$CEPH_IMAGE" "$tmp/holder.stop" >"$tmp/holder.out" 2>&1 &
+hpid=$!
+wait_for 30 grep -q '^locked ' "$tmp/holder.out"
+check "the third client takes image 1's exclusive lock over from A" grep -q '^locked ' "$tmp/holder.out"
+haddr=$(sed -n 's/^locked \(v[12]:\)\{0,1\}//p' "$tmp/holder.out")
+nb=$(wc -l <"$tmp/b.log")
+kill -KILL "$apid"
+wait "$apid" 2>/dev/null
+apid=
+# B may still hold group 1 off after the failback (two leases).
+tk=$(wait_state "- - O O" 30)
+check "B takes group 1 from the dead A (took ${tk:-more than 30} s)" [ -n "$tk" ]
+# B fences before it turns optimized: its log has the outcome by now.
+tail -n +"$((nb + 1))" "$tmp/b.log" >"$tmp/b-third.log"
+hre=$(printf '%s' "$haddr" | sed 's/[].[*^$\\]/\\&/g')
+check "B's log: the third client's lock of image 1 not broken, both clients named, and why" grep -qE \
+	"warn .*ANA group 1: not breaking the exclusive lock of rbd:$CEPH_POOL/$CEPH_IMAGE: held by (client\.[0-9]+ \()?$hre\)?, not by the expected client \([^)]*[0-9]\) of member [^ ]+, whose lease expired" \
+	"$tmp/b-third.log"
+check "B's log: no lock broken" bash -c "! grep -q 'broke exclusive lock' '$tmp/b-third.log'"
+timeout 30 ceph -c "$CEPH_CONF" osd blocklist ls >"$tmp/blocklist.txt" 2>&1
+blrc=$?
+check "the third client ($haddr) is not blocklisted" \
+	bash -c "[ $blrc = 0 ] && [ -n '$haddr' ] && ! grep -qF '$haddr' '$tmp/blocklist.txt'"
+touch "$tmp/holder.stop"
+for _ in $(seq 300); do kill -0 "$hpid" 2>/dev/null || break; sleep 0.1; done
+kill -KILL "$hpid" 2>/dev/null
+wait "$hpid" 2>/dev/null
+hpid=
+check "the third client still held the lock and wrote ($(tail -n 1 "$tmp/holder.out"))" \
+	grep -q '^owner 1 write 4096$' "$tmp/holder.out"
+timeout 60 "$CLI" write "${cb[@]}" -N 1 --start-block 0 --data-size 4096 --data "$tmp/probe" >/dev/null 2>&1
+check "a write through B to namespace 1 completes once the third client let go" [ $? = 0 ]
+start_a
+sleep 0.5 # a sample of the new A
+tb=$(wait_state "O I I O" 40)
+check "A restarted takes group 1 back (in ${tb:-more than 40} s)" [ -n "$tb" ]
 
 echo "== perf --verify over both paths: SIGKILL A (failover), A restarted (failback), nobody intervenes"
 mp=(-t tcp -a 127.0.0.1 -s "$pa" -a 127.0.0.1 -s "$pb" -n "$NQN")

@@ -2,8 +2,9 @@
 /*
  * RBD backend without a cluster: "rbd:" path parsing (accepted forms, every
  * refused form with its message), the config file's RBD namespace with its
- * "ceph" settings, and opening (or fencing) against a conf file that does
- * not exist.
+ * "ceph" settings, opening (or fencing) against a conf file that does
+ * not exist, and matching an exclusive lock's holder with a list of client
+ * addresses.
  * tests/integration/rbd.sh covers the I/O against a real cluster.
  */
 #include <stdarg.h>
@@ -13,6 +14,8 @@
 #include <cmocka.h>
 
 #include "target/config.c"
+/* addr_listed, to match a lock holder with a gateway member's recorded clients. */
+#include "backend/backend_rbd.c"
 
 static void test_parse_pool_image(void **state)
 {
@@ -138,15 +141,41 @@ static void test_break_lock_unreachable(void **state)
 {
 	char owner[128] = "x", err[512] = "";
 
-	assert_int_equal(backend_rbd_break_foreign_lock("rbd:rbd/img", "/nonexistent/ceph.conf", NULL, owner,
+	assert_int_equal(backend_rbd_break_foreign_lock("rbd:rbd/img", "/nonexistent/ceph.conf", NULL, NULL, owner,
 							sizeof(owner), err, sizeof(err)),
 			 -ENOENT);
 	assert_string_equal(owner, "");
 	assert_string_equal(err, "ceph conf /nonexistent/ceph.conf: No such file or directory");
-	assert_int_equal(backend_rbd_break_foreign_lock("rbd:rbd", NULL, NULL, owner, sizeof(owner), err,
-							sizeof(err)),
+	assert_int_equal(backend_rbd_break_foreign_lock("rbd:rbd", NULL, NULL, "127.0.0.1:0/1", owner,
+							sizeof(owner), err, sizeof(err)),
 			 -EINVAL);
 	assert_string_equal(err, "rbd:rbd: no image (expected rbd:POOL/IMAGE or rbd:POOL/NAMESPACE/IMAGE)");
+}
+
+/*
+ * A holder ("IP:PORT/NONCE", perhaps typed) is listed only as itself: the
+ * type and an address vector's brackets do not matter, the nonce does.
+ */
+static void test_addr_listed(void **state)
+{
+	const char *one = "127.0.0.1:0/1507632529";
+
+	assert_true(addr_listed(one, "127.0.0.1:0/1507632529"));
+	assert_true(addr_listed(one, "v1:127.0.0.1:0/1507632529"));
+	assert_true(addr_listed("v2:127.0.0.1:0/1507632529", "127.0.0.1:0/1507632529"));
+	assert_true(addr_listed("10.0.0.1:0/7 127.0.0.1:0/1507632529", "any:127.0.0.1:0/1507632529"));
+	assert_true(addr_listed("[v2:10.0.0.2:0/9,v1:10.0.0.2:0/9] 10.0.0.1:0/7", "v1:10.0.0.2:0/9"));
+	assert_true(addr_listed("[v2:10.0.0.2:0/9,v1:10.0.0.2:0/9]", "10.0.0.2:0/9"));
+	assert_true(addr_listed("[v2:[::1]:0/5,v1:[::1]:0/5]", "[::1]:0/5"));
+	assert_true(addr_listed("  [::1]:0/5 ", "v1:[::1]:0/5"));
+	/* Another client: another nonce, even one that starts the same, or another address. */
+	assert_false(addr_listed(one, "127.0.0.1:0/150763252"));
+	assert_false(addr_listed(one, "127.0.0.1:0/15076325290"));
+	assert_false(addr_listed(one, "127.0.0.2:0/1507632529"));
+	assert_false(addr_listed("[v2:10.0.0.2:0/9,v1:10.0.0.2:0/9]", "10.0.0.2:0/99"));
+	assert_false(addr_listed("", one));
+	assert_false(addr_listed(one, ""));
+	assert_false(addr_listed(one, "v1:"));
 }
 
 int main(void)
@@ -159,6 +188,7 @@ int main(void)
 		cmocka_unit_test(test_config_rbd_namespace),
 		cmocka_unit_test(test_open_missing_conf),
 		cmocka_unit_test(test_break_lock_unreachable),
+		cmocka_unit_test(test_addr_listed),
 	};
 
 	log_set_level(LOG_LVL_ERROR);

@@ -14,7 +14,9 @@
 #          1 GiB RAM namespace with 4096-byte blocks, preallocated as SPDK's
 #          malloc bdev is (a generated config file), in-capsule data 8192 (our
 #          default). PREALLOCATE=0 leaves it lazily allocated: every first touch
-#          of a page then costs our reactor a page fault.
+#          of a page then costs our reactor a page fault. Both run with their
+#          defaults otherwise: our reactor at nice -10 with a 100 us CPU slice
+#          (--reactor-nice, --sched-slice-us), SPDK's at nice 0.
 #
 # Each run starts one target, measures its idle CPU over --idle seconds, runs
 # every selected row against it, stops it; then the same for the other target

@@ -55,7 +55,9 @@ struct reactor {
 	unsigned int id;
 	unsigned int spin_us;
 	unsigned int slice_us;
-	bool slice_applied; /* by the thread that runs it */
+	bool set_nice;
+	int nice;
+	bool sched_applied; /* by the thread that runs it */
 	bool ring_disabled; /* created R_DISABLED; enabled by the running thread */
 	bool deferred_taskrun;
 	bool wait_in_poll; /* sleep in ppoll(), not io_uring_enter (valgrind) */
@@ -250,6 +252,8 @@ int reactor_create(const struct reactor_opts *opts, struct reactor **out)
 		return -ENOMEM;
 	r->spin_us = opts ? opts->spin_us : REACTOR_DEFAULT_SPIN_US;
 	r->slice_us = opts ? opts->slice_us : REACTOR_DEFAULT_SLICE_US;
+	r->set_nice = opts && opts->set_nice;
+	r->nice = opts ? opts->nice : 0;
 	r->wait_in_poll = RUNNING_ON_VALGRIND;
 	atomic_init(&r->stop, false);
 	r->event_rc.fn = reactor_event_done;
@@ -613,28 +617,45 @@ struct reactor_sched_attr {
 };
 
 /*
- * Ask for a short CPU slice (Linux 6.12+; older kernels ignore it). A reactor
- * sleeps whenever nothing flows, so when another task keeps its CPU busy,
- * each wake-up would wait for that task's slice (milliseconds) to end; with a
- * shorter slice of its own the woken reactor preempts it at once. Only for
- * an ordinary (SCHED_OTHER) thread, keeping its nice value: a policy the
- * operator chose is left alone.
+ * Scheduling of the thread that runs the reactor, when it is an ordinary
+ * (SCHED_OTHER) one; a policy the operator chose is left alone.
+ * - A short CPU slice (Linux 6.12+; older kernels ignore it): a reactor
+ *   sleeps whenever nothing flows, and when another task keeps its CPU busy
+ *   each wake-up would wait for that task's slice (milliseconds) to end; with
+ *   a shorter slice of its own the woken reactor preempts it at once.
+ * - Optionally a nice value: with a higher priority the reactor keeps its CPU
+ *   while I/O flows however busy the machine is (the kernel's own NVMe/TCP
+ *   target does its I/O work at nice -20), and takes nothing while idle.
+ *   Raising it needs CAP_SYS_NICE; without, the nice value stays.
  */
-static void reactor_apply_slice(struct reactor *r)
+static void reactor_apply_sched(struct reactor *r)
 {
 	struct reactor_sched_attr a = { .size = sizeof(a), .sched_policy = SCHED_OTHER };
+	int cur;
 
-	if (!r->slice_us || r->slice_applied || sched_getscheduler(0) != SCHED_OTHER)
+	if (r->sched_applied || (!r->slice_us && !r->set_nice) || sched_getscheduler(0) != SCHED_OTHER)
 		return;
-	r->slice_applied = true;
+	r->sched_applied = true;
 	errno = 0;
-	a.sched_nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+	cur = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
 	if (errno)
 		return;
+	a.sched_nice = r->set_nice ? r->nice : cur;
 	a.sched_runtime = (uint64_t)r->slice_us * 1000;
-	if (syscall(SYS_sched_setattr, 0, &a, 0) < 0)
-		log_info("reactor", "reactor %u: CPU slice of %u us not set: %s", r->id, r->slice_us,
-			 strerror(errno));
+	if (syscall(SYS_sched_setattr, 0, &a, 0) == 0)
+		return;
+	if (errno == EPERM && a.sched_nice < cur) {
+		static atomic_bool told;
+
+		if (!atomic_exchange(&told, true))
+			log_notice("reactor", "reactor threads stay at nice %d (nice %d needs CAP_SYS_NICE)", cur,
+				   r->nice);
+		a.sched_nice = cur;
+		if (syscall(SYS_sched_setattr, 0, &a, 0) == 0)
+			return;
+	}
+	log_info("reactor", "reactor %u: scheduling (nice %d, slice %u us) not set: %s", r->id, a.sched_nice,
+		 r->slice_us, strerror(errno));
 }
 
 int reactor_run(struct reactor *r)
@@ -645,7 +666,7 @@ int reactor_run(struct reactor *r)
 	int ret;
 
 	current_reactor = r;
-	reactor_apply_slice(r);
+	reactor_apply_sched(r);
 	if (r->ring_disabled) {
 		ret = reactor_enable_ring(r);
 		if (ret < 0) {

@@ -55,6 +55,10 @@ struct reactor_opts {
 	/* CPU slice the running thread asks the scheduler for, 100-100000 us
 	 * (wake-up latency under competing load); 0 = the kernel's. Default 100 */
 	unsigned int slice_us;
+	/* Give the running thread this nice value (-20..19; needs CAP_SYS_NICE
+	 * to go below its own), else it keeps its own. */
+	bool set_nice;
+	int nice;
 };
 
 /* Create a reactor for the calling thread (or a thread that will run it). */

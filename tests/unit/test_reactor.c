@@ -889,7 +889,7 @@ static void *run_niced(void *arg)
 	return NULL;
 }
 
-/* The thread running a reactor asks for its CPU slice, keeping its nice value. */
+/* The thread running a reactor asks for its CPU slice, and keeps its nice value unless given one. */
 static void test_sched_slice(void **state)
 {
 	struct reactor_opts o = { .ring_entries = 64, .slice_us = 300 };
@@ -908,6 +908,18 @@ static void test_sched_slice(void **state)
 	pthread_join(th, NULL);
 	assert_int_equal(p.runtime_ns, 300000);
 	assert_int_equal(p.nice, 3);
+	reactor_destroy(p.r);
+
+	/* A nice value of its own (a higher one needs no privilege). */
+	o.set_nice = true;
+	o.nice = 5;
+	p = (struct slice_probe){ 0 };
+	assert_int_equal(reactor_create(&o, &p.r), 0);
+	assert_int_equal(reactor_post(p.r, read_slice, &p), 0);
+	assert_int_equal(pthread_create(&th, NULL, run_niced, &p), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(p.runtime_ns, 300000);
+	assert_int_equal(p.nice, 5);
 	reactor_destroy(p.r);
 }
 

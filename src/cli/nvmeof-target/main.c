@@ -49,6 +49,7 @@
 #define DEFAULT_RAM_SIZE (1ull << 30)
 #define DEFAULT_SPIN_US 50
 #define DEFAULT_SLICE_US 100
+#define DEFAULT_REACTOR_NICE -10
 #define DEFAULT_MODEL "nvmeof"
 
 struct daemon_opts {
@@ -63,6 +64,7 @@ struct daemon_opts {
 	unsigned int nreactors;
 	unsigned int spin_us;
 	unsigned int slice_us;
+	int reactor_nice;
 	enum log_level log_level;
 	bool syslog;
 	const char *rpc_socket; /* "none" disables the control socket */
@@ -127,6 +129,9 @@ static void usage(FILE *out)
 		"      --sched-slice-us N  CPU slice reactor threads ask for, so that they get the\n"
 		"                        CPU back at once on wake-up under load (default %d;\n"
 		"                        0 = the kernel's; needs Linux 6.12)\n"
+		"      --reactor-nice N  nice value of reactor threads, -20..19 (default %d): they\n"
+		"                        keep their CPU while I/O flows on a busy machine, and\n"
+		"                        sleep when idle (below 0 needs CAP_SYS_NICE)\n"
 		"      --log-level LVL   error|warn|notice|info|debug (default notice)\n"
 		"      --syslog          log to syslog instead of stderr\n"
 		"      --rpc-socket PATH control socket for `nvmeof target` (default %s;\n"
@@ -153,6 +158,7 @@ static void usage(FILE *out)
 		"  -h, --help            this text\n"
 		"      --version         print the version\n",
 		DAEMON_NAME, DEFAULT_ADDR, DEFAULT_PORT, DEFAULT_DISC_PORT, DEFAULT_NQN, DEFAULT_SPIN_US, DEFAULT_SLICE_US,
+		DEFAULT_REACTOR_NICE,
 		CONTROL_DEFAULT_SOCKET, TCP_DEFAULT_MAX_CONNECTIONS, TCP_DEFAULT_MAX_PER_ADDR,
 		TCP_DEFAULT_ICREQ_TIMEOUT_MS / 1000, TCP_DEFAULT_CONNECT_TIMEOUT_MS / 1000,
 		TCP_DEFAULT_STALL_TIMEOUT_MS / 1000, TCP_DEFAULT_BUFFER_MIB);
@@ -192,6 +198,7 @@ enum {
 	OPT_REACTORS,
 	OPT_SPIN_US,
 	OPT_SLICE_US,
+	OPT_REACTOR_NICE,
 	OPT_LOG_LEVEL,
 	OPT_SYSLOG,
 	OPT_VERSION,
@@ -226,6 +233,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "reactors", required_argument, NULL, OPT_REACTORS },
 		{ "spin-us", required_argument, NULL, OPT_SPIN_US },
 		{ "sched-slice-us", required_argument, NULL, OPT_SLICE_US },
+		{ "reactor-nice", required_argument, NULL, OPT_REACTOR_NICE },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "syslog", no_argument, NULL, OPT_SYSLOG },
 		{ "help", no_argument, NULL, 'h' },
@@ -258,6 +266,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 	o->ram_size = DEFAULT_RAM_SIZE;
 	o->spin_us = DEFAULT_SPIN_US;
 	o->slice_us = DEFAULT_SLICE_US;
+	o->reactor_nice = DEFAULT_REACTOR_NICE;
 	o->log_level = LOG_LVL_NOTICE;
 	o->rpc_socket = CONTROL_DEFAULT_SOCKET;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -326,6 +335,17 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			}
 			o->slice_us = (unsigned int)v;
 			break;
+		case OPT_REACTOR_NICE: {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+
+			if (!*optarg || *end || n < -20 || n > 19) {
+				fprintf(stderr, "%s: invalid --reactor-nice '%s' (-20 to 19)\n", DAEMON_NAME, optarg);
+				return -1;
+			}
+			o->reactor_nice = (int)n;
+			break;
+		}
 		case OPT_LOG_LEVEL:
 			if (log_parse_level(optarg, &o->log_level)) {
 				fprintf(stderr, "%s: invalid --log-level '%s' (error|warn|notice|info|debug)\n",
@@ -842,7 +862,8 @@ static void *reactor_thread(void *arg)
 
 static int start_reactors(struct daemon *d)
 {
-	struct reactor_opts ro = { .ring_entries = 0, .spin_us = d->opts.spin_us, .slice_us = d->opts.slice_us };
+	struct reactor_opts ro = { .ring_entries = 0, .spin_us = d->opts.spin_us, .slice_us = d->opts.slice_us,
+				   .set_nice = true, .nice = d->opts.reactor_nice };
 	int ret;
 
 	d->nreactors = d->opts.nreactors;

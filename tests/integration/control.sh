@@ -198,6 +198,19 @@ check "set-monitor rejects a bad value with exit 2" bash -c "'$CLI' target --rpc
 
 # ------------------------------------------------------------------ #
 echo "== namespaces"
+# Root may raise the reactors' priority; a custom slice needs Linux 6.12.
+check "reactor threads run at nice -10 (as root), with a 100 us CPU slice on Linux 6.12+" bash -c '
+	want=-10; [ "$(id -u)" = 0 ] || want=0
+	kv=$(uname -r | awk -F. "{ print \$1 * 100 + \$2 }")
+	n=0
+	for t in /proc/'"$tpid"'/task/*; do
+		[[ $(cat "$t/comm") == reactor* ]] || continue
+		n=$((n + 1))
+		[ "$(cut -d" " -f19 "$t/stat")" = "$want" ] || exit 1
+		s=$(awk "/^se.slice/ { print \$3 }" "$t/sched" 2>/dev/null)
+		[ -z "$s" ] || [ "$kv" -lt 612 ] || [ "$s" = 100000 ] || exit 1
+	done
+	[ "$n" -ge 1 ]'
 rss_before=$(awk '/VmRSS/ { print $2 }' /proc/$tpid/status)
 nsid=$(tcli add-ns "$A" --ram 8M)
 check "add-ns --ram prints the NSID (1)" test "$nsid" = 1

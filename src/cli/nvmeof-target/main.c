@@ -65,6 +65,7 @@ struct daemon_opts {
 	unsigned int spin_us;
 	unsigned int slice_us;
 	int reactor_nice;
+	bool reactor_nice_set; /* given on the command line */
 	enum log_level log_level;
 	bool syslog;
 	const char *rpc_socket; /* "none" disables the control socket */
@@ -129,9 +130,10 @@ static void usage(FILE *out)
 		"      --sched-slice-us N  CPU slice reactor threads ask for, so that they get the\n"
 		"                        CPU back at once on wake-up under load (default %d;\n"
 		"                        0 = the kernel's; needs Linux 6.12)\n"
-		"      --reactor-nice N  nice value of reactor threads, -20..19 (default %d): they\n"
-		"                        keep their CPU while I/O flows on a busy machine, and\n"
-		"                        sleep when idle (below 0 needs CAP_SYS_NICE)\n"
+		"      --reactor-nice N  nice value of reactor threads, -20..19 (default %d, unless\n"
+		"                        the daemon was started at another nice value): they keep\n"
+		"                        their CPU while I/O flows on a busy machine, and sleep\n"
+		"                        when idle (below the daemon's own needs CAP_SYS_NICE)\n"
 		"      --log-level LVL   error|warn|notice|info|debug (default notice)\n"
 		"      --syslog          log to syslog instead of stderr\n"
 		"      --rpc-socket PATH control socket for `nvmeof target` (default %s;\n"
@@ -344,6 +346,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 				return -1;
 			}
 			o->reactor_nice = (int)n;
+			o->reactor_nice_set = true;
 			break;
 		}
 		case OPT_LOG_LEVEL:
@@ -863,7 +866,12 @@ static void *reactor_thread(void *arg)
 static int start_reactors(struct daemon *d)
 {
 	struct reactor_opts ro = { .ring_entries = 0, .spin_us = d->opts.spin_us, .slice_us = d->opts.slice_us,
-				   .set_nice = true, .nice = d->opts.reactor_nice };
+				   .nice = d->opts.reactor_nice };
+
+	/* A daemon started at a nice value of the operator's choosing keeps it
+	 * for its reactors too, unless --reactor-nice says otherwise. */
+	errno = 0;
+	ro.set_nice = d->opts.reactor_nice_set || (getpriority(PRIO_PROCESS, 0) == 0 && errno == 0);
 	int ret;
 
 	d->nreactors = d->opts.nreactors;

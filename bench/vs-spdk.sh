@@ -15,8 +15,9 @@
 #          malloc bdev is (a generated config file), in-capsule data 8192 (our
 #          default). PREALLOCATE=0 leaves it lazily allocated: every first touch
 #          of a page then costs our reactor a page fault. Both run with their
-#          defaults otherwise: our reactor at nice -10 with a 100 us CPU slice
-#          (--reactor-nice, --sched-slice-us), SPDK's at nice 0.
+#          defaults otherwise (our reactor asks for a 100 us CPU slice);
+#          OUR_ARGS adds options to nvmeof-target, e.g. OUR_ARGS="--reactor-nice
+#          -10" (which, under --load, keeps the reactor's CPU from the busy loop).
 #
 # Each run starts one target, measures its idle CPU over --idle seconds, runs
 # every selected row against it, stops it; then the same for the other target
@@ -121,7 +122,8 @@ start_target() { # spdk|ours
 	if [ "$KIND" = spdk ]; then
 		TGT=$("$PEER/start-target" posix 1024 129 | tail -n 1)
 	else
-		taskset -c 0 "$BUILD/nvmeof-target" -c "$TMP/ours.json" --reactors 1 --rpc-socket none \
+		# shellcheck disable=SC2086 # OUR_ARGS: several options
+		taskset -c 0 "$BUILD/nvmeof-target" -c "$TMP/ours.json" --reactors 1 --rpc-socket none ${OUR_ARGS:-} \
 			>"$TMP/ours.log" 2>&1 &
 		TGT=$!
 		for _ in $(seq 100); do

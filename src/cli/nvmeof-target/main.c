@@ -49,7 +49,6 @@
 #define DEFAULT_RAM_SIZE (1ull << 30)
 #define DEFAULT_SPIN_US 50
 #define DEFAULT_SLICE_US 100
-#define DEFAULT_REACTOR_NICE -10
 #define DEFAULT_MODEL "nvmeof"
 
 struct daemon_opts {
@@ -65,7 +64,7 @@ struct daemon_opts {
 	unsigned int spin_us;
 	unsigned int slice_us;
 	int reactor_nice;
-	bool reactor_nice_set; /* given on the command line */
+	bool reactor_nice_set; /* else the reactors keep the daemon's */
 	enum log_level log_level;
 	bool syslog;
 	const char *rpc_socket; /* "none" disables the control socket */
@@ -130,10 +129,10 @@ static void usage(FILE *out)
 		"      --sched-slice-us N  CPU slice reactor threads ask for, so that they get the\n"
 		"                        CPU back at once on wake-up under load (default %d;\n"
 		"                        0 = the kernel's; needs Linux 6.12)\n"
-		"      --reactor-nice N  nice value of reactor threads, -20..19 (default %d, unless\n"
-		"                        the daemon was started at another nice value): they keep\n"
-		"                        their CPU while I/O flows on a busy machine, and sleep\n"
-		"                        when idle (below the daemon's own needs CAP_SYS_NICE)\n"
+		"      --reactor-nice N  nice value of reactor threads, -20..19 (default: the\n"
+		"                        daemon's); e.g. -10 keeps their CPU while I/O flows on a\n"
+		"                        busy machine, at the expense of the other tasks there\n"
+		"                        (below the daemon's own needs CAP_SYS_NICE)\n"
 		"      --log-level LVL   error|warn|notice|info|debug (default notice)\n"
 		"      --syslog          log to syslog instead of stderr\n"
 		"      --rpc-socket PATH control socket for `nvmeof target` (default %s;\n"
@@ -160,7 +159,6 @@ static void usage(FILE *out)
 		"  -h, --help            this text\n"
 		"      --version         print the version\n",
 		DAEMON_NAME, DEFAULT_ADDR, DEFAULT_PORT, DEFAULT_DISC_PORT, DEFAULT_NQN, DEFAULT_SPIN_US, DEFAULT_SLICE_US,
-		DEFAULT_REACTOR_NICE,
 		CONTROL_DEFAULT_SOCKET, TCP_DEFAULT_MAX_CONNECTIONS, TCP_DEFAULT_MAX_PER_ADDR,
 		TCP_DEFAULT_ICREQ_TIMEOUT_MS / 1000, TCP_DEFAULT_CONNECT_TIMEOUT_MS / 1000,
 		TCP_DEFAULT_STALL_TIMEOUT_MS / 1000, TCP_DEFAULT_BUFFER_MIB);
@@ -268,7 +266,6 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 	o->ram_size = DEFAULT_RAM_SIZE;
 	o->spin_us = DEFAULT_SPIN_US;
 	o->slice_us = DEFAULT_SLICE_US;
-	o->reactor_nice = DEFAULT_REACTOR_NICE;
 	o->log_level = LOG_LVL_NOTICE;
 	o->rpc_socket = CONTROL_DEFAULT_SOCKET;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -866,12 +863,7 @@ static void *reactor_thread(void *arg)
 static int start_reactors(struct daemon *d)
 {
 	struct reactor_opts ro = { .ring_entries = 0, .spin_us = d->opts.spin_us, .slice_us = d->opts.slice_us,
-				   .nice = d->opts.reactor_nice };
-
-	/* A daemon started at a nice value of the operator's choosing keeps it
-	 * for its reactors too, unless --reactor-nice says otherwise. */
-	errno = 0;
-	ro.set_nice = d->opts.reactor_nice_set || (getpriority(PRIO_PROCESS, 0) == 0 && errno == 0);
+				   .set_nice = d->opts.reactor_nice_set, .nice = d->opts.reactor_nice };
 	int ret;
 
 	d->nreactors = d->opts.nreactors;

@@ -889,38 +889,42 @@ static void *run_niced(void *arg)
 	return NULL;
 }
 
+/* Run a reactor made with o on a thread at nice 3; what its thread saw. */
+static struct slice_probe probe_sched(const struct reactor_opts *o)
+{
+	struct slice_probe p = { 0 };
+	pthread_t th;
+
+	assert_int_equal(reactor_create(o, &p.r), 0);
+	assert_int_equal(reactor_post(p.r, read_slice, &p), 0);
+	assert_int_equal(pthread_create(&th, NULL, run_niced, &p), 0);
+	pthread_join(th, NULL);
+	reactor_destroy(p.r);
+	return p;
+}
+
 /* The thread running a reactor asks for its CPU slice, and keeps its nice value unless given one. */
 static void test_sched_slice(void **state)
 {
 	struct reactor_opts o = { .ring_entries = 64, .slice_us = 300 };
-	struct slice_probe p = { 0 };
 	struct test_sched_attr a = { 0 };
-	pthread_t th;
+	struct slice_probe p;
 
 	(void)state;
 	/* Kernels before 6.12 neither keep nor report a fair task's slice. */
 	assert_int_equal(syscall(SYS_sched_getattr, 0, &a, sizeof(a), 0), 0);
 	if (a.runtime == 0)
 		skip();
-	assert_int_equal(reactor_create(&o, &p.r), 0);
-	assert_int_equal(reactor_post(p.r, read_slice, &p), 0);
-	assert_int_equal(pthread_create(&th, NULL, run_niced, &p), 0);
-	pthread_join(th, NULL);
+	p = probe_sched(&o);
 	assert_int_equal(p.runtime_ns, 300000);
 	assert_int_equal(p.nice, 3);
-	reactor_destroy(p.r);
 
 	/* A nice value of its own (a higher one needs no privilege). */
 	o.set_nice = true;
 	o.nice = 5;
-	p = (struct slice_probe){ 0 };
-	assert_int_equal(reactor_create(&o, &p.r), 0);
-	assert_int_equal(reactor_post(p.r, read_slice, &p), 0);
-	assert_int_equal(pthread_create(&th, NULL, run_niced, &p), 0);
-	pthread_join(th, NULL);
+	p = probe_sched(&o);
 	assert_int_equal(p.runtime_ns, 300000);
 	assert_int_equal(p.nice, 5);
-	reactor_destroy(p.r);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_watchdog, teardown_watchdog)

@@ -18,6 +18,11 @@
 #          defaults otherwise (our reactor asks for a 100 us CPU slice);
 #          OUR_ARGS adds options to nvmeof-target, e.g. OUR_ARGS="--reactor-nice
 #          -10" (which, under --load, keeps the reactor's CPU from the busy loop).
+#          Each target runs in a session of its own (setsid, as start-target
+#          starts nvmf_tgt): with the kernel's autogroup scheduling a target left
+#          in this script's session would share one scheduling group with the
+#          busy loop and the clients, and get less of core 0 under --load than
+#          the other target does.
 #
 # Each run starts one target, measures its idle CPU over --idle seconds, runs
 # every selected row against it, stops it; then the same for the other target
@@ -123,7 +128,7 @@ start_target() { # spdk|ours
 		TGT=$("$PEER/start-target" posix 1024 129 | tail -n 1)
 	else
 		# shellcheck disable=SC2086 # OUR_ARGS: several options
-		taskset -c 0 "$BUILD/nvmeof-target" -c "$TMP/ours.json" --reactors 1 --rpc-socket none ${OUR_ARGS:-} \
+		setsid taskset -c 0 "$BUILD/nvmeof-target" -c "$TMP/ours.json" --reactors 1 --rpc-socket none ${OUR_ARGS:-} \
 			>"$TMP/ours.log" 2>&1 &
 		TGT=$!
 		for _ in $(seq 100); do

@@ -58,21 +58,38 @@ for _ in $(seq 100); do grep -q 'nvmeof-target: ready' "$tmp/target.log" && [ -S
 "$bdir/nvmeof" target --rpc-socket "$tmp/sock" add-ns $NQN --nsid 2 --path "rbd:$CEPH_POOL/$CEPH_IMAGE" >/dev/null ||
 	{ tail "$tmp/target.log"; exit 1; }
 
-fio_run() { # PATTERN BS QD -> "IOPS MIBPS"
-	fio --name=librbd --ioengine=rbd --clientname=admin --pool="$CEPH_POOL" --rbdname="$CEPH_IMAGE" \
-		--rw="$1" --bs="$2" --iodepth="$3" --numjobs=1 --direct=1 --time_based --runtime="$SECS" ${FIO_OPTS:-} \
-		--output-format=json >"$tmp/fio.json" 2>"$tmp/fio.err" || { cat "$tmp/fio.err" >&2; echo "0 0"; return; }
-	python3 - "$tmp/fio.json" "$1" <<'EOF'
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # utime + stime of every thread
+HZ=$(getconf CLK_TCK)
+with_cpu() { # FILE CMD... : runs CMD, writes its CPU use (all threads, % of one CPU) to FILE
+	python3 -c '
+import resource, subprocess, sys, time
+t = time.monotonic()
+rc = subprocess.call(sys.argv[2:])
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], "w").write("%.1f" % ((r.ru_utime + r.ru_stime) / (time.monotonic() - t) * 100))
+sys.exit(rc)' "$@"
+}
+
+fio_run() { # PATTERN BS QD -> "IOPS MIBPS CPU%" (CPU: fio's, which runs librbd)
+	# shellcheck disable=SC2086
+	with_cpu "$tmp/fio.cpu" fio --name=librbd --ioengine=rbd --clientname=admin --pool="$CEPH_POOL" \
+		--rbdname="$CEPH_IMAGE" --rw="$1" --bs="$2" --iodepth="$3" --numjobs=1 --direct=1 --time_based \
+		--runtime="$SECS" ${FIO_OPTS:-} --output-format=json >"$tmp/fio.json" 2>"$tmp/fio.err" ||
+		{ cat "$tmp/fio.err" >&2; echo "0 0 0"; return; }
+	python3 - "$tmp/fio.json" "$1" "$(cat "$tmp/fio.cpu")" <<'EOF'
 import json, sys
 j = json.load(open(sys.argv[1]))["jobs"][0]
 d = j["read"] if "read" in sys.argv[2] else j["write"]
-print(d["iops"], d["bw_bytes"] / 1048576)
+print(d["iops"], d["bw_bytes"] / 1048576, sys.argv[3])
 EOF
 }
-perf_run() { # PATTERN BS QD -> "IOPS MIBPS"
+perf_run() { # PATTERN BS QD -> "IOPS MIBPS CPU%" (CPU: the target's, over the whole run)
+	local t0 c0
+	t0=$(date +%s.%N) c0=$(ticks "$tpid")
 	"$bdir/nvmeof" perf -t tcp -a 127.0.0.1 -s $PORT -n $NQN -N 2 -w "$1" -o "$2" -q "$3" -T "$SECS" \
-		${PERF_OPTS---no-busy-poll} --json --no-progress >"$tmp/perf.json" 2>"$tmp/perf.err" || { cat "$tmp/perf.err" >&2; echo "0 0"; return; }
-	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["iops"], d["mibps"])' "$tmp/perf.json"
+		${PERF_OPTS---no-busy-poll} --json --no-progress >"$tmp/perf.json" 2>"$tmp/perf.err" || { cat "$tmp/perf.err" >&2; echo "0 0 0"; return; }
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["iops"], d["mibps"], sys.argv[2])' "$tmp/perf.json" \
+		"$(python3 -c "import sys; print(($(ticks "$tpid") - $c0) / $HZ / ($(date +%s.%N) - $t0) * 100)")"
 }
 
 echo "prefill: 1 MiB sequential writes over the whole image"
@@ -81,24 +98,26 @@ fio --name=fill --ioengine=rbd --clientname=admin --pool="$CEPH_POOL" --rbdname=
 
 echo "target options: ${TARGET_ARGS:-(defaults)}; fio options: ${FIO_OPTS:-(defaults)}; perf options: ${PERF_OPTS---no-busy-poll}"
 echo "$(nproc) vCPUs; ${SECS} s per run, ${ROUNDS} rounds, alternating librbd (fio rbd engine) and the target"
-printf '%-22s %-7s %12s %10s\n' workload via IOPS MiB/s
+printf '%-22s %-7s %12s %10s %6s\n' workload via IOPS MiB/s CPU%
 summary=()
 for w in "randwrite 4k 32" "randread 4k 32" "write 1m 8" "read 1m 8"; do
 	# shellcheck disable=SC2086
 	set -- $w
-	fi=0 fm=0 pi=0 pm=0
+	fi=0 fm=0 fc=0 pi=0 pm=0 pc=0
 	for r in $(seq "$ROUNDS"); do
-		read -r i m < <(fio_run "$1" "$2" "$3")
-		printf '%-22s %-7s %12.0f %10.1f\n' "$1 $2 QD$3" librbd "$i" "$m"
-		fi=$(python3 -c "print($fi + $i)"); fm=$(python3 -c "print($fm + $m)")
-		read -r i m < <(perf_run "$1" "$2" "$3")
-		printf '%-22s %-7s %12.0f %10.1f\n' "$1 $2 QD$3" target "$i" "$m"
-		pi=$(python3 -c "print($pi + $i)"); pm=$(python3 -c "print($pm + $m)")
+		read -r i m c < <(fio_run "$1" "$2" "$3")
+		printf '%-22s %-7s %12.0f %10.1f %6.0f\n' "$1 $2 QD$3" librbd "$i" "$m" "$c"
+		read -r fi fm fc < <(python3 -c "print($fi + $i, $fm + $m, $fc + $c)")
+		read -r i m c < <(perf_run "$1" "$2" "$3")
+		printf '%-22s %-7s %12.0f %10.1f %6.0f\n' "$1 $2 QD$3" target "$i" "$m" "$c"
+		read -r pi pm pc < <(python3 -c "print($pi + $i, $pm + $m, $pc + $c)")
 	done
 	summary+=("$(python3 -c "
-f, p, fm, pm = $fi / $ROUNDS, $pi / $ROUNDS, $fm / $ROUNDS, $pm / $ROUNDS
-print('%-22s librbd %9.0f IOPS %8.1f MiB/s | target %9.0f IOPS %8.1f MiB/s | ratio %.2f' % ('$1 $2 QD$3', f, fm, p, pm, p / f if f else 0))")")
+n = $ROUNDS
+f, p, fm, pm, fc, pc = $fi / n, $pi / n, $fm / n, $pm / n, $fc / n, $pc / n
+print('%-22s librbd %9.0f IOPS %8.1f MiB/s %4.0f%% CPU | target %9.0f IOPS %8.1f MiB/s %4.0f%% CPU | ratio %.2f'
+      % ('$1 $2 QD$3', f, fm, fc, p, pm, pc, p / f if f else 0))")")
 done
 echo
-echo "means over $ROUNDS rounds (ratio = target / librbd):"
+echo "means over $ROUNDS rounds (ratio = target / librbd; CPU: fio's, which runs librbd, and the target's, in % of one CPU):"
 printf '%s\n' "${summary[@]}"

@@ -161,6 +161,7 @@ struct json_object *control_stats_snapshot(struct control *c)
 		json_object_object_add(r, "loops", json_object_new_uint64(st.loops));
 		json_object_object_add(r, "completions", json_object_new_uint64(st.completions));
 		json_object_object_add(r, "busy_polls", json_object_new_uint64(st.busy_polls));
+		json_object_object_add(r, "spin_misses", json_object_new_uint64(st.spin_misses));
 		json_object_object_add(r, "sleeps", json_object_new_uint64(st.sleeps));
 		json_object_object_add(r, "busy_ns", json_object_new_uint64(st.busy_ns));
 		json_object_object_add(r, "idle_ns", json_object_new_uint64(st.idle_ns));

@@ -451,6 +451,20 @@ static void render_reactors(struct strbuf *out, struct json_object *snap)
 		snprintf(lab, sizeof(lab), "reactor=\"%llu\"", (unsigned long long)jget_u64(r, "id"));
 		sample(out, "nvmeof_reactor_sleeps_total", lab, NULL, jget_u64(r, "sleeps"));
 	}
+	family_header(out, "nvmeof_reactor_busy_polls_total", "counter",
+		      "Times a reactor polled for completions instead of blocking.");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *r = json_object_array_get_idx(rs, i);
+		snprintf(lab, sizeof(lab), "reactor=\"%llu\"", (unsigned long long)jget_u64(r, "id"));
+		sample(out, "nvmeof_reactor_busy_polls_total", lab, NULL, jget_u64(r, "busy_polls"));
+	}
+	family_header(out, "nvmeof_reactor_spin_misses_total", "counter",
+		      "Polling windows that ran out without a completion.");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *r = json_object_array_get_idx(rs, i);
+		snprintf(lab, sizeof(lab), "reactor=\"%llu\"", (unsigned long long)jget_u64(r, "id"));
+		sample(out, "nvmeof_reactor_spin_misses_total", lab, NULL, jget_u64(r, "spin_misses"));
+	}
 }
 
 int metrics_render(struct json_object *snap, struct strbuf *out)

@@ -41,6 +41,13 @@
 
 #define REACTOR_DEFAULT_ENTRIES 1024
 #define REACTOR_DEFAULT_SPIN_US 50
+/*
+ * Spinning pays when the next completion comes within the window (a network
+ * round trip on a busy queue); when windows keep running out (completions
+ * from a backend milliseconds away, e.g. RBD), each one is CPU taken from the
+ * threads that produce them. Skip at most this many waits after misses.
+ */
+#define REACTOR_SPIN_BACKOFF_MAX 64
 #define REACTOR_DEFAULT_SLICE_US 100
 #define REACTOR_CQE_BATCH 64
 
@@ -93,7 +100,7 @@ struct reactor {
 
 	/* Written by the owning thread only, read by any (reactor_get_stats). */
 	struct {
-		_Atomic uint64_t loops, completions, busy_polls, sleeps, busy_ns, idle_ns;
+		_Atomic uint64_t loops, completions, busy_polls, spin_misses, sleeps, busy_ns, idle_ns;
 	} stats;
 };
 
@@ -139,6 +146,7 @@ void reactor_get_stats(const struct reactor *r, struct reactor_stats *st)
 	st->loops = atomic_load_explicit(&r->stats.loops, memory_order_relaxed);
 	st->completions = atomic_load_explicit(&r->stats.completions, memory_order_relaxed);
 	st->busy_polls = atomic_load_explicit(&r->stats.busy_polls, memory_order_relaxed);
+	st->spin_misses = atomic_load_explicit(&r->stats.spin_misses, memory_order_relaxed);
 	st->sleeps = atomic_load_explicit(&r->stats.sleeps, memory_order_relaxed);
 	st->busy_ns = atomic_load_explicit(&r->stats.busy_ns, memory_order_relaxed);
 	st->idle_ns = atomic_load_explicit(&r->stats.idle_ns, memory_order_relaxed);
@@ -662,6 +670,10 @@ int reactor_run(struct reactor *r)
 {
 	uint64_t spin_ns = (uint64_t)r->spin_us * 1000;
 	uint64_t last_completion = 0;
+	/* Spin back-off: a window that ran out without a completion sends the
+	 * next spin_skip waits to sleep; the count doubles with each such miss
+	 * and halves with each spin that found something. */
+	unsigned int spin_backoff = 0, spin_skip = 0;
 	uint64_t now;
 	int ret;
 
@@ -691,15 +703,16 @@ int reactor_run(struct reactor *r)
 		reactor_run_deferred(r);
 		reactor_drain_backlog(r);
 
-		if (spin_ns && last_completion && now - last_completion < spin_ns) {
+		if (spin_ns && last_completion && now - last_completion < spin_ns && !spin_skip) {
 			/* Completions are flowing: stay on the CPU and poll. */
 			struct io_uring_cqe *cqe;
+			bool found;
 
 			ret = io_uring_submit(&r->ring);
 			if (ret < 0 && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR)
 				log_error("reactor", "reactor %u: submit failed: %s", r->id, strerror(-ret));
 			stat_add(&r->stats.busy_polls, 1);
-			while (io_uring_peek_cqe(&r->ring, &cqe) != 0) {
+			while (!(found = io_uring_peek_cqe(&r->ring, &cqe) == 0)) {
 				now = reactor_now_ns();
 				if (now - last_completion >= spin_ns || reactor_stopping(r) ||
 				    (r->heap_len && r->heap[1]->deadline_ns <= now))
@@ -708,6 +721,15 @@ int reactor_run(struct reactor *r)
 				 * others in, one of them may be what we wait for. */
 				if (r->wait_in_poll)
 					sched_yield();
+			}
+			if (found) {
+				spin_backoff /= 2;
+			} else if (now - last_completion >= spin_ns) {
+				stat_add(&r->stats.spin_misses, 1);
+				spin_backoff = spin_backoff ? spin_backoff * 2 : 1;
+				if (spin_backoff > REACTOR_SPIN_BACKOFF_MAX)
+					spin_backoff = REACTOR_SPIN_BACKOFF_MAX;
+				spin_skip = spin_backoff;
 			}
 			now = reactor_now_ns();
 			stat_add(&r->stats.busy_ns, now - t_start);
@@ -734,6 +756,8 @@ int reactor_run(struct reactor *r)
 			now = reactor_now_ns();
 			stat_add(&r->stats.idle_ns, now - t_block);
 			stat_add(&r->stats.sleeps, 1);
+			if (spin_skip)
+				spin_skip--;
 		}
 
 		t_start = now;

@@ -44,6 +44,7 @@ struct reactor_stats {
 	uint64_t loops;
 	uint64_t completions;
 	uint64_t busy_polls; /* loop iterations that spun instead of sleeping */
+	uint64_t spin_misses; /* spins whose window ran out without a completion */
 	uint64_t sleeps; /* times the loop blocked in the kernel */
 	uint64_t busy_ns; /* time spent handling or spinning */
 	uint64_t idle_ns; /* time spent blocked */

@@ -47,7 +47,7 @@ static const char snapshot_json[] =
 	"  \"audit\": { \"refused\": 6, \"monitored_admissions\": 1 },"
 	"  \"connections\": 3,"
 	"  \"reactors\": [ { \"id\": 0, \"busy_ns\": 1500000000, \"idle_ns\": 42, \"completions\": 9,"
-	"     \"sleeps\": 4 } ] }";
+	"     \"sleeps\": 4, \"busy_polls\": 7, \"spin_misses\": 2 } ] }";
 
 static char *render(const char *json)
 {
@@ -192,6 +192,8 @@ static void test_controller_host_audit(void **state)
 	expect_line(t, "nvmeof_reactor_busy_seconds_total{reactor=\"0\"} 1.500000000");
 	expect_line(t, "nvmeof_reactor_idle_seconds_total{reactor=\"0\"} 0.000000042");
 	expect_line(t, "nvmeof_reactor_completions_total{reactor=\"0\"} 9");
+	expect_line(t, "nvmeof_reactor_busy_polls_total{reactor=\"0\"} 7");
+	expect_line(t, "nvmeof_reactor_spin_misses_total{reactor=\"0\"} 2");
 	free(t);
 }
 

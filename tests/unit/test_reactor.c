@@ -787,6 +787,70 @@ static void test_stats_spin_busy_polls(void **state)
 	assert_true(st.busy_ns > 0);
 }
 
+/*
+ * Completions slower than the spin window (a backend milliseconds away):
+ * spinning would only burn the window before every sleep. After a window
+ * runs out the loop sleeps instead, for longer each time it runs out again.
+ */
+struct slow_chain {
+	struct reactor *r;
+	struct reactor_completion rc;
+	struct __kernel_timespec ts;
+	unsigned int count, target;
+	struct reactor_timer start;
+	struct stopper stop;
+};
+
+static void slow_chain_next(struct slow_chain *c)
+{
+	c->ts = (struct __kernel_timespec){ .tv_nsec = 300 * 1000 };
+	io_uring_prep_timeout(reactor_sqe(c->r, &c->rc), &c->ts, 0, 0);
+}
+
+static void slow_chain_done(struct reactor_completion *rc, int res, uint32_t cqe_flags)
+{
+	struct slow_chain *c = container_of(rc, struct slow_chain, rc);
+
+	(void)cqe_flags;
+	assert_int_equal(res, -ETIME);
+	if (++c->count >= c->target) {
+		reactor_stop(c->r);
+		return;
+	}
+	slow_chain_next(c);
+}
+
+static void slow_chain_start(struct reactor_timer *t)
+{
+	slow_chain_next(container_of(t, struct slow_chain, start));
+}
+
+static void test_spin_backs_off_when_windows_run_out(void **state)
+{
+	struct reactor *r = new_reactor(64, 100);
+	struct reactor_stats st;
+	struct slow_chain c;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	c.r = r;
+	c.rc.fn = slow_chain_done;
+	c.target = 300;
+	c.start.fn = slow_chain_start;
+	reactor_timer_arm(r, &c.start, 1 * MS);
+	arm_stopper(&c.stop, r, 10000 * MS);
+	assert_int_equal(reactor_run(r), 0);
+	assert_false(c.stop.fired);
+	assert_int_equal(c.count, c.target);
+	reactor_get_stats(r, &st);
+	/* Without the back-off every one of the 300 waits spun 100 us first. */
+	assert_true(st.spin_misses >= 1);
+	assert_true(st.busy_polls < c.target / 10);
+	assert_true(st.spin_misses <= st.busy_polls);
+	assert_true(st.sleeps >= c.target);
+	reactor_destroy(r);
+}
+
 /* Spinning must not delay a timer: the spin window ends at a deadline. */
 struct spin_timer_ctx {
 	struct pingpong p;
@@ -944,6 +1008,7 @@ int main(void)
 		T(test_completions_dispatch),
 		T(test_ring_overflow_submits),
 		T(test_stats_no_spin_sleeps),
+		T(test_spin_backs_off_when_windows_run_out),
 		T(test_stats_spin_busy_polls),
 		T(test_timer_fires_while_spinning),
 		T(test_ids_and_current),

@@ -211,6 +211,32 @@ check "reactor threads keep the daemon's nice value, with a 100 us CPU slice on 
 		[ -z "$s" ] || [ "$kv" -lt 612 ] || [ "$s" = 100000 ] || exit 1
 	done
 	[ "$n" -ge 1 ]'
+# --reactor-nice in a session of its own (systemd, setsid): autogroup scheduling
+# weighs sessions by the session's nice value, so the daemon sets it too; from a
+# shell it leaves the shell's session alone. Raising nice needs no privilege.
+session_nice() { awk '{ print $NF }' "/proc/$1/autogroup"; } # "/autogroup-N nice K"
+if [ -r /proc/self/autogroup ]; then
+	for mode in own shared; do
+		nlog=$tmp/nice-$mode.log
+		setsid_cmd=
+		[ $mode = own ] && setsid_cmd=setsid
+		$setsid_cmd "$TGT" --addr 127.0.0.1 --port "$(free_port)" --disc-port 0 --ram-size 1M --reactors 1 \
+			--rpc-socket none --reactor-nice 3 >"$nlog" 2>&1 &
+		npid=$!
+		for _ in $(seq 100); do grep -q 'ready' "$nlog" 2>/dev/null && break; sleep 0.1; done
+		reactor_nice=$(for t in /proc/$npid/task/*; do
+			[[ $(cat "$t/comm") == reactor* ]] && cut -d" " -f19 "$t/stat"; done)
+		if [ $mode = own ]; then
+			check "--reactor-nice 3 in a session of its own: reactors and the session at nice 3" \
+				test "$reactor_nice" = 3 -a "$(session_nice $npid)" = 3
+		else
+			check "--reactor-nice 3 started from a shell: reactors at 3, the shell's session untouched" \
+				test "$reactor_nice" = 3 -a "$(session_nice $npid)" = "$(session_nice $$)"
+		fi
+		kill "$npid" 2>/dev/null
+		wait "$npid" 2>/dev/null
+	done
+fi
 rss_before=$(awk '/VmRSS/ { print $2 }' /proc/$tpid/status)
 nsid=$(tcli add-ns "$A" --ram 8M)
 check "add-ns --ram prints the NSID (1)" test "$nsid" = 1

@@ -19,6 +19,7 @@
  * that its service manager restarts it with a new client.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <sys/resource.h>
 #include <pthread.h>
@@ -132,7 +133,8 @@ static void usage(FILE *out)
 		"      --reactor-nice N  nice value of reactor threads, -20..19 (default: the\n"
 		"                        daemon's); e.g. -10 keeps their CPU while I/O flows on a\n"
 		"                        busy machine, at the expense of the other tasks there\n"
-		"                        (below the daemon's own needs CAP_SYS_NICE)\n"
+		"                        (below the daemon's own needs CAP_SYS_NICE); a daemon\n"
+		"                        leading its own session gives the session this value\n"
 		"      --log-level LVL   error|warn|notice|info|debug (default notice)\n"
 		"      --syslog          log to syslog instead of stderr\n"
 		"      --rpc-socket PATH control socket for `nvmeof target` (default %s;\n"
@@ -860,12 +862,39 @@ static void *reactor_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * With autogroup scheduling (Linux's default for ordinary tasks) a thread's
+ * nice value weighs only against the other threads of its session; between
+ * sessions the session's own nice value decides. A daemon in a session of its
+ * own (systemd, setsid) gives that session the reactors' nice value, or
+ * --reactor-nice would not count against any other service. A daemon started
+ * from a shell leaves the shell's session alone.
+ */
+static void apply_session_nice(int nice)
+{
+	char buf[16];
+	int fd, len;
+
+	if (getsid(0) != getpid())
+		return;
+	fd = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return; /* no autogroup: nice values weigh across the machine */
+	len = snprintf(buf, sizeof(buf), "%d", nice);
+	if (write(fd, buf, (size_t)len) != len)
+		log_notice("target", "session nice %d not set (%s): --reactor-nice counts only within this session",
+			   nice, strerror(errno));
+	close(fd);
+}
+
 static int start_reactors(struct daemon *d)
 {
 	struct reactor_opts ro = { .ring_entries = 0, .spin_us = d->opts.spin_us, .slice_us = d->opts.slice_us,
 				   .set_nice = d->opts.reactor_nice_set, .nice = d->opts.reactor_nice };
 	int ret;
 
+	if (d->opts.reactor_nice_set)
+		apply_session_nice(d->opts.reactor_nice);
 	d->nreactors = d->opts.nreactors;
 	d->reactors = calloc(d->nreactors, sizeof(*d->reactors));
 	d->threads = calloc(d->nreactors, sizeof(*d->threads));

@@ -415,56 +415,42 @@ static void render_seconds(struct strbuf *out, const char *name, const char *lab
 		      (unsigned long long)(ns % 1000000000ull));
 }
 
+/* One counter family with a sample per reactor; FIELD in ns when SECONDS. */
+static void render_reactor_family(struct strbuf *out, struct json_object *rs, const char *name,
+				  const char *help, const char *field, bool seconds)
+{
+	char lab[32];
+
+	family_header(out, name, "counter", help);
+	for (size_t i = 0; i < jarray_len(rs); i++) {
+		struct json_object *r = json_object_array_get_idx(rs, i);
+
+		snprintf(lab, sizeof(lab), "reactor=\"%llu\"", (unsigned long long)jget_u64(r, "id"));
+		if (seconds)
+			render_seconds(out, name, lab, jget_u64(r, field));
+		else
+			sample(out, name, lab, NULL, jget_u64(r, field));
+	}
+}
+
 static void render_reactors(struct strbuf *out, struct json_object *snap)
 {
 	struct json_object *rs = jget(snap, "reactors");
-	size_t n = jarray_len(rs);
-	char lab[32];
 
-	if (n == 0)
+	if (jarray_len(rs) == 0)
 		return;
-	family_header(out, "nvmeof_reactor_busy_seconds_total", "counter",
-		      "Time a reactor spent handling completions or busy-polling.");
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *r = json_object_array_get_idx(rs, i);
-		snprintf(lab, sizeof(lab), "reactor=\"%llu\"", (unsigned long long)jget_u64(r, "id"));
-		render_seconds(out, "nvmeof_reactor_busy_seconds_total", lab, jget_u64(r, "busy_ns"));
-	}
-	family_header(out, "nvmeof_reactor_idle_seconds_total", "counter",
-		      "Time a reactor spent blocked waiting for completions.");
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *r = json_object_array_get_idx(rs, i);
-		snprintf(lab, sizeof(lab), "reactor=\"%llu\"", (unsigned long long)jget_u64(r, "id"));
-		render_seconds(out, "nvmeof_reactor_idle_seconds_total", lab, jget_u64(r, "idle_ns"));
-	}
-	family_header(out, "nvmeof_reactor_completions_total", "counter",
-		      "io_uring completions handled by a reactor.");
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *r = json_object_array_get_idx(rs, i);
-		snprintf(lab, sizeof(lab), "reactor=\"%llu\"", (unsigned long long)jget_u64(r, "id"));
-		sample(out, "nvmeof_reactor_completions_total", lab, NULL, jget_u64(r, "completions"));
-	}
-	family_header(out, "nvmeof_reactor_sleeps_total", "counter",
-		      "Times a reactor blocked in the kernel instead of polling.");
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *r = json_object_array_get_idx(rs, i);
-		snprintf(lab, sizeof(lab), "reactor=\"%llu\"", (unsigned long long)jget_u64(r, "id"));
-		sample(out, "nvmeof_reactor_sleeps_total", lab, NULL, jget_u64(r, "sleeps"));
-	}
-	family_header(out, "nvmeof_reactor_busy_polls_total", "counter",
-		      "Times a reactor polled for completions instead of blocking.");
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *r = json_object_array_get_idx(rs, i);
-		snprintf(lab, sizeof(lab), "reactor=\"%llu\"", (unsigned long long)jget_u64(r, "id"));
-		sample(out, "nvmeof_reactor_busy_polls_total", lab, NULL, jget_u64(r, "busy_polls"));
-	}
-	family_header(out, "nvmeof_reactor_spin_misses_total", "counter",
-		      "Polling windows that ran out without a completion.");
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *r = json_object_array_get_idx(rs, i);
-		snprintf(lab, sizeof(lab), "reactor=\"%llu\"", (unsigned long long)jget_u64(r, "id"));
-		sample(out, "nvmeof_reactor_spin_misses_total", lab, NULL, jget_u64(r, "spin_misses"));
-	}
+	render_reactor_family(out, rs, "nvmeof_reactor_busy_seconds_total",
+			      "Time a reactor spent handling completions or busy-polling.", "busy_ns", true);
+	render_reactor_family(out, rs, "nvmeof_reactor_idle_seconds_total",
+			      "Time a reactor spent blocked waiting for completions.", "idle_ns", true);
+	render_reactor_family(out, rs, "nvmeof_reactor_completions_total",
+			      "io_uring completions handled by a reactor.", "completions", false);
+	render_reactor_family(out, rs, "nvmeof_reactor_sleeps_total",
+			      "Times a reactor blocked in the kernel instead of polling.", "sleeps", false);
+	render_reactor_family(out, rs, "nvmeof_reactor_busy_polls_total",
+			      "Times a reactor polled for completions instead of blocking.", "busy_polls", false);
+	render_reactor_family(out, rs, "nvmeof_reactor_spin_misses_total",
+			      "Polling windows that ran out without a completion.", "spin_misses", false);
 }
 
 int metrics_render(struct json_object *snap, struct strbuf *out)

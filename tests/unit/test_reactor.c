@@ -710,36 +710,50 @@ static void test_ring_overflow_submits(void **state)
 /* ------------------------------------------------------------------ */
 /* Statistics: spin vs sleep                                           */
 
-/* A ping-pong of NOPs: each completion submits the next one. */
+/*
+ * A ping-pong: each completion submits the next operation, a NOP, or with
+ * gap_us a timeout of that long (a backend that answers slowly).
+ */
 struct pingpong {
 	struct reactor *r;
 	struct reactor_completion rc;
-	unsigned int count, target;
+	unsigned int count, target, gap_us;
+	struct __kernel_timespec gap;
 	struct reactor_timer start;
 	struct stopper stop;
 };
+
+static void pingpong_next(struct pingpong *p)
+{
+	struct io_uring_sqe *sqe = reactor_sqe(p->r, &p->rc);
+
+	if (!p->gap_us) {
+		io_uring_prep_nop(sqe);
+		return;
+	}
+	p->gap = (struct __kernel_timespec){ .tv_nsec = (long long)p->gap_us * 1000 };
+	io_uring_prep_timeout(sqe, &p->gap, 0, 0);
+}
 
 static void pingpong_done(struct reactor_completion *rc, int res, uint32_t cqe_flags)
 {
 	struct pingpong *p = container_of(rc, struct pingpong, rc);
 
 	(void)cqe_flags;
-	assert_int_equal(res, 0);
+	assert_int_equal(res, p->gap_us ? -ETIME : 0);
 	if (++p->count >= p->target) {
 		reactor_stop(p->r);
 		return;
 	}
-	io_uring_prep_nop(reactor_sqe(p->r, &p->rc));
+	pingpong_next(p);
 }
 
 static void pingpong_start(struct reactor_timer *t)
 {
-	struct pingpong *p = container_of(t, struct pingpong, start);
-
-	io_uring_prep_nop(reactor_sqe(p->r, &p->rc));
+	pingpong_next(container_of(t, struct pingpong, start));
 }
 
-static void run_pingpong(unsigned int spin_us, unsigned int n, struct reactor_stats *st)
+static void run_pingpong(unsigned int spin_us, unsigned int gap_us, unsigned int n, struct reactor_stats *st)
 {
 	struct reactor *r = new_reactor(64, spin_us);
 	struct pingpong p;
@@ -748,10 +762,11 @@ static void run_pingpong(unsigned int spin_us, unsigned int n, struct reactor_st
 	p.r = r;
 	p.rc.fn = pingpong_done;
 	p.target = n;
+	p.gap_us = gap_us;
 	p.start.fn = pingpong_start;
 	reactor_timer_arm(r, &p.start, 1 * MS);
-	/* Bound: the chain normally ends in a few milliseconds. */
-	arm_stopper(&p.stop, r, 5000 * MS);
+	/* Bound: the chain normally ends within a few hundred milliseconds. */
+	arm_stopper(&p.stop, r, 10000 * MS);
 	assert_int_equal(reactor_run(r), 0);
 	assert_int_equal(p.count, n);
 	assert_false(p.stop.fired);
@@ -764,7 +779,7 @@ static void test_stats_no_spin_sleeps(void **state)
 	struct reactor_stats st;
 
 	(void)state;
-	run_pingpong(0, 200, &st);
+	run_pingpong(0, 0, 200, &st);
 	assert_int_equal(st.busy_polls, 0);
 	/* Every round trip went through a blocking wait. */
 	assert_true(st.sleeps >= 200);
@@ -778,7 +793,7 @@ static void test_stats_spin_busy_polls(void **state)
 	struct reactor_stats st;
 
 	(void)state;
-	run_pingpong(2000, 200, &st);
+	run_pingpong(2000, 0, 200, &st);
 	assert_true(st.busy_polls > 0);
 	assert_true(st.completions >= 200);
 	/* With completions flowing the loop mostly stayed on the CPU. */
@@ -792,66 +807,22 @@ static void test_stats_spin_busy_polls(void **state)
  * spinning would only burn the window before every sleep. After a window
  * runs out the loop sleeps instead, for longer each time it runs out again.
  */
-struct slow_chain {
-	struct reactor *r;
-	struct reactor_completion rc;
-	struct __kernel_timespec ts;
-	unsigned int count, target;
-	struct reactor_timer start;
-	struct stopper stop;
-};
-
-static void slow_chain_next(struct slow_chain *c)
-{
-	c->ts = (struct __kernel_timespec){ .tv_nsec = 300 * 1000 };
-	io_uring_prep_timeout(reactor_sqe(c->r, &c->rc), &c->ts, 0, 0);
-}
-
-static void slow_chain_done(struct reactor_completion *rc, int res, uint32_t cqe_flags)
-{
-	struct slow_chain *c = container_of(rc, struct slow_chain, rc);
-
-	(void)cqe_flags;
-	assert_int_equal(res, -ETIME);
-	if (++c->count >= c->target) {
-		reactor_stop(c->r);
-		return;
-	}
-	slow_chain_next(c);
-}
-
-static void slow_chain_start(struct reactor_timer *t)
-{
-	slow_chain_next(container_of(t, struct slow_chain, start));
-}
-
 static void test_spin_backs_off_when_windows_run_out(void **state)
 {
-	struct reactor *r = new_reactor(64, 100);
+	const unsigned int n = 300;
 	struct reactor_stats st;
-	struct slow_chain c;
 
 	(void)state;
-	memset(&c, 0, sizeof(c));
-	c.r = r;
-	c.rc.fn = slow_chain_done;
-	c.target = 300;
-	c.start.fn = slow_chain_start;
-	reactor_timer_arm(r, &c.start, 1 * MS);
-	arm_stopper(&c.stop, r, 10000 * MS);
-	assert_int_equal(reactor_run(r), 0);
-	assert_false(c.stop.fired);
-	assert_int_equal(c.count, c.target);
-	reactor_get_stats(r, &st);
+	/* 300 us between completions against a 100 us window. */
+	run_pingpong(100, 300, n, &st);
 	/* Without the back-off every one of the 300 waits spun 100 us first. */
 	assert_true(st.spin_misses >= 1);
-	assert_true(st.busy_polls < c.target / 10);
+	assert_true(st.busy_polls < n / 10);
 	assert_true(st.spin_misses <= st.busy_polls);
 	/* Each completion needed a wait, slept or (rarely, after a hit) spun. */
 	assert_true(st.sleeps > st.busy_polls);
-	assert_true(st.sleeps + st.busy_polls >= c.target);
+	assert_true(st.sleeps + st.busy_polls >= n);
 	assert_true(st.loops >= st.sleeps + st.busy_polls);
-	reactor_destroy(r);
 }
 
 /* Spinning must not delay a timer: the spin window ends at a deadline. */

@@ -15,6 +15,7 @@
  * Flush commands altogether.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,10 @@
 #include <unistd.h>
 
 #include "backend_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #ifdef __SANITIZE_THREAD__
 void AnnotateBenignRaceSized(const char *file, int line, const volatile void *mem, size_t size,
@@ -74,6 +79,43 @@ static int ram_populate(struct ram_backend *ram)
 	return 0;
 }
 
+/* Below this, a non-temporal copy and its fence cost more than they spare. */
+#define RAM_STREAM_MIN 4096
+
+/*
+ * Write data into the namespace. From 4 KiB up the stores bypass the cache:
+ * written blocks are seldom read back soon, and a cached copy first reads
+ * every cold destination line from memory (read for ownership). Measured on
+ * random blocks of a 1 GiB namespace: 4 KiB copies 15 %, 128 KiB copies
+ * about half, faster (bench/README, "Writes into a RAM namespace").
+ */
+static void ram_store(uint8_t *dst, const uint8_t *src, size_t len)
+{
+#if defined(__x86_64__)
+	if (len >= RAM_STREAM_MIN && ((uintptr_t)dst & 15) == 0) {
+		size_t body = len & ~(size_t)63;
+
+		for (size_t off = 0; off < body; off += 64) {
+			__m128i a = _mm_loadu_si128((const __m128i *)(src + off));
+			__m128i b = _mm_loadu_si128((const __m128i *)(src + off + 16));
+			__m128i c = _mm_loadu_si128((const __m128i *)(src + off + 32));
+			__m128i d = _mm_loadu_si128((const __m128i *)(src + off + 48));
+
+			_mm_stream_si128((__m128i *)(dst + off), a);
+			_mm_stream_si128((__m128i *)(dst + off + 16), b);
+			_mm_stream_si128((__m128i *)(dst + off + 32), c);
+			_mm_stream_si128((__m128i *)(dst + off + 48), d);
+		}
+		memcpy(dst + body, src + body, len - body);
+		/* Streaming stores are weakly ordered: make them visible before
+		 * the completion (and any reader it lets in) is. */
+		_mm_sfence();
+		return;
+	}
+#endif
+	memcpy(dst, src, len);
+}
+
 static int ram_submit(struct backend *be, struct reactor *r, struct backend_io *io)
 {
 	struct ram_backend *ram = to_ram(be);
@@ -88,7 +130,7 @@ static int ram_submit(struct backend *be, struct reactor *r, struct backend_io *
 		memcpy(io->buf, ram->mem + io->offset, io->len);
 		break;
 	case BACKEND_WRITE:
-		memcpy(ram->mem + io->offset, io->buf, io->len);
+		ram_store(ram->mem + io->offset, io->buf, io->len);
 		break;
 	case BACKEND_WRITE_ZEROES:
 	case BACKEND_DISCARD:
@@ -165,6 +207,11 @@ int backend_ram_open(const struct backend_open_opts *opts, struct backend **out,
 		free(ram);
 		return -e;
 	}
+	/* A preallocated namespace is resident anyway: huge pages spare the
+	 * TLB misses of random access (a cold 4 KiB copy costs ~1/4 less).
+	 * A lazy one keeps small pages, so a write commits 4 KiB, not 2 MiB. */
+	if (opts->preallocate)
+		(void)madvise(ram->mem, ram->map_len, MADV_HUGEPAGE);
 	if (opts->preallocate && ram_populate(ram) < 0) {
 		int e = errno;
 

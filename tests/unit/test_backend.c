@@ -151,6 +151,36 @@ static void test_ram_read_write_map(void **state)
 	free(rbuf);
 }
 
+/* Writes from 4 KiB up take the streaming-store path: any source alignment,
+ * lengths with a tail under 64 bytes, and the bytes around left alone. */
+static void test_ram_large_writes_any_alignment(void **state)
+{
+	struct backend_open_opts opts = { .size = 1ull << 20, .preallocate = true };
+	struct backend *be = open_ok(&opts);
+	size_t len = 3 * 4096 + 512 + 8;
+	uint8_t *wbuf = alloc_buf(len + 64), *rbuf = alloc_buf(len + 1024);
+	static const size_t src_skew[] = { 0, 1, 8, 24, 63 };
+
+	for (size_t i = 0; i < sizeof(src_skew) / sizeof(src_skew[0]); i++) {
+		const uint8_t *src = wbuf + src_skew[i];
+		uint8_t *m;
+
+		assert_int_equal(run_io(be, BACKEND_WRITE_ZEROES, 0, 1ull << 20, NULL, false), 0);
+		fill(wbuf, len + 64, (unsigned int)i + 5);
+		assert_int_equal(run_io(be, BACKEND_WRITE, 8192, len, (void *)src, true), 0);
+		assert_int_equal(run_io(be, BACKEND_READ, 8192 - 512, len + 1024, rbuf, false), 0);
+		assert_true(is_zero(rbuf, 512));
+		assert_memory_equal(rbuf + 512, src, len);
+		assert_true(is_zero(rbuf + 512 + len, 512));
+		m = be->ops->map(be, 8192, len);
+		assert_non_null(m);
+		assert_memory_equal(m, src, len);
+	}
+	backend_close(be);
+	free(wbuf);
+	free(rbuf);
+}
+
 /* Resident pages of [p, p + len), len a multiple of the page size. */
 static size_t resident_pages(void *p, size_t len)
 {
@@ -667,6 +697,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ram_read_write_map),
+		cmocka_unit_test(test_ram_large_writes_any_alignment),
 		cmocka_unit_test(test_ram_zeroes_and_discard),
 		cmocka_unit_test(test_ram_preallocated_zeroes_and_discard),
 		cmocka_unit_test(test_ram_preallocate),

@@ -102,6 +102,7 @@ struct reactor {
 	struct {
 		_Atomic uint64_t loops, completions, busy_polls, spin_misses, sleeps, busy_ns, idle_ns;
 	} stats;
+	uint64_t batch_start_ns; /* while reaping: when the batch began; else 0 */
 };
 
 static _Thread_local struct reactor *current_reactor;
@@ -112,6 +113,11 @@ uint64_t reactor_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t reactor_batch_start_ns(const struct reactor *r)
+{
+	return r->batch_start_ns ? r->batch_start_ns : reactor_now_ns();
 }
 
 struct reactor *reactor_current(void)
@@ -761,7 +767,9 @@ int reactor_run(struct reactor *r)
 		}
 
 		t_start = now;
+		r->batch_start_ns = now;
 		n = reactor_reap(r);
+		r->batch_start_ns = 0;
 		if (n) {
 			stat_add(&r->stats.completions, n);
 			now = reactor_now_ns();

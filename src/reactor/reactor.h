@@ -104,6 +104,12 @@ struct io_uring *reactor_ring(struct reactor *r);
 void reactor_timer_arm(struct reactor *r, struct reactor_timer *t, uint64_t delay_ns);
 void reactor_timer_cancel(struct reactor *r, struct reactor_timer *t);
 uint64_t reactor_now_ns(void);
+/*
+ * When the reactor began handling its current batch of completions: a
+ * timestamp for work that arrived in that batch without a clock read per
+ * item (e.g. a command's start). Outside a batch, the time now.
+ */
+uint64_t reactor_batch_start_ns(const struct reactor *r);
 
 /*
  * Deferred work (owning thread only): d->fn runs once, on the reactor's

@@ -1199,7 +1199,7 @@ static void tcp_req_init_from_capsule(struct tcp_conn *c, struct tcp_req *req)
 	nreq->ns = NULL;
 	nreq->c2h_data = NULL;
 	nreq->c2h_len = 0;
-	nreq->start_ns = reactor_now_ns();
+	nreq->start_ns = reactor_batch_start_ns(c->reactor);
 	nreq->transport_ctx = req;
 	req->aer = false;
 	req->data_in_rbuf = false;

@@ -678,7 +678,11 @@ int reactor_run(struct reactor *r)
 	uint64_t last_completion = 0;
 	/* Spin back-off: a window that ran out without a completion sends the
 	 * next spin_skip waits to sleep; the count doubles with each such miss
-	 * and halves with each spin that found something. */
+	 * and halves with each spin that had to wait for what it found. One
+	 * found at once proves nothing: it is mostly the loop's own work (a
+	 * send that completed inside the submit), and counting it as a hit
+	 * kept a reactor spinning for completions that come from other
+	 * threads of this process (librbd), on the CPUs they needed. */
 	unsigned int spin_backoff = 0, spin_skip = 0;
 	uint64_t now;
 	int ret;
@@ -712,13 +716,15 @@ int reactor_run(struct reactor *r)
 		if (spin_ns && last_completion && now - last_completion < spin_ns && !spin_skip) {
 			/* Completions are flowing: stay on the CPU and poll. */
 			struct io_uring_cqe *cqe;
-			bool found;
+			bool found, waited;
 
 			ret = io_uring_submit(&r->ring);
 			if (ret < 0 && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR)
 				log_error("reactor", "reactor %u: submit failed: %s", r->id, strerror(-ret));
 			stat_add(&r->stats.busy_polls, 1);
+			waited = false;
 			while (!(found = io_uring_peek_cqe(&r->ring, &cqe) == 0)) {
+				waited = true;
 				now = reactor_now_ns();
 				if (now - last_completion >= spin_ns || reactor_stopping(r) ||
 				    (r->heap_len && r->heap[1]->deadline_ns <= now))
@@ -729,7 +735,8 @@ int reactor_run(struct reactor *r)
 					sched_yield();
 			}
 			if (found) {
-				spin_backoff /= 2;
+				if (waited)
+					spin_backoff /= 2;
 			} else if (now - last_completion >= spin_ns) {
 				stat_add(&r->stats.spin_misses, 1);
 				spin_backoff = spin_backoff ? spin_backoff * 2 : 1;

@@ -87,7 +87,7 @@ static int ram_populate(struct ram_backend *ram)
  * written blocks are seldom read back soon, and a cached copy first reads
  * every cold destination line from memory (read for ownership). Measured on
  * random blocks of a 1 GiB namespace: 4 KiB copies 15 %, 128 KiB copies
- * about half, faster (bench/README, "Writes into a RAM namespace").
+ * about half, faster (bench/README, "Huge pages, streaming stores").
  */
 static void ram_store(uint8_t *dst, const uint8_t *src, size_t len)
 {

@@ -137,9 +137,16 @@ uptime_s() { cut -d' ' -f1 /proc/uptime; }
 # "pass|fail N END_UPTIME MAX_LATENCY_MS", the latency being the longest
 # completion of the pass (writes or verify reads): across a failover, the I/O
 # gap the application saw.
+#
+# fio runs with SIGPIPE ignored: the Linux host's NVMe/TCP driver sends a
+# command from the submitting process when its queue is idle, without
+# MSG_NOSIGNAL, so when the path's target has just died the TCP send's EPIPE
+# also raises SIGPIPE in fio and kills it (seen on 6.1). The driver itself
+# takes the EPIPE as a path error and retries the command on another path.
 fio_loop_start() {
 	rm -f /tmp/stop-fio /tmp/fio-results
 	(
+		trap '' PIPE
 		i=0
 		while [ ! -e /tmp/stop-fio ]; do
 			i=$((i + 1))

@@ -228,6 +228,11 @@ struct tcp_conn {
 	uint16_t pool_limit;
 	uint64_t connect_timeout_ns; /* (limits, taken at accept) */
 	uint64_t icreq_timeout_ns;
+	/* C2HData SUCCESS while the host keeps SQ flow control (taken at
+	 * accept), and the completions it has hidden from the host's SQHD
+	 * since the last CapsuleResp */
+	bool c2h_success;
+	uint16_t sqhd_unreported;
 
 	/* a peer that stops reading (bytes queued, none sent for too long) or
 	 * never sends the data of a command it started */
@@ -291,9 +296,11 @@ static struct {
 	void (*done)(void *arg);
 	void *done_arg;
 	struct tcp_transport_limits limits;
+	bool c2h_success;
 } g = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.limits = TCP_TRANSPORT_LIMITS_DEFAULT,
+	.c2h_success = true,
 };
 
 static void tcp_conn_close(struct tcp_conn *c);
@@ -1044,11 +1051,22 @@ static void tcp_sq_complete(struct nvmf_req *nreq)
 		struct nvme_tcp_data_pdu *d = &req->c2h_pdu.data;
 		uint8_t flags = NVME_TCP_F_DATA_LAST;
 
-		/* SUCCESS replaces the CapsuleResp only where the host cannot
-		 * miss anything: no SQ flow control, no status, no result. */
-		if (c->sq.sqflow_disabled && nreq->rsp.dw0 == 0 && nreq->rsp.dw1 == 0) {
-			flags |= NVME_TCP_F_DATA_SUCCESS;
-			skip_rsp = true;
+		/* SUCCESS replaces the CapsuleResp when there is no status and
+		 * no result to tell. Without SQ flow control the host misses
+		 * nothing. With it, the host learns SQHD only from CapsuleResps,
+		 * so one still goes out after fewer than sqsize / 2 SUCCESSes: a
+		 * host that believes its SQ full (n outstanding, u unreported,
+		 * n + u >= sqsize - 1, u < sqsize / 2) still has at least
+		 * sqsize / 2 commands to complete, enough to bring that one. */
+		if (nreq->rsp.dw0 == 0 && nreq->rsp.dw1 == 0) {
+			if (c->sq.sqflow_disabled) {
+				skip_rsp = true;
+			} else if (c->c2h_success && c->sqhd_unreported + 1u < c->sq.sqsize / 2u) {
+				c->sqhd_unreported++;
+				skip_rsp = true;
+			}
+			if (skip_rsp)
+				flags |= NVME_TCP_F_DATA_SUCCESS;
 		}
 		memset(d, 0, sizeof(*d));
 		hlen = nvme_tcp_fill_hdr(&d->hdr, NVME_TCP_C2H_DATA, flags, &c->params, nreq->c2h_len);
@@ -1065,6 +1083,8 @@ static void tcp_sq_complete(struct nvmf_req *nreq)
 	}
 	if (!skip_rsp) {
 		struct nvme_tcp_rsp_pdu *r = &req->rsp_pdu.rsp;
+
+		c->sqhd_unreported = 0;
 
 		hlen = nvme_tcp_fill_hdr(&r->hdr, NVME_TCP_RSP, 0, &c->params, 0);
 		r->cqe = nreq->rsp;
@@ -1962,6 +1982,7 @@ int tcp_conn_adopt(struct nvmf_tgt *tgt, struct nvmf_port *port, struct reactor 
 	c->icreq_timeout_ns = (uint64_t)g.limits.icreq_timeout_ms * 1000000ull;
 	c->connect_timeout_ns = (uint64_t)g.limits.connect_timeout_ms * 1000000ull;
 	c->stall_ns = (uint64_t)g.limits.stall_timeout_ms * 1000000ull;
+	c->c2h_success = g.c2h_success;
 	limit = g.shutting_down ? NULL : tcp_limit_reached_locked(c->peer_ip);
 	if (g.shutting_down || limit) {
 		ret = g.shutting_down ? -ESHUTDOWN : -EMFILE;
@@ -2013,6 +2034,13 @@ void tcp_transport_set_limits(const struct tcp_transport_limits *limits)
 	g.limits = *limits;
 	pthread_mutex_unlock(&g.lock);
 	tcp_buf_pool_set_limit((size_t)limits->buffer_mib << 20);
+}
+
+void tcp_transport_set_c2h_success(bool on)
+{
+	pthread_mutex_lock(&g.lock);
+	g.c2h_success = on;
+	pthread_mutex_unlock(&g.lock);
 }
 
 /* ------------------------------------------------------------------ */

@@ -83,6 +83,16 @@ void tcp_transport_get_limits(struct tcp_transport_limits *out);
 void tcp_transport_set_limits(const struct tcp_transport_limits *limits);
 
 /*
+ * Whether a successful read may end with a C2HData PDU flagged SUCCESS and
+ * no CapsuleResp while the host keeps SQ flow control, as SPDK's target does
+ * by default (c2h_success); a CapsuleResp still goes out at least every half
+ * queue, so a host that throttles on SQHD keeps going. Without SQ flow
+ * control (Connect CATTR bit 2) SUCCESS is always used. Default on;
+ * thread-safe; applies to connections accepted afterwards.
+ */
+void tcp_transport_set_c2h_success(bool on);
+
+/*
  * Serve an already connected stream socket as a new connection that came in
  * on port, on reactor r (what a listener does for each accepted socket;
  * also for tests and fuzzing over socketpairs). Takes ownership of fd: on

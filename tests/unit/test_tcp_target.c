@@ -685,6 +685,99 @@ static void test_c2h_success_without_sq_flow_control(void **state)
 	wait_conns(0);
 }
 
+/*
+ * n QD1 reads of 4 KiB on s's I/O queue: each must return the data; set
+ * rsp[i] when read i ended with a CapsuleResp (its SQHD in sqhd[i]) rather
+ * than a C2HData flagged SUCCESS.
+ */
+static void reads_note_rsps(struct session *s, const uint8_t *want, unsigned int n, bool *rsp, uint16_t *sqhd)
+{
+	uint8_t in[4096];
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct nvme_sqe sqe = mk_rw(&s->io, NVME_CMD_READ, RAM_NSID, 900, sizeof(in));
+		struct rx_pdu p;
+
+		send_capsule(&s->io, &sqe, NULL, 0);
+		memset(in, 0, sizeof(in));
+		recv_pdu(&s->io, &p, in, sizeof(in));
+		assert_int_equal(p.type, NVME_TCP_C2H_DATA);
+		assert_true(p.flags & NVME_TCP_F_DATA_LAST);
+		assert_memory_equal(in, want, sizeof(in));
+		rsp[i] = !(p.flags & NVME_TCP_F_DATA_SUCCESS);
+		if (rsp[i]) {
+			struct nvme_cqe cqe;
+
+			recv_pdu(&s->io, &p, NULL, 0);
+			assert_int_equal(p.type, NVME_TCP_RSP);
+			memcpy(&cqe, p.hdr + 8, sizeof(cqe));
+			assert_int_equal(le16(cqe.cid), le16(sqe.cid));
+			assert_int_equal(cqe_status(&cqe), 0);
+			sqhd[i] = le16(cqe.sqhd);
+		}
+	}
+}
+
+/* With SQ flow control kept (the default Connect), reads end with SUCCESS
+ * too, but a CapsuleResp still comes after fewer than half a queue of them
+ * and its SQHD counts every command completed, so that a host throttling on
+ * SQHD never waits for good. */
+static void test_c2h_success_with_sq_flow_control(void **state)
+{
+	enum { READS = 40, DEPTH = 32 };
+	uint8_t out[4096];
+	uint16_t sqhd[READS];
+	bool rsp[READS];
+	int last = -1;
+	unsigned int rsps = 0;
+	struct session s;
+
+	(void)state;
+	session_open_ex(&s, SUBNQN, false, false, DEPTH, 0);
+	fill_pattern(out, sizeof(out), 56);
+	assert_int_equal(write_incapsule(&s.io, RAM_NSID, 900, out, sizeof(out)), 0);
+	reads_note_rsps(&s, out, READS, rsp, sqhd);
+	for (int i = 0; i < READS; i++) {
+		if (!rsp[i])
+			continue;
+		/* At most DEPTH / 2 - 1 SUCCESSes in a row. */
+		assert_true(i - last <= DEPTH / 2);
+		if (last >= 0)
+			assert_int_equal(sqhd[i], (sqhd[last] + i - last) % DEPTH);
+		last = i;
+		rsps++;
+	}
+	/* Most reads saved their CapsuleResp. */
+	assert_true(rsps >= 2 && rsps <= READS / 4);
+	session_close(&s);
+	wait_conns(0);
+}
+
+/* --c2h-success off: SUCCESS only for hosts without SQ flow control. */
+static void test_c2h_success_off(void **state)
+{
+	enum { READS = 20 };
+	uint8_t out[4096];
+	uint16_t sqhd[READS];
+	bool rsp[READS];
+	struct session s;
+
+	(void)state;
+	tcp_transport_set_c2h_success(false);
+	session_open(&s, false, false);
+	tcp_transport_set_c2h_success(true);
+	fill_pattern(out, sizeof(out), 57);
+	assert_int_equal(write_incapsule(&s.io, RAM_NSID, 900, out, sizeof(out)), 0);
+	reads_note_rsps(&s, out, READS, rsp, sqhd);
+	for (int i = 0; i < READS; i++) {
+		assert_true(rsp[i]);
+		if (i)
+			assert_int_equal(sqhd[i], (sqhd[i - 1] + 1) % 32);
+	}
+	session_close(&s);
+	wait_conns(0);
+}
+
 /* An outstanding AER never completes by itself; closing must not wait for it. */
 static void test_close_with_aer_outstanding(void **state)
 {
@@ -1237,6 +1330,8 @@ int main(void)
 		TT(test_guessed_h2c_placement),
 		TT(test_guessed_h2c_placement_digests),
 		TT(test_c2h_success_without_sq_flow_control),
+		TT(test_c2h_success_with_sq_flow_control),
+		TT(test_c2h_success_off),
 		TT(test_close_with_aer_outstanding),
 		TT(test_err_pdu_before_icreq),
 		TT(test_err_icreq_twice),

@@ -75,6 +75,7 @@ struct daemon_opts {
 	const char *gateway_group, *gateway_pool; /* gateway group membership, NULL = none */
 	uint8_t tls_treq; /* default config: I/O port with TLS 1.3 (0 = plain) */
 	struct tcp_transport_limits limits;
+	bool c2h_success; /* --c2h-success */
 };
 
 struct daemon {
@@ -158,6 +159,10 @@ static void usage(FILE *out)
 		"                        (default %d; 0 = wait forever)\n"
 		"      --buffer-mib N    MiB of request data buffers each reactor shares among\n"
 		"                        its connections (default %d; 0 = no limit)\n"
+		"      --c2h-success on|off  end a successful read with its data PDU flagged\n"
+		"                        SUCCESS instead of a response PDU, also when the host\n"
+		"                        keeps SQ flow control, as SPDK's target does (default\n"
+		"                        on; off: only for hosts that disabled it, as nvmet)\n"
 		"  -h, --help            this text\n"
 		"      --version         print the version\n",
 		DAEMON_NAME, DEFAULT_ADDR, DEFAULT_PORT, DEFAULT_DISC_PORT, DEFAULT_NQN, DEFAULT_SPIN_US, DEFAULT_SLICE_US,
@@ -219,6 +224,7 @@ enum {
 	OPT_CEPH_ID,
 	OPT_GATEWAY_GROUP,
 	OPT_GATEWAY_POOL,
+	OPT_C2H_SUCCESS,
 };
 
 /* Returns 0 to run, 1 to exit successfully (help/version), -1 on error. */
@@ -254,6 +260,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "ceph-id", required_argument, NULL, OPT_CEPH_ID },
 		{ "gateway-group", required_argument, NULL, OPT_GATEWAY_GROUP },
 		{ "gateway-pool", required_argument, NULL, OPT_GATEWAY_POOL },
+		{ "c2h-success", required_argument, NULL, OPT_C2H_SUCCESS },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned long long v;
@@ -273,6 +280,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	o->nreactors = ncpu > 0 ? (unsigned int)ncpu : 1;
 	tcp_transport_get_limits(&o->limits);
+	o->c2h_success = true;
 
 	while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -448,6 +456,13 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 				return -1;
 			}
 			o->limits.buffer_mib = (unsigned int)v;
+			break;
+		case OPT_C2H_SUCCESS:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "%s: invalid --c2h-success '%s' (on or off)\n", DAEMON_NAME, optarg);
+				return -1;
+			}
+			o->c2h_success = !strcmp(optarg, "on");
 			break;
 		case 'h':
 			usage(stdout);
@@ -988,6 +1003,7 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&d.reload_lock, NULL);
 	pthread_mutex_init(&d.listeners_lock, NULL);
 	tcp_transport_set_limits(&d.opts.limits);
+	tcp_transport_set_c2h_success(d.opts.c2h_success);
 	raise_fd_limit(&d.opts.limits);
 
 	/* Before any thread exists, so every thread inherits the mask. */

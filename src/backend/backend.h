@@ -71,6 +71,7 @@ struct backend_ops {
 	/*
 	 * Optional zero-copy read: a pointer to [offset, offset+len) that stays
 	 * valid while the backend is open, or NULL when the backend cannot map.
+	 * The bytes are read soon after (a backend may start fetching them).
 	 */
 	void *(*map)(struct backend *be, uint64_t offset, uint64_t len);
 	/* Flush everything synchronously (shutdown). */

@@ -1,14 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Loopback TCP limits, to put `nvmeof perf` numbers in context:
- *   tcp_probe pingpong SIZE ITERS blocking|busy   round trip of SIZE-byte messages
- *   tcp_probe stream   SIZE SECONDS blocking|busy  one-way bulk bandwidth
+ *   tcp_probe pingpong SIZE ITERS blocking|busy [REPLY]  round trip: SIZE bytes
+ *                                                         out, REPLY (default SIZE) back
+ *   tcp_probe stream   SIZE SECONDS blocking|busy         one-way bulk bandwidth
  * Server and client are two threads of this process on 127.0.0.1 with
- * TCP_NODELAY; "busy" makes every receiver spin on non-blocking recv instead
- * of sleeping in the kernel. Prints one JSON object.
+ * TCP_NODELAY, the server on CPU 0 and the client on CPU 1 (where there are
+ * two), as vs-spdk.sh places targets and clients; "busy" makes every receiver
+ * spin on non-blocking recv instead of sleeping in the kernel. A 4 KiB read
+ * at QD1 is `pingpong 72 N busy 4120`: a command capsule out, a C2HData PDU
+ * back, nothing done in between. Prints one JSON object.
  */
+#define _GNU_SOURCE /* sched_setaffinity */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -21,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static size_t msg_size;
+static size_t msg_size, reply_size;
 static bool busy;
 static volatile bool stop_stream;
 
@@ -70,16 +76,28 @@ struct server {
 	bool echo;
 };
 
+static void pin_to_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
 static void *server_main(void *arg)
 {
 	struct server *s = arg;
 	int fd = accept(s->lfd, NULL, NULL);
 	int one = 1;
-	uint8_t *buf = malloc(msg_size);
+	uint8_t *buf = malloc(msg_size > reply_size ? msg_size : reply_size);
 
+	pin_to_cpu(0);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (s->echo) {
-		while (recv_full(fd, buf, msg_size) == 0 && send_full(fd, buf, msg_size) == 0)
+		while (recv_full(fd, buf, msg_size) == 0 && send_full(fd, buf, reply_size) == 0)
 			;
 	} else {
 		for (;;) {
@@ -103,15 +121,17 @@ static int cmp_u64(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-	if (argc != 5) {
-		fprintf(stderr, "usage: tcp_probe pingpong|stream SIZE ITERS|SECONDS blocking|busy\n");
+	bool pingpong = argc >= 2 && strcmp(argv[1], "pingpong") == 0;
+
+	if (argc != 5 && !(pingpong && argc == 6)) {
+		fprintf(stderr, "usage: tcp_probe pingpong SIZE ITERS blocking|busy [REPLY_SIZE]\n"
+				"       tcp_probe stream SIZE SECONDS blocking|busy\n");
 		return 2;
 	}
-	bool pingpong = strcmp(argv[1], "pingpong") == 0;
-
 	msg_size = strtoul(argv[2], NULL, 0);
+	reply_size = argc == 6 ? strtoul(argv[5], NULL, 0) : msg_size;
 	busy = strcmp(argv[4], "busy") == 0;
-	if (!msg_size)
+	if (!msg_size || !reply_size)
 		return 2;
 
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -133,7 +153,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	uint8_t *buf = calloc(1, msg_size);
+	pin_to_cpu(1);
+	uint8_t *buf = calloc(1, msg_size > reply_size ? msg_size : reply_size);
 
 	if (pingpong) {
 		long iters = strtol(argv[3], NULL, 0);
@@ -143,7 +164,7 @@ int main(int argc, char **argv)
 		for (long i = -iters / 10; i < iters; i++) { /* 10 % warm-up */
 			uint64_t t0 = now_ns();
 
-			if (send_full(fd, buf, msg_size) || recv_full(fd, buf, msg_size))
+			if (send_full(fd, buf, msg_size) || recv_full(fd, buf, reply_size))
 				return 1;
 			if (i >= 0) {
 				lat[i] = now_ns() - t0;
@@ -151,9 +172,9 @@ int main(int argc, char **argv)
 			}
 		}
 		qsort(lat, (size_t)iters, sizeof(*lat), cmp_u64);
-		printf("{\"mode\":\"pingpong\",\"size\":%zu,\"receiver\":\"%s\",\"iters\":%ld,"
-		       "\"avg_us\":%.2f,\"p50_us\":%.2f,\"p99_us\":%.2f}\n",
-		       msg_size, argv[4], iters, sum / (double)iters / 1e3, (double)lat[iters / 2] / 1e3,
+		printf("{\"mode\":\"pingpong\",\"size\":%zu,\"reply\":%zu,\"receiver\":\"%s\","
+		       "\"iters\":%ld,\"avg_us\":%.2f,\"p50_us\":%.2f,\"p99_us\":%.2f}\n",
+		       msg_size, reply_size, argv[4], iters, sum / (double)iters / 1e3, (double)lat[iters / 2] / 1e3,
 		       (double)lat[iters * 99 / 100] / 1e3);
 		free(lat);
 	} else {
